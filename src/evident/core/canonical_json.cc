@@ -1,0 +1,391 @@
+#include "evident/core/canonical_json.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+#include "evident/core/detail/ondemand.h"
+#include "evident/util/strings.h"
+
+namespace evident::core {
+namespace {
+
+using util::Error;
+using util::Status;
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// Next UTF-16 code unit sequence key for comparison: code points above the BMP compare as their
+// high surrogate (0xD800..0xDBFF), which sorts below U+E000..U+FFFF.
+uint32_t NextSortUnit(std::string_view text, size_t& pos, uint32_t& pending_low) {
+  if (pending_low != 0) {
+    const uint32_t unit = pending_low;
+    pending_low = 0;
+    return unit;
+  }
+  const auto lead = static_cast<unsigned char>(text[pos]);
+  uint32_t cp = lead;
+  size_t len = 1;
+  if (lead >= 0xf0) {
+    cp = lead & 0x07;
+    len = 4;
+  } else if (lead >= 0xe0) {
+    cp = lead & 0x0f;
+    len = 3;
+  } else if (lead >= 0xc0) {
+    cp = lead & 0x1f;
+    len = 2;
+  }
+  for (size_t i = 1; i < len && pos + i < text.size(); ++i) {
+    cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3f);
+  }
+  pos += len;
+  if (cp >= 0x10000) {
+    cp -= 0x10000;
+    pending_low = 0xdc00 + (cp & 0x3ff);
+    return 0xd800 + (cp >> 10);
+  }
+  return cp;
+}
+
+}  // namespace
+
+bool CanonicalKeyLess(std::string_view a, std::string_view b) {
+  size_t pa = 0, pb = 0;
+  uint32_t low_a = 0, low_b = 0;
+  while ((pa < a.size() || low_a != 0) && (pb < b.size() || low_b != 0)) {
+    const uint32_t ua = NextSortUnit(a, pa, low_a);
+    const uint32_t ub = NextSortUnit(b, pb, low_b);
+    if (ua != ub) return ua < ub;
+  }
+  return (pa >= a.size() && low_a == 0) && (pb < b.size() || low_b != 0);
+}
+
+void AppendJcsString(std::string_view value, std::string& out) {
+  out += '"';
+  size_t run_start = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(value.data() + run_start, i - run_start);
+    run_start = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
+    }
+  }
+  out.append(value.data() + run_start, value.size() - run_start);
+  out += '"';
+}
+
+void AppendJcsNumber(double value, std::string& out) {
+  if (value == 0) {  // also -0
+    out += '0';
+    return;
+  }
+  if (value < 0) {
+    out += '-';
+    value = -value;
+  }
+  // Shortest round-trip digits and the decimal exponent, from to_chars' scientific form.
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  (void)ec;
+  std::string_view sci(buf, static_cast<size_t>(end - buf));
+  const size_t e_at = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e_at)) {
+    if (c != '.') digits += c;
+  }
+  int exponent = 0;
+  std::from_chars(sci.data() + e_at + 1 + (sci[e_at + 1] == '+'), sci.data() + sci.size(),
+                  exponent);
+  const int k = static_cast<int>(digits.size());
+  const int n = exponent + 1;  // value = 0.digits × 10^n
+  if (k <= n && n <= 21) {
+    out += digits;
+    out.append(static_cast<size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out.append(digits, 0, static_cast<size_t>(n));
+    out += '.';
+    out.append(digits, static_cast<size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out += "0.";
+    out.append(static_cast<size_t>(-n), '0');
+    out += digits;
+  } else {
+    out += digits[0];
+    if (k > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
+    out += 'e';
+    out += n - 1 >= 0 ? '+' : '-';
+    out += std::to_string(std::abs(n - 1));
+  }
+}
+
+void JcsWriter::Separate() {
+  if (need_comma_) out_ += ',';
+  need_comma_ = true;
+}
+void JcsWriter::BeginObject() {
+  Separate();
+  out_ += '{';
+  need_comma_ = false;
+}
+void JcsWriter::EndObject() {
+  out_ += '}';
+  need_comma_ = true;
+}
+void JcsWriter::BeginArray() {
+  Separate();
+  out_ += '[';
+  need_comma_ = false;
+}
+void JcsWriter::EndArray() {
+  out_ += ']';
+  need_comma_ = true;
+}
+void JcsWriter::Key(std::string_view key) {
+  Separate();
+  AppendJcsString(key, out_);
+  out_ += ':';
+  need_comma_ = false;
+}
+void JcsWriter::String(std::string_view value) {
+  Separate();
+  AppendJcsString(value, out_);
+}
+void JcsWriter::Int(int64_t value) {
+  Separate();
+  // Integers beyond 2^53 are not exact doubles; JCS formats them as the double they round to.
+  if (value > (int64_t{1} << 53) || value < -(int64_t{1} << 53)) {
+    AppendJcsNumber(static_cast<double>(value), out_);
+  } else {
+    out_ += std::to_string(value);
+  }
+}
+void JcsWriter::Double(double value) {
+  Separate();
+  AppendJcsNumber(value, out_);
+}
+void JcsWriter::Bool(bool value) {
+  Separate();
+  out_ += value ? "true" : "false";
+}
+void JcsWriter::Null() {
+  Separate();
+  out_ += "null";
+}
+void JcsWriter::Raw(std::string_view json) {
+  Separate();
+  out_ += json;
+}
+
+namespace {
+
+std::string NormaliseKey(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char c : key) {
+    if (c == '-' || c == '_') continue;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
+}  // namespace
+
+Redactor::Redactor(std::vector<std::string> sensitive_keys) {
+  for (const std::string& key : sensitive_keys) {
+    std::string normalised = NormaliseKey(key);
+    if (!normalised.empty()) normalised_.push_back(std::move(normalised));
+  }
+}
+
+const std::vector<std::string>& Redactor::DefaultKeys() {
+  static const std::vector<std::string> keys = {
+      "password",      "passwd",        "secret",    "client_secret", "token",
+      "access_token",  "refresh_token", "api_key",   "apikey",        "private_key",
+      "authorization", "cookie",        "set-cookie"};
+  return keys;
+}
+
+bool Redactor::IsSensitiveKey(std::string_view key) const {
+  const std::string normalised = NormaliseKey(key);
+  return std::any_of(normalised_.begin(), normalised_.end(), [&](const std::string& name) {
+    return normalised.size() >= name.size() &&
+           normalised.compare(normalised.size() - name.size(), name.size(), name) == 0;
+  });
+}
+
+bool Redactor::IsPrivateKeyText(std::string_view value) {
+  const size_t begin = value.find("-----BEGIN ");
+  if (begin == std::string_view::npos) return false;
+  const size_t line_end = value.find("-----", begin + 11);
+  if (line_end == std::string_view::npos) return false;
+  return value.substr(begin, line_end - begin).find("PRIVATE KEY") != std::string_view::npos;
+}
+
+namespace {
+
+namespace od = simdjson::ondemand;
+
+Status Fail(std::string message) { return Error::InvalidArgument(std::move(message)); }
+
+Status WriteValue(od::value value, const CanonicalizeOptions& options, int depth, std::string& out);
+
+Status WriteObject(od::object object, const CanonicalizeOptions& options, int depth,
+                   std::string& out) {
+  std::vector<std::pair<std::string, std::string>> members;
+  for (auto field : object) {
+    std::string_view key_view;
+    if (field.unescaped_key().get(key_view) != simdjson::SUCCESS) return Fail("malformed key");
+    std::string key(key_view);
+    std::string value_json;
+    if (options.redactor != nullptr && options.redactor->IsSensitiveKey(key)) {
+      // The secret is never copied: on-demand parsing skips the unread value.
+      AppendJcsString(kRedacted, value_json);
+    } else {
+      od::value child;
+      if (field.value().get(child) != simdjson::SUCCESS) return Fail("malformed value");
+      EVIDENT_RETURN_IF_ERROR(WriteValue(child, options, depth + 1, value_json));
+    }
+    members.emplace_back(std::move(key), std::move(value_json));
+  }
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return CanonicalKeyLess(a.first, b.first); });
+  out += '{';
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i > 0) {
+      if (members[i].first == members[i - 1].first) {
+        return Fail("duplicate key '" + members[i].first + "'");
+      }
+      out += ',';
+    }
+    AppendJcsString(members[i].first, out);
+    out += ':';
+    out += members[i].second;
+  }
+  out += '}';
+  return {};
+}
+
+Status WriteValue(od::value value, const CanonicalizeOptions& options, int depth,
+                  std::string& out) {
+  if (depth > options.max_depth) {
+    return Fail("nested deeper than " + std::to_string(options.max_depth) + " levels");
+  }
+  od::json_type type;
+  if (value.type().get(type) != simdjson::SUCCESS) return Fail("malformed JSON");
+  switch (type) {
+    case od::json_type::object: {
+      od::object object;
+      if (value.get_object().get(object) != simdjson::SUCCESS) return Fail("malformed object");
+      return WriteObject(object, options, depth, out);
+    }
+    case od::json_type::array: {
+      od::array array;
+      if (value.get_array().get(array) != simdjson::SUCCESS) return Fail("malformed array");
+      out += '[';
+      bool first = true;
+      for (auto element : array) {
+        od::value child;
+        if (element.get(child) != simdjson::SUCCESS) return Fail("malformed array element");
+        if (!first) out += ',';
+        first = false;
+        EVIDENT_RETURN_IF_ERROR(WriteValue(child, options, depth + 1, out));
+      }
+      out += ']';
+      return {};
+    }
+    case od::json_type::string: {
+      std::string_view text;
+      if (value.get_string().get(text) != simdjson::SUCCESS) return Fail("malformed string");
+      if (options.redactor != nullptr && Redactor::IsPrivateKeyText(text)) text = kRedacted;
+      AppendJcsString(text, out);
+      return {};
+    }
+    case od::json_type::number: {
+      double number = 0;
+      if (value.get_double().get(number) != simdjson::SUCCESS || !std::isfinite(number)) {
+        return Fail("number out of range");
+      }
+      AppendJcsNumber(number, out);
+      return {};
+    }
+    case od::json_type::boolean: {
+      bool flag = false;
+      if (value.get_bool().get(flag) != simdjson::SUCCESS) return Fail("malformed boolean");
+      out += flag ? "true" : "false";
+      return {};
+    }
+    case od::json_type::null:
+      if (!value.is_null()) return Fail("malformed null");
+      out += "null";
+      return {};
+  }
+  return Fail("malformed JSON");
+}
+
+}  // namespace
+
+Status CanonicalizeJson(std::string_view json, const CanonicalizeOptions& options,
+                        std::string& out) {
+  thread_local od::parser parser;
+  simdjson::padded_string padded(json);
+  od::document doc;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) return Fail("malformed JSON");
+  od::value value;
+  // A scalar document cannot be read as a value in simdjson 3.0; wrap and unwrap instead.
+  od::json_type type;
+  if (doc.type().get(type) != simdjson::SUCCESS) return Fail("malformed JSON");
+  if (type != od::json_type::object && type != od::json_type::array) {
+    std::string wrapped = "[" + std::string(json) + "]";
+    std::string inner;
+    EVIDENT_RETURN_IF_ERROR(CanonicalizeJson(wrapped, options, inner));
+    out.append(inner, 1, inner.size() - 2);
+    return {};
+  }
+  if (doc.get_value().get(value) != simdjson::SUCCESS) return Fail("malformed JSON");
+  const size_t start = out.size();
+  Status status = WriteValue(value, options, 0, out);
+  if (!status) {
+    out.resize(start);
+    return status;
+  }
+  if (!detail::AtEnd(doc)) {
+    out.resize(start);
+    return Fail("trailing content after JSON value");
+  }
+  return {};
+}
+
+}  // namespace evident::core

@@ -1,0 +1,75 @@
+// RFC 8785 JSON Canonicalization Scheme (JCS): the one byte form of every stored event, so that
+// equal events hash equally (idempotency, Merkle leaves). Hand-written because no Debian library
+// implements JCS; RapidJSON's Writer escapes and formats numbers differently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "evident/util/result.h"
+
+namespace evident::core {
+
+// Appends canonical JSON tokens to a string. The caller emits object members in canonical key
+// order (CanonicalKeyLess); the writer adds commas and colons. Not thread-safe; cheap to make.
+class JcsWriter {
+ public:
+  explicit JcsWriter(std::string& out) : out_(out) {}
+
+  void BeginObject();
+  void EndObject();
+  void BeginArray();
+  void EndArray();
+  void Key(std::string_view key);  // `key` must be valid UTF-8
+  void String(std::string_view value);
+  void Int(int64_t value);
+  void Double(double value);  // finite only
+  void Bool(bool value);
+  void Null();
+  void Raw(std::string_view json);  // an already canonical value
+
+ private:
+  void Separate();
+  std::string& out_;
+  bool need_comma_ = false;
+};
+
+// Appends `value` as a JCS string literal (quotes included).
+void AppendJcsString(std::string_view value, std::string& out);
+// Appends `value` as ECMAScript's Number.prototype.toString formats it (RFC 8785 §3.2.2.3).
+void AppendJcsNumber(double value, std::string& out);
+// Orders keys by their UTF-16 code units, as RFC 8785 §3.2.3 requires.
+bool CanonicalKeyLess(std::string_view a, std::string_view b);
+
+// Decides which object members hold secrets. Thread-safe once built.
+class Redactor {
+ public:
+  // Key names, matched case-insensitively with '-' and '_' ignored, either whole or as the end of
+  // a longer key: "api_key" also catches "X-Api-Key" and "stripe_api_key".
+  explicit Redactor(std::vector<std::string> sensitive_keys);
+  static const std::vector<std::string>& DefaultKeys();
+
+  bool IsSensitiveKey(std::string_view key) const;
+  // True for strings that hold a PEM private key block.
+  static bool IsPrivateKeyText(std::string_view value);
+
+ private:
+  std::vector<std::string> normalised_;
+};
+
+inline constexpr std::string_view kRedacted = "[REDACTED]";
+
+struct CanonicalizeOptions {
+  const Redactor* redactor = nullptr;  // null: no redaction
+  int max_depth = 64;
+};
+
+// Parses `json` (one JSON value) and appends its canonical form to `out`, redacting as it goes.
+// Errors: InvalidArgument for malformed JSON, duplicate keys, too deep nesting, numbers out of
+// double range.
+util::Status CanonicalizeJson(std::string_view json, const CanonicalizeOptions& options,
+                              std::string& out);
+
+}  // namespace evident::core

@@ -1,0 +1,97 @@
+// The audit event: Evident's one data model. Wire format in docs/api.md; the stored bytes are the
+// RFC 8785 canonical JSON of an Event (docs/log-format.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "evident/util/result.h"
+#include "evident/util/time.h"
+
+namespace evident::core {
+
+enum class EventType { kActivity, kAuthentication, kToken, kSession };
+enum class EventStatus { kSuccess, kFailure, kInitiated, kPending, kBlocked };
+
+std::string_view ToString(EventType type);
+std::string_view ToString(EventStatus status);
+// Exact lower-case names only. Errors: InvalidArgument listing the allowed names.
+util::Result<EventType> ParseEventType(std::string_view text);
+util::Result<EventStatus> ParseEventStatus(std::string_view text);
+
+// Empty strings mean "absent" throughout: the encoder omits them.
+struct Actor {
+  std::string id, email, name, role, assumed_by;
+  bool empty() const {
+    return id.empty() && email.empty() && name.empty() && role.empty() && assumed_by.empty();
+  }
+  bool operator==(const Actor&) const = default;
+};
+
+struct Resource {
+  std::string type, id, name;
+  bool empty() const { return type.empty() && id.empty() && name.empty(); }
+  bool operator==(const Resource&) const = default;
+};
+
+// Derived from Request::user_agent by the uap-core rules; never sent by clients.
+struct Agent {
+  std::string os, browser;
+  bool operator==(const Agent&) const = default;
+};
+
+struct Request {
+  std::string method;  // upper case
+  std::string path;
+  std::optional<int32_t> status_code;
+  std::optional<int64_t> duration_ms;
+  std::string ip;  // normalised text form (inet_ntop)
+  std::string user_agent;
+  Agent agent;  // filled when user_agent is set
+  bool empty() const {
+    return method.empty() && path.empty() && !status_code && !duration_ms && ip.empty() &&
+           user_agent.empty();
+  }
+  bool operator==(const Request&) const = default;
+};
+
+struct Event {
+  std::string id;  // client idempotency key, or a UUIDv7 Evident made
+  bool id_from_client = false;
+  std::string tenant;
+  std::string workspace;
+  EventType type = EventType::kActivity;
+  std::string action;
+  EventStatus status = EventStatus::kSuccess;
+  util::UnixMillis occurred_at = 0;
+  bool occurred_at_from_client = false;
+  util::UnixMillis received_at = 0;
+  Actor actor;
+  Resource resource;
+  Request request;
+  std::string details = "{}";  // canonical JSON object, already redacted
+  uint64_t seq = 0;            // leaf index in the tenant's log; set by the writer
+
+  bool operator==(const Event&) const = default;
+};
+
+enum class EncodeMode {
+  kStored,   // everything, as stored and returned: the Merkle leaf (docs/log-format.md)
+  kContent,  // only what the client sent: no seq, received_at, derived agent, generated id
+             // or defaulted occurred_at. Two sends of one event have equal content.
+};
+
+// Appends the RFC 8785 canonical JSON of `event` to `out`.
+void EncodeEvent(const Event& event, EncodeMode mode, std::string& out);
+std::string EncodeEvent(const Event& event, EncodeMode mode = EncodeMode::kStored);
+
+// SHA-256 of EncodeEvent(event, kContent): what idempotency compares.
+std::string ContentDigest(const Event& event);
+
+// Reads back what EncodeEvent(kStored) wrote. Errors: Corruption when `json` is not a stored
+// event (stored bytes are trusted to have passed validation when written).
+util::Result<Event> DecodeStoredEvent(std::string_view json);
+
+}  // namespace evident::core

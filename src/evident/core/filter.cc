@@ -1,0 +1,193 @@
+#include "evident/core/filter.h"
+
+#include <algorithm>
+
+#include "evident/util/encoding.h"
+#include "evident/util/strings.h"
+
+namespace evident::core {
+
+using util::Error;
+using util::Result;
+
+namespace {
+
+constexpr size_t kMaxSearchTerms = 16;
+
+// Word characters: ASCII letters and digits, and every non-ASCII byte (so UTF-8 letters stay
+// whole; this matches FTS5's unicode61 tokenizer on the inputs we index, with remove_diacritics 0).
+bool IsWordByte(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+void CollectWords(std::string_view text, std::vector<std::string>& out) {
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !IsWordByte(static_cast<unsigned char>(text[i]))) ++i;
+    const size_t start = i;
+    while (i < text.size() && IsWordByte(static_cast<unsigned char>(text[i]))) ++i;
+    if (i > start) out.push_back(util::AsciiLower(text.substr(start, i - start)));
+  }
+}
+
+// Every string in a canonical JSON object, keys excluded.
+void CollectJsonStrings(std::string_view json, std::vector<std::string>& out) {
+  // Details are canonical JSON we wrote ourselves (no whitespace, \u only for control
+  // characters), so a scan suffices: a string followed by ':' is a key.
+  size_t i = 0;
+  while (i < json.size()) {
+    if (json[i] != '"') {
+      ++i;
+      continue;
+    }
+    std::string value;
+    size_t j = i + 1;
+    while (j < json.size() && json[j] != '"') {
+      if (json[j] == '\\' && j + 1 < json.size()) {
+        const char escaped = json[j + 1];
+        switch (escaped) {
+          case 'n':
+            value += '\n';
+            break;
+          case 't':
+            value += '\t';
+            break;
+          case 'u':
+            value += ' ';
+            j += 4;
+            break;  // control characters only, in canonical JSON
+          default:
+            value += escaped;
+        }
+        j += 2;
+      } else {
+        value += json[j++];
+      }
+    }
+    const bool is_key = j + 1 < json.size() && json[j + 1] == ':';
+    if (!is_key) out.push_back(std::move(value));
+    i = j + 1;
+  }
+}
+
+bool ContainsTerm(const std::vector<std::string>& words, const SearchTerm& term) {
+  if (term.words.empty()) return true;
+  if (words.size() < term.words.size()) return false;
+  for (size_t at = 0; at + term.words.size() <= words.size(); ++at) {
+    if (std::equal(term.words.begin(), term.words.end(), words.begin() + static_cast<long>(at))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+template <typename T>
+bool AnyOf(const std::vector<T>& allowed, const T& value) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), value) != allowed.end();
+}
+
+}  // namespace
+
+std::vector<std::string> SearchWords(std::string_view text) {
+  std::vector<std::string> words;
+  CollectWords(text, words);
+  return words;
+}
+
+Result<std::vector<SearchTerm>> ParseSearch(std::string_view q) {
+  std::vector<SearchTerm> terms;
+  size_t i = 0;
+  while (i < q.size()) {
+    if (q[i] == '"') {
+      const size_t close = q.find('"', i + 1);
+      if (close == std::string_view::npos) {
+        return Error::InvalidArgument("q: unterminated quoted phrase");
+      }
+      SearchTerm term;
+      CollectWords(q.substr(i + 1, close - i - 1), term.words);
+      if (!term.words.empty()) terms.push_back(std::move(term));
+      i = close + 1;
+    } else {
+      size_t end = i;
+      while (end < q.size() && q[end] != '"' && q[end] != ' ') ++end;
+      std::vector<std::string> words;
+      CollectWords(q.substr(i, end - i), words);
+      // "a-b" is one term of two adjacent words, as FTS5 reads it.
+      if (!words.empty()) terms.push_back(SearchTerm{std::move(words)});
+      i = end == i ? i + 1 : end;
+    }
+    if (terms.size() > kMaxSearchTerms) {
+      return Error::InvalidArgument("q: at most " + std::to_string(kMaxSearchTerms) + " terms");
+    }
+  }
+  return terms;
+}
+
+bool Filter::Matches(const Event& event) const {
+  if (!AnyOf(tenants, event.tenant) || !AnyOf(workspaces, event.workspace) ||
+      !AnyOf(types, event.type) || !AnyOf(actions, event.action) ||
+      !AnyOf(resource_types, event.resource.type) || !AnyOf(statuses, event.status) ||
+      !AnyOf(methods, event.request.method) || !AnyOf(ips, event.request.ip)) {
+    return false;
+  }
+  if (from && event.occurred_at < *from) return false;
+  if (to && event.occurred_at >= *to) return false;
+  if (!users.empty()) {
+    const bool user_match = std::any_of(users.begin(), users.end(), [&](const std::string& user) {
+      return (!event.actor.email.empty() && util::EqualsIgnoreCase(user, event.actor.email)) ||
+             (!event.actor.id.empty() && user == event.actor.id);
+    });
+    if (!user_match) return false;
+  }
+  if (!search.empty()) {
+    // Each field is its own run of words: a phrase never spans two fields.
+    std::vector<std::vector<std::string>> fields;
+    for (std::string_view text :
+         {std::string_view(event.action), std::string_view(event.actor.id),
+          std::string_view(event.actor.email), std::string_view(event.actor.name),
+          std::string_view(event.resource.type), std::string_view(event.resource.id),
+          std::string_view(event.resource.name), std::string_view(event.request.path),
+          std::string_view(event.workspace)}) {
+      fields.push_back(SearchWords(text));
+    }
+    std::vector<std::string> strings;
+    CollectJsonStrings(event.details, strings);
+    for (const std::string& text : strings) fields.push_back(SearchWords(text));
+    for (const SearchTerm& term : search) {
+      const bool found = std::any_of(fields.begin(), fields.end(),
+                                     [&](const auto& words) { return ContainsTerm(words, term); });
+      if (!found) return false;
+    }
+  }
+  return true;
+}
+
+std::string EncodeCursor(const Cursor& cursor) {
+  std::string bytes(17, '\0');
+  bytes[0] = 1;  // format version
+  for (int i = 0; i < 8; ++i) {
+    bytes[1 + i] = static_cast<char>(static_cast<uint64_t>(cursor.occurred_at) >> (56 - 8 * i));
+    bytes[9 + i] = static_cast<char>(static_cast<uint64_t>(cursor.position) >> (56 - 8 * i));
+  }
+  return util::Base64Encode(bytes, util::Base64Variant::kUrlNoPadding);
+}
+
+Result<Cursor> DecodeCursor(std::string_view text) {
+  auto bytes = util::Base64Decode(text, util::Base64Variant::kUrlNoPadding);
+  if (!bytes || bytes->size() != 17 || (*bytes)[0] != 1) {
+    return Error::InvalidArgument("cursor: not a cursor this server made");
+  }
+  uint64_t occurred = 0, position = 0;
+  for (int i = 0; i < 8; ++i) {
+    occurred = (occurred << 8) | static_cast<unsigned char>((*bytes)[1 + i]);
+    position = (position << 8) | static_cast<unsigned char>((*bytes)[9 + i]);
+  }
+  Cursor cursor{static_cast<int64_t>(occurred), static_cast<int64_t>(position)};
+  if (cursor.position < 0 || cursor.occurred_at < util::kMinUnixMillis ||
+      cursor.occurred_at > util::kMaxUnixMillis) {
+    return Error::InvalidArgument("cursor: not a cursor this server made");
+  }
+  return cursor;
+}
+
+}  // namespace evident::core

@@ -1,0 +1,60 @@
+// What a query asks for: the filters of GET /api/v1/events (docs/api.md), already parsed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "evident/core/event.h"
+#include "evident/util/result.h"
+#include "evident/util/time.h"
+
+namespace evident::core {
+
+// One term of a free-text search: a whole word, or a quoted phrase of several words.
+struct SearchTerm {
+  std::vector<std::string> words;  // lower case; more than one for a phrase
+  bool operator==(const SearchTerm&) const = default;
+};
+
+// Splits `q` into terms. Words are runs of letters and digits (Unicode letters count as letters);
+// "..." groups a phrase. Errors: InvalidArgument for an unterminated quote or too many terms.
+util::Result<std::vector<SearchTerm>> ParseSearch(std::string_view q);
+
+// Every list is any-of; an empty list does not filter. Lists are combined with AND.
+struct Filter {
+  std::vector<std::string> tenants;
+  std::vector<std::string> workspaces;
+  std::vector<EventType> types;
+  std::vector<std::string> actions;
+  std::vector<std::string> resource_types;
+  std::vector<EventStatus> statuses;
+  std::vector<std::string> methods;      // upper case
+  std::vector<std::string> users;        // actor.email (case-insensitive) or actor.id (exact)
+  std::vector<std::string> ips;          // normalised text form
+  std::optional<util::UnixMillis> from;  // inclusive, on occurred_at
+  std::optional<util::UnixMillis> to;    // exclusive
+  std::vector<SearchTerm> search;
+
+  // True when `event` matches every filter: the reference semantics every store must agree with.
+  bool Matches(const Event& event) const;
+};
+
+// A position in the newest-first order: (occurred_at DESC, position DESC), where position is the
+// event's place in the global log (unique, stable). A page continues strictly after its cursor.
+struct Cursor {
+  util::UnixMillis occurred_at = 0;
+  int64_t position = 0;
+  bool operator==(const Cursor&) const = default;
+};
+
+// Opaque text (base64url). Errors: InvalidArgument for anything EncodeCursor did not make.
+std::string EncodeCursor(const Cursor& cursor);
+util::Result<Cursor> DecodeCursor(std::string_view text);
+
+// Lower-cased words of `text` as ParseSearch and the full-text index split them.
+std::vector<std::string> SearchWords(std::string_view text);
+
+}  // namespace evident::core

@@ -1,0 +1,102 @@
+// The EventStore: the durable event log (the truth) and the indexes derived from it. Backends:
+// storage/sqlite (default), storage/memory (reference and test fake); PostgreSQL later. Every
+// backend passes storage/conformance_test.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "evident/core/event.h"
+#include "evident/core/filter.h"
+#include "evident/util/result.h"
+
+namespace evident::storage {
+
+// What the log says about one appended event, in request order.
+struct Appended {
+  std::string id;
+  std::string tenant;
+  uint64_t seq = 0;
+  bool duplicate = false;  // an identical (tenant, id) was stored before; nothing new was stored
+  bool operator==(const Appended&) const = default;
+};
+
+// One event as read back: the stored canonical JSON and where it sits in the order.
+struct StoredEvent {
+  std::string json;  // exactly EncodeEvent(event, kStored)
+  util::UnixMillis occurred_at = 0;
+  int64_t position = 0;  // global log position: unique, increasing in append order
+};
+
+struct Page {
+  std::vector<StoredEvent> events;   // newest occurred_at first, ties by position desc
+  std::optional<core::Cursor> next;  // set when more matching events follow
+  uint64_t total = 0;                // exact count of all events matching the filter
+};
+
+struct HistogramBucket {
+  util::UnixMillis start = 0;
+  uint64_t count = 0;
+};
+
+struct Histogram {
+  util::UnixMillis from = 0;  // inclusive
+  util::UnixMillis to = 0;    // exclusive
+  int64_t interval_ms = 0;
+  std::vector<HistogramBucket> buckets;  // oldest first; counts add up to the filter's total
+};
+
+struct StoreStats {
+  uint64_t log_bytes = 0;        // the log database(s) on disk, WAL included
+  uint64_t index_bytes = 0;      // all index files on disk
+  int64_t log_position = 0;      // last appended position (0 = empty)
+  int64_t indexed_position = 0;  // the indexer's watermark
+};
+
+// Thread-safety: Append is called by one thread at a time (the ledger's writer); every other
+// method may be called from any thread concurrently with Append and with each other.
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  EventStore() = default;
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Appends several requests' events in one durable transaction (group commit). Each element of
+  // `batches` is all-or-nothing on its own: its result is either one Appended per event, in
+  // order, or an error and nothing of it stored, while the other batches still commit.
+  // Assigns each stored event's seq (0-based, per tenant, gap-free) in place.
+  // Idempotency on (tenant, id): an event equal in content (ContentDigest) to one already stored,
+  // or to an earlier one in the same batch, is acknowledged with duplicate=true and its original
+  // seq, and not stored again; a different content is Conflict for its whole batch. When the
+  // commit itself fails, every batch gets that error. Returns only once the data is durable.
+  virtual std::vector<util::Result<std::vector<Appended>>> Append(
+      std::span<std::vector<core::Event>> batches) = 0;
+
+  // Newest first, continuing strictly after `after`; at most `limit` events. Always includes
+  // every acknowledged event (indexed or not).
+  virtual util::Result<Page> Query(const core::Filter& filter,
+                                   const std::optional<core::Cursor>& after, size_t limit) = 0;
+
+  // Counts of matching events over time. The range is the filter's [from, to) when given, else
+  // the span of the matching events; `buckets` equal intervals cover it.
+  virtual util::Result<Histogram> CountOverTime(const core::Filter& filter, int buckets) = 0;
+
+  // One event by tenant and id. Errors: NotFound.
+  virtual util::Result<StoredEvent> Get(std::string_view tenant, std::string_view id) = 0;
+
+  // Blocks until everything appended so far is in the index (or the store stops). For tests and
+  // benchmarks, never for request handling.
+  virtual void WaitUntilIndexed() = 0;
+
+  virtual StoreStats Stats() = 0;
+
+  // Stops background work (the indexer); later calls other than Stats may fail with Unavailable.
+  virtual void Close() = 0;
+};
+
+}  // namespace evident::storage

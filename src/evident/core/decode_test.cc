@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+namespace evident::util {
+void PrintTo(const FieldError& error, std::ostream* out) {
+  *out << "{" << error.index << ", \"" << error.field << "\", \"" << error.message << "\"}";
+}
+}  // namespace evident::util
+
 namespace evident::core {
 namespace {
 
@@ -108,7 +114,7 @@ TEST_F(DecodeTest, RejectsWrongTypesAndValues) {
        {0, "details", "duplicate key 'k'"}},
       {R"(42)", {-1, "", "the body must be an event object or an array of them"}},
       {R"({"tenant":"a","action":"x"} {})", {-1, "", "trailing content after the JSON value"}},
-      {"{\"tenant\":\"a\",\"action\":\"caf\xc3\"}", {-1, "", "invalid UTF-8 at byte 30"}},
+      {"{\"tenant\":\"a\",\"action\":\"caf\xc3\"}", {-1, "", "invalid UTF-8 at byte 27"}},
   };
   for (const Case& c : cases) {
     auto problems = Problems(c.body);

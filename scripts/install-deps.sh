@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libsimdjson-dev rapidjson-dev nlohmann-json3-dev
-  libsqlite3-dev libssl-dev libsodium-dev zlib1g-dev
+  libsqlite3-dev libssl-dev libsodium-dev zlib1g-dev libzstd-dev
   libcli11-dev libspdlog-dev libfmt-dev libtoml11-dev
   libre2-dev libyaml-cpp-dev libcurl4-openssl-dev
   nodejs npm

@@ -1,6 +1,5 @@
 #include "evident/core/event.h"
 
-#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include "evident/core/canonical_json.h"
@@ -133,12 +132,11 @@ std::string EncodeEvent(const Event& event, EncodeMode mode) {
   return out;
 }
 
-std::string ContentDigest(const Event& event) {
-  const std::string content = EncodeEvent(event, EncodeMode::kContent);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(content.data(), content.size(), digest, &length, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(digest), length);
+bool SameContent(const Event& resend, const Event& original) {
+  Event seen = original;
+  seen.id_from_client = resend.id_from_client;
+  seen.occurred_at_from_client = resend.occurred_at_from_client;
+  return EncodeEvent(resend, EncodeMode::kContent) == EncodeEvent(seen, EncodeMode::kContent);
 }
 
 namespace {

@@ -87,8 +87,11 @@ enum class EncodeMode {
 void EncodeEvent(const Event& event, EncodeMode mode, std::string& out);
 std::string EncodeEvent(const Event& event, EncodeMode mode = EncodeMode::kStored);
 
-// SHA-256 of EncodeEvent(event, kContent): what idempotency compares.
-std::string ContentDigest(const Event& event);
+// Idempotency: whether `resend` carries the same content as `original` (as stored, or as sent
+// earlier), comparing EncodeEvent(kContent) as the resend sees it. Stored bytes cannot tell a
+// defaulted occurred_at from a sent one, so an occurred_at the resend leaves out is not compared;
+// one it sends must equal the original's.
+bool SameContent(const Event& resend, const Event& original);
 
 // Reads back what EncodeEvent(kStored) wrote. Errors: Corruption when `json` is not a stored
 // event (stored bytes are trusted to have passed validation when written).

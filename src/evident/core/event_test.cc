@@ -50,10 +50,20 @@ TEST(Event, ContentLeavesOutWhatEvidentAdds) {
   again.received_at += 5000;
   again.seq = 99;
   again.request.agent = {"Linux", "Chrome"};
-  EXPECT_EQ(ContentDigest(event), ContentDigest(again));
+  EXPECT_TRUE(SameContent(again, event));
   again.details = R"({"a":2})";
-  EXPECT_NE(ContentDigest(event), ContentDigest(again));
-  EXPECT_EQ(ContentDigest(event).size(), 32u);
+  EXPECT_FALSE(SameContent(again, event));
+}
+
+TEST(Event, ResendWithoutOccurredAtMatchesTheStoredDefault) {
+  Event stored = Sample();
+  stored.occurred_at_from_client = true;  // as DecodeStoredEvent reads it back
+  Event resend = stored;
+  resend.occurred_at_from_client = false;
+  resend.occurred_at = stored.occurred_at + 60'000;  // defaulted to a later received_at
+  EXPECT_TRUE(SameContent(resend, stored));
+  resend.occurred_at_from_client = true;
+  EXPECT_FALSE(SameContent(resend, stored)) << "a sent occurred_at must match";
 }
 
 TEST(Event, StoredFormRoundTrips) {

@@ -70,10 +70,10 @@ class EventStore {
   // `batches` is all-or-nothing on its own: its result is either one Appended per event, in
   // order, or an error and nothing of it stored, while the other batches still commit.
   // Assigns each stored event's seq (0-based, per tenant, gap-free) in place.
-  // Idempotency on (tenant, id): an event equal in content (ContentDigest) to one already stored,
-  // or to an earlier one in the same batch, is acknowledged with duplicate=true and its original
-  // seq, and not stored again; a different content is Conflict for its whole batch. When the
-  // commit itself fails, every batch gets that error. Returns only once the data is durable.
+  // Idempotency on (tenant, id): an event equal in content (core::SameContent) to one already
+  // stored, or to an earlier one in the same batch, is acknowledged with duplicate=true and its
+  // original seq, and not stored again; a different content is Conflict for its whole batch. When
+  // the commit itself fails, every batch gets that error. Returns only once the data is durable.
   virtual std::vector<util::Result<std::vector<Appended>>> Append(
       std::span<std::vector<core::Event>> batches) = 0;
 

@@ -1,0 +1,679 @@
+// The storage conformance suite: every EventStore backend must pass every test here, against
+// expectations computed independently (Filter::Matches over the generated events, sorted here).
+//
+// Paging while events arrive (the contract every backend keeps, docs/storage.md): a traversal
+// that follows next cursors visits every event that matched when it began exactly once, in
+// order; an event appended during the traversal is visited iff it sorts strictly after the
+// cursor current when it was appended (an older, backfilled occurred_at), never when it is newer.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+
+#include "evident/core/event.h"
+#include "evident/core/filter.h"
+#include "evident/storage/event_store.h"
+#include "evident/storage/histogram_layout.h"
+#include "evident/storage/memory/memory_event_store.h"
+#include "evident/storage/sqlite/sqlite_event_store.h"
+
+namespace evident::storage {
+namespace {
+
+using core::Event;
+using core::Filter;
+
+constexpr util::UnixMillis kBase = 1'746'000'000'000;  // 2025-04-30
+constexpr int64_t kDay = 86'400'000;
+
+struct Backend {
+  std::string name;
+  // Opens (or reopens) the store kept in `dir`.
+  std::function<std::unique_ptr<EventStore>(const std::string& dir)> open;
+};
+
+const core::FakeClock& TestClock() {
+  static const core::FakeClock clock(kBase + 30 * kDay);
+  return clock;
+}
+
+std::vector<Backend> Backends() {
+  return {
+      {"Memory", [](const std::string&) { return memory::NewMemoryEventStore(); }},
+      {"Sqlite",
+       [](const std::string& dir) {
+         sqlite::SqliteOptions options;
+         options.data_dir = dir;
+         options.clock = &TestClock();
+         auto store = sqlite::OpenSqliteEventStore(options);
+         EXPECT_TRUE(store.has_value()) << store.error().ToString();
+         return std::move(store).value();
+       }},
+      // The indexer works only while someone waits in WaitUntilIndexed, so queries must merge
+      // the index with a large unindexed tail.
+      {"SqliteManualIndexer",
+       [](const std::string& dir) {
+         sqlite::SqliteOptions options;
+         options.data_dir = dir;
+         options.clock = &TestClock();
+         options.indexer = sqlite::IndexerMode::kOnlyWhenWaitedFor;
+         options.index_batch_events = 333;  // many small index transactions
+         auto store = sqlite::OpenSqliteEventStore(options);
+         EXPECT_TRUE(store.has_value()) << store.error().ToString();
+         return std::move(store).value();
+       }},
+  };
+}
+
+// A varied data set: several tenants, users (emails in mixed case), actions, statuses, IPs,
+// methods, workspaces, details text, and many occurred_at ties.
+class Generator {
+ public:
+  explicit Generator(uint64_t seed) : rng_(seed) {}
+
+  Event Make(int64_t number) {
+    static const std::vector<std::string> kTenants = {"acme", "globex", "initech", "umbrella"};
+    static const std::vector<std::string> kWorkspaces = {"", "prod", "staging"};
+    static const std::vector<std::string> kActions = {"create", "delete", "login", "update",
+                                                      "export"};
+    static const std::vector<std::string> kResourceTypes = {"", "wireguard", "user", "token"};
+    static const std::vector<std::string> kMethods = {"", "GET", "POST", "DELETE"};
+    static const std::vector<std::string> kIps = {"", "203.0.113.9", "198.51.100.7", "2001:db8::1"};
+    static const std::vector<std::string> kWords = {"alpha", "blue",    "moon",  "office", "tunnel",
+                                                    "keys",  "rotated", "green", "river",  "zeta"};
+    Event event;
+    event.id = "evt-" + std::to_string(number);
+    event.id_from_client = true;
+    event.tenant = kTenants[Pick(kTenants.size())];
+    event.workspace = kWorkspaces[Pick(kWorkspaces.size())];
+    event.type = static_cast<core::EventType>(Pick(4));
+    event.action = kActions[Pick(kActions.size())];
+    event.status = static_cast<core::EventStatus>(Pick(5));
+    // Minute resolution over 20 days: plenty of ties on occurred_at.
+    event.occurred_at = kBase + static_cast<int64_t>(Pick(20 * 24 * 60)) * 60'000;
+    event.occurred_at_from_client = true;
+    event.received_at = kBase + 21 * kDay;
+    const size_t user = Pick(12);
+    if (user != 0) {
+      event.actor.id = "u_" + std::to_string(user);
+      event.actor.email =
+          (user % 2 == 0 ? "User" : "user") + std::to_string(user) + "@" + event.tenant + ".test";
+      event.actor.name = "Person " + kWords[user % kWords.size()];
+    }
+    event.resource.type = kResourceTypes[Pick(kResourceTypes.size())];
+    if (!event.resource.type.empty()) {
+      event.resource.id = "r_" + std::to_string(Pick(50));
+      event.resource.name = kWords[Pick(kWords.size())] + " " + kWords[Pick(kWords.size())];
+    }
+    event.request.method = kMethods[Pick(kMethods.size())];
+    if (!event.request.method.empty()) {
+      event.request.path = "/api/" + (event.resource.type.empty() ? "x" : event.resource.type);
+      event.request.status_code = 200;
+    }
+    event.request.ip = kIps[Pick(kIps.size())];
+    // Keys in sorted order: canonical JSON. Key names are also words, which q must not find.
+    event.details = "{\"comment\":\"" + kWords[Pick(kWords.size())] + " " +
+                    kWords[Pick(kWords.size())] + "\",\"river\":" + std::to_string(Pick(9)) + "}";
+    return event;
+  }
+
+ private:
+  size_t Pick(size_t count) { return std::uniform_int_distribution<size_t>(0, count - 1)(rng_); }
+  std::mt19937_64 rng_;
+};
+
+// What the test knows about an event it stored: the event with its seq, and its append order.
+struct Known {
+  Event event;
+  int64_t order = 0;  // increases with position
+};
+
+std::string Key(std::string_view tenant, std::string_view id) {
+  return std::string(tenant) + "/" + std::string(id);
+}
+
+class ConformanceTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::path(::testing::TempDir()) /
+            ("evident_storage_" + GetParam().name + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = GetParam().open(dir_);
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    if (store_) store_->Close();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Appends `events` as batches of `batch_size`, `batches_per_call` per Append, and records them.
+  void AppendAll(std::vector<Event> events, size_t batch_size = 250, size_t batches_per_call = 4) {
+    size_t at = 0;
+    while (at < events.size()) {
+      std::vector<std::vector<Event>> batches;
+      for (size_t b = 0; b < batches_per_call && at < events.size(); ++b) {
+        const size_t end = std::min(events.size(), at + batch_size);
+        batches.emplace_back(events.begin() + static_cast<long>(at),
+                             events.begin() + static_cast<long>(end));
+        at = end;
+      }
+      auto results = store_->Append(batches);
+      ASSERT_EQ(results.size(), batches.size());
+      for (size_t b = 0; b < batches.size(); ++b) {
+        ASSERT_TRUE(results[b].has_value()) << results[b].error().ToString();
+        for (size_t i = 0; i < batches[b].size(); ++i) {
+          const Event& event = batches[b][i];
+          const Appended& ack = (*results[b])[i];
+          EXPECT_EQ(ack.id, event.id);
+          EXPECT_EQ(ack.tenant, event.tenant);
+          EXPECT_EQ(ack.seq, event.seq);
+          if (ack.duplicate) continue;
+          EXPECT_EQ(event.seq, next_seq_[event.tenant]++);
+          known_.emplace(Key(event.tenant, event.id), Known{event, next_order_++});
+        }
+      }
+    }
+  }
+
+  // The reference answer: matching known events, newest first, ties by append order.
+  std::vector<const Known*> Expected(const Filter& filter) const {
+    std::vector<const Known*> matches;
+    for (const auto& [key, known] : known_) {
+      if (filter.Matches(known.event)) matches.push_back(&known);
+    }
+    std::sort(matches.begin(), matches.end(), [](const Known* a, const Known* b) {
+      if (a->event.occurred_at != b->event.occurred_at) {
+        return a->event.occurred_at > b->event.occurred_at;
+      }
+      return a->order > b->order;
+    });
+    return matches;
+  }
+
+  // Pages through `filter` and returns the keys visited, checking order, cursors and totals.
+  std::vector<std::string> Traverse(const Filter& filter, size_t page_size) {
+    std::vector<std::string> visited;
+    std::optional<core::Cursor> cursor;
+    std::optional<StoredEvent> previous;
+    const size_t expected_total = Expected(filter).size();
+    for (int pages = 0; pages < 100'000; ++pages) {
+      auto page = store_->Query(filter, cursor, page_size);
+      EXPECT_TRUE(page.has_value()) << page.error().ToString();
+      if (!page) break;
+      EXPECT_EQ(page->total, expected_total);
+      EXPECT_LE(page->events.size(), page_size);
+      for (const StoredEvent& stored : page->events) {
+        auto event = core::DecodeStoredEvent(stored.json);
+        EXPECT_TRUE(event.has_value());
+        if (!event) continue;
+        EXPECT_EQ(stored.occurred_at, event->occurred_at);
+        const std::string key = Key(event->tenant, event->id);
+        auto known = known_.find(key);
+        EXPECT_NE(known, known_.end()) << key;
+        if (known != known_.end()) {
+          EXPECT_EQ(stored.json, core::EncodeEvent(known->second.event));
+        }
+        if (previous) {
+          EXPECT_TRUE(previous->occurred_at > stored.occurred_at ||
+                      (previous->occurred_at == stored.occurred_at &&
+                       previous->position > stored.position));
+        }
+        previous = stored;
+        visited.push_back(key);
+      }
+      if (!page->next) break;
+      EXPECT_FALSE(page->events.empty());
+      EXPECT_EQ(page->next->position, page->events.back().position);
+      EXPECT_EQ(page->next->occurred_at, page->events.back().occurred_at);
+      cursor = page->next;
+    }
+    return visited;
+  }
+
+  void ExpectQueryMatches(const Filter& filter, const std::string& what, size_t page_size = 293) {
+    SCOPED_TRACE(what);
+    std::vector<std::string> expected;
+    for (const Known* known : Expected(filter)) {
+      expected.push_back(Key(known->event.tenant, known->event.id));
+    }
+    EXPECT_EQ(Traverse(filter, page_size), expected);
+  }
+
+  void ExpectHistogramMatches(const Filter& filter, int buckets, const std::string& what) {
+    SCOPED_TRACE(what);
+    auto histogram = store_->CountOverTime(filter, buckets);
+    ASSERT_TRUE(histogram.has_value()) << histogram.error().ToString();
+    const auto expected = Expected(filter);
+    uint64_t sum = 0;
+    for (const HistogramBucket& bucket : histogram->buckets) sum += bucket.count;
+    EXPECT_EQ(sum, expected.size());
+    EXPECT_LE(histogram->buckets.size(), static_cast<size_t>(buckets));
+    if (expected.empty()) return;
+    // Independently: the range is the filter's bounds or the span of the matches.
+    const util::UnixMillis from = filter.from ? *filter.from : expected.back()->event.occurred_at;
+    const util::UnixMillis to = filter.to ? *filter.to : expected.front()->event.occurred_at + 1;
+    EXPECT_EQ(histogram->from, from);
+    EXPECT_EQ(histogram->to, to);
+    ASSERT_FALSE(histogram->buckets.empty());
+    EXPECT_LE(histogram->buckets.front().start, from);
+    EXPECT_GE(histogram->buckets.back().start + histogram->interval_ms, to);
+    for (size_t i = 0; i < histogram->buckets.size(); ++i) {
+      const HistogramBucket& bucket = histogram->buckets[i];
+      EXPECT_EQ(bucket.start, histogram->buckets.front().start +
+                                  static_cast<int64_t>(i) * histogram->interval_ms);
+      const uint64_t count = static_cast<uint64_t>(
+          std::count_if(expected.begin(), expected.end(), [&](const Known* known) {
+            return known->event.occurred_at >= bucket.start &&
+                   known->event.occurred_at < bucket.start + histogram->interval_ms;
+          }));
+      EXPECT_EQ(bucket.count, count) << "bucket " << i;
+    }
+  }
+
+  std::vector<Event> Generate(int64_t first, int64_t count, uint64_t seed) {
+    Generator generator(seed);
+    std::vector<Event> events;
+    for (int64_t number = first; number < first + count; ++number) {
+      events.push_back(generator.Make(number));
+    }
+    return events;
+  }
+
+  util::UnixMillis TimeOf(std::string_view id) const {
+    for (const auto& [key, known] : known_) {
+      if (known.event.id == id) return known.event.occurred_at;
+    }
+    ADD_FAILURE() << "no event " << id;
+    return 0;
+  }
+
+  uint64_t TotalOf(const Filter& filter) {
+    auto page = store_->Query(filter, std::nullopt, 1);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total : 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<EventStore> store_;
+  std::map<std::string, Known> known_;
+  std::map<std::string, uint64_t> next_seq_;
+  int64_t next_order_ = 0;
+};
+
+Filter Parse(std::string_view q) {
+  Filter filter;
+  auto terms = core::ParseSearch(q);
+  EXPECT_TRUE(terms.has_value());
+  if (terms) filter.search = *terms;
+  return filter;
+}
+
+// Filters covering every field of core::Filter, alone and combined.
+std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_time) {
+  std::vector<std::pair<std::string, Filter>> cases;
+  auto add = [&](std::string name, auto&& fill) {
+    Filter filter;
+    fill(filter);
+    cases.emplace_back(std::move(name), std::move(filter));
+  };
+  add("everything", [](Filter&) {});
+  add("tenant", [](Filter& f) { f.tenants = {"acme"}; });
+  add("two tenants", [](Filter& f) { f.tenants = {"globex", "umbrella"}; });
+  add("unknown tenant", [](Filter& f) { f.tenants = {"nobody"}; });
+  add("workspace", [](Filter& f) { f.workspaces = {"prod"}; });
+  add("type", [](Filter& f) { f.types = {core::EventType::kAuthentication}; });
+  add("action", [](Filter& f) { f.actions = {"login", "export"}; });
+  add("unknown action", [](Filter& f) { f.actions = {"fly"}; });
+  add("resource type", [](Filter& f) { f.resource_types = {"wireguard"}; });
+  add("status", [](Filter& f) { f.statuses = {core::EventStatus::kFailure}; });
+  add("method", [](Filter& f) { f.methods = {"POST", "DELETE"}; });
+  add("user by email, other case", [](Filter& f) { f.users = {"USER3@ACME.TEST"}; });
+  add("user by id", [](Filter& f) { f.users = {"u_4"}; });
+  add("user by id is exact", [](Filter& f) { f.users = {"U_4"}; });
+  add("users mixed", [](Filter& f) { f.users = {"user5@globex.test", "u_6"}; });
+  add("ip", [](Filter& f) { f.ips = {"2001:db8::1"}; });
+  add("from inclusive", [&](Filter& f) { f.from = some_time; });
+  add("to exclusive", [&](Filter& f) { f.to = some_time; });
+  add("from and to", [&](Filter& f) {
+    f.from = some_time - 3 * kDay;
+    f.to = some_time;
+  });
+  add("one instant", [&](Filter& f) {
+    f.from = some_time;
+    f.to = some_time + 1;
+  });
+  add("tenant + action + status", [](Filter& f) {
+    f.tenants = {"acme"};
+    f.actions = {"login"};
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kBlocked};
+  });
+  add("tenant + user + days", [&](Filter& f) {
+    f.tenants = {"globex"};
+    f.users = {"user7@globex.test"};
+    f.from = some_time - 10 * kDay;
+  });
+  add("everything at once", [&](Filter& f) {
+    f.tenants = {"acme", "initech"};
+    f.workspaces = {"prod", "staging"};
+    f.types = {core::EventType::kActivity, core::EventType::kToken};
+    f.actions = {"create", "update"};
+    f.resource_types = {"user", "token"};
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kPending};
+    f.methods = {"GET", "POST"};
+    f.ips = {"203.0.113.9", "198.51.100.7"};
+    f.from = some_time - 15 * kDay;
+    f.to = some_time + 2 * kDay;
+  });
+  auto add_q = [&](std::string q, std::vector<std::string> tenants = {}) {
+    Filter filter = Parse(q);
+    filter.tenants = std::move(tenants);
+    cases.emplace_back("q " + q, std::move(filter));
+  };
+  add_q("moon");
+  add_q("MOON", {"acme"});
+  add_q("rotated keys");
+  add_q("\"blue moon\"");
+  add_q("\"moon blue\"", {"globex"});
+  add_q("river");    // a details key everywhere, a details value sometimes
+  add_q("comment");  // only ever a details key
+  add_q("acme");     // inside emails
+  add_q("person");   // actor names
+  add_q("wireguard", {"initech"});
+  add_q("login");
+  add_q("prod");
+  add_q("r_7");      // two adjacent words
+  add_q("api");      // request paths
+  add_q("nothing");  // no event
+  return cases;
+}
+
+TEST_P(ConformanceTest, AssignsGapFreeSequencePerTenantAndIncreasingPositions) {
+  AppendAll(Generate(0, 600, 1), 37, 3);
+  auto page = store_->Query(Filter{}, std::nullopt, 1000);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->events.size(), 600u);
+  std::map<int64_t, std::string> by_position;
+  for (const StoredEvent& stored : page->events) {
+    auto event = core::DecodeStoredEvent(stored.json);
+    ASSERT_TRUE(event.has_value());
+    EXPECT_TRUE(by_position.emplace(stored.position, Key(event->tenant, event->id)).second);
+    EXPECT_GE(stored.position, 1);
+  }
+  int64_t order = 0;
+  for (const auto& [position, key] : by_position) {
+    EXPECT_EQ(known_.at(key).order, order++) << "position " << position;
+  }
+  std::map<std::string, uint64_t> count_by_tenant;
+  for (const auto& [key, known] : known_) ++count_by_tenant[known.event.tenant];
+  EXPECT_EQ(count_by_tenant, next_seq_);
+  EXPECT_EQ(store_->Stats().log_position, 600);
+}
+
+TEST_P(ConformanceTest, EveryFilterAgreesWithTheReference) {
+  // Half indexed, half in the unindexed tail; then all of it indexed.
+  AppendAll(Generate(0, 1500, 7));
+  store_->WaitUntilIndexed();
+  AppendAll(Generate(1500, 1500, 8), 400, 3);
+  const util::UnixMillis some_time = TimeOf("evt-100");
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [name, filter] : FilterCases(some_time)) {
+      ExpectQueryMatches(filter, name + (round == 0 ? " (with tail)" : " (indexed)"));
+    }
+    store_->WaitUntilIndexed();
+  }
+  EXPECT_EQ(store_->Stats().indexed_position, 3000);
+}
+
+TEST_P(ConformanceTest, PageSizesAndLimits) {
+  AppendAll(Generate(0, 500, 9));
+  Filter filter;
+  filter.tenants = {"umbrella"};
+  for (size_t page_size : {1u, 2u, 20u, 1000u}) {
+    ExpectQueryMatches(filter, "page size " + std::to_string(page_size), page_size);
+  }
+  auto page = store_->Query(filter, std::nullopt, 0);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_TRUE(page->events.empty());
+  EXPECT_EQ(page->total, Expected(filter).size());
+}
+
+TEST_P(ConformanceTest, HistogramsAddUpToTotal) {
+  AppendAll(Generate(0, 1200, 11));
+  store_->WaitUntilIndexed();
+  AppendAll(Generate(1200, 300, 12));
+  const util::UnixMillis some_time = TimeOf("evt-100");
+  for (int buckets : {1, 7, 60}) {
+    for (const auto& [name, filter] : FilterCases(some_time)) {
+      ExpectHistogramMatches(filter, buckets, name + " / " + std::to_string(buckets));
+    }
+  }
+  Filter odd;
+  odd.from = kBase + 12'345;
+  odd.to = kBase + 90 * kDay + 777;
+  ExpectHistogramMatches(odd, 60, "90 days, unaligned");
+  EXPECT_FALSE(store_->CountOverTime(Filter{}, 0).has_value());
+  auto empty = store_->CountOverTime(Parse("nothing"), 10);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->buckets.empty());
+}
+
+TEST_P(ConformanceTest, DuplicatesAreAcknowledgedWithTheirSeqAndStoredOnce) {
+  AppendAll(Generate(0, 50, 3));
+  std::vector<Event> replay;
+  for (const auto& [key, known] : known_) {
+    if (known.event.id == "evt-12" || known.event.id == "evt-3") replay.push_back(known.event);
+  }
+  ASSERT_EQ(replay.size(), 2u);
+  replay.push_back(replay[0]);
+  for (Event& event : replay) {
+    event.seq = 999;         // the store assigns it
+    event.received_at += 5;  // not part of the content
+  }
+  std::vector<std::vector<Event>> batches = {replay};
+  auto results = store_->Append(batches);
+  ASSERT_TRUE(results[0].has_value()) << results[0].error().ToString();
+  for (size_t i = 0; i < replay.size(); ++i) {
+    const Appended& ack = (*results[0])[i];
+    EXPECT_TRUE(ack.duplicate);
+    EXPECT_EQ(ack.seq, known_.at(Key(replay[i].tenant, replay[i].id)).event.seq);
+  }
+  EXPECT_EQ(TotalOf(Filter{}), 50u);
+
+  // New events repeated inside one batch: stored once, the repeat acknowledged as duplicate.
+  Event fresh = Generate(500, 1, 5)[0];
+  std::vector<std::vector<Event>> twice = {{fresh, fresh}};
+  results = store_->Append(twice);
+  ASSERT_TRUE(results[0].has_value());
+  EXPECT_FALSE((*results[0])[0].duplicate);
+  EXPECT_TRUE((*results[0])[1].duplicate);
+  EXPECT_EQ((*results[0])[0].seq, (*results[0])[1].seq);
+  EXPECT_EQ(TotalOf(Filter{}), 51u);
+
+  // Sent without occurred_at (so it defaulted to received_at), then resent a minute later.
+  Event undated = Generate(600, 1, 7)[0];
+  undated.occurred_at_from_client = false;
+  undated.occurred_at = undated.received_at;
+  std::vector<std::vector<Event>> first = {{undated}};
+  ASSERT_TRUE(store_->Append(first)[0].has_value());
+  undated.received_at += 60'000;
+  undated.occurred_at = undated.received_at;
+  std::vector<std::vector<Event>> resend = {{undated}};
+  results = store_->Append(resend);
+  ASSERT_TRUE(results[0].has_value()) << results[0].error().ToString();
+  EXPECT_TRUE((*results[0])[0].duplicate);
+  EXPECT_EQ(TotalOf(Filter{}), 52u);
+}
+
+TEST_P(ConformanceTest, ConflictRefusesOnlyItsBatch) {
+  AppendAll(Generate(0, 40, 3));
+  const uint64_t total_before = TotalOf(Filter{});
+  Event original = known_.begin()->second.event;
+  Event changed = original;
+  changed.action = "tampered";
+  std::vector<Event> good_before = Generate(100, 5, 21);
+  std::vector<Event> doomed = Generate(200, 3, 22);
+  doomed.push_back(changed);  // last: everything before it in the batch must be undone
+  std::vector<Event> good_after = Generate(300, 4, 23);
+  // Same id, different content, both new inside one batch: also a conflict.
+  std::vector<Event> self_conflict = Generate(400, 2, 24);
+  self_conflict[1].id = self_conflict[0].id;
+  self_conflict[1].tenant = self_conflict[0].tenant;
+  self_conflict[1].action = "other";
+  std::vector<std::vector<Event>> batches = {good_before, doomed, good_after, self_conflict};
+  auto results = store_->Append(batches);
+  ASSERT_EQ(results.size(), 4u);
+  ASSERT_TRUE(results[0].has_value());
+  ASSERT_FALSE(results[1].has_value());
+  EXPECT_EQ(results[1].error().code(), util::ErrorCode::kConflict);
+  ASSERT_TRUE(results[2].has_value());
+  ASSERT_FALSE(results[3].has_value());
+  EXPECT_EQ(results[3].error().code(), util::ErrorCode::kConflict);
+  EXPECT_EQ(TotalOf(Filter{}), total_before + 9);
+  for (const Event& event : doomed) {
+    if (event.id == original.id) continue;
+    auto got = store_->Get(event.tenant, event.id);
+    ASSERT_FALSE(got.has_value());
+    EXPECT_EQ(got.error().code(), util::ErrorCode::kNotFound);
+  }
+  EXPECT_FALSE(store_->Get(self_conflict[0].tenant, self_conflict[0].id).has_value());
+  auto stored = store_->Get(original.tenant, original.id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->json, core::EncodeEvent(original));
+  // Seqs stay gap-free: the refused batches consumed none.
+  for (const auto& batch_result : {results[0], results[2]}) {
+    for (const Appended& ack : *batch_result) {
+      EXPECT_EQ(ack.seq, next_seq_[ack.tenant]++) << ack.tenant;
+    }
+  }
+  store_->WaitUntilIndexed();
+  EXPECT_EQ(TotalOf(Filter{}), total_before + 9);
+}
+
+TEST_P(ConformanceTest, GetByTenantAndId) {
+  AppendAll(Generate(0, 100, 4));
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [key, known] : known_) {
+      auto stored = store_->Get(known.event.tenant, known.event.id);
+      ASSERT_TRUE(stored.has_value()) << key;
+      EXPECT_EQ(stored->json, core::EncodeEvent(known.event));
+      EXPECT_EQ(stored->occurred_at, known.event.occurred_at);
+    }
+    const Known& some = known_.begin()->second;
+    const std::string other_tenant = some.event.tenant == "acme" ? "globex" : "acme";
+    auto missing = store_->Get(other_tenant, some.event.id);
+    ASSERT_FALSE(missing.has_value());
+    EXPECT_EQ(missing.error().code(), util::ErrorCode::kNotFound);
+    EXPECT_EQ(store_->Get("acme", "no-such-id").error().code(), util::ErrorCode::kNotFound);
+    store_->WaitUntilIndexed();
+  }
+}
+
+TEST_P(ConformanceTest, AcknowledgedEventIsVisibleToTheNextQuery) {
+  AppendAll(Generate(0, 300, 5));
+  store_->WaitUntilIndexed();
+  for (int number = 1000; number < 1010; ++number) {
+    Event event = Generate(number, 1, static_cast<uint64_t>(number))[0];
+    event.tenant = "acme";
+    event.action = "beacon" + std::to_string(number);
+    AppendAll({event});
+    Filter filter;
+    filter.tenants = {"acme"};
+    filter.actions = {event.action};
+    auto page = store_->Query(filter, std::nullopt, 20);
+    ASSERT_TRUE(page.has_value());
+    ASSERT_EQ(page->events.size(), 1u);
+    EXPECT_EQ(page->total, 1u);
+    EXPECT_TRUE(store_->Get("acme", event.id).has_value());
+    auto histogram = store_->CountOverTime(filter, 5);
+    ASSERT_TRUE(histogram.has_value());
+    uint64_t sum = 0;
+    for (const auto& bucket : histogram->buckets) sum += bucket.count;
+    EXPECT_EQ(sum, 1u);
+  }
+}
+
+TEST_P(ConformanceTest, CursorPagingWhileEventsArrive) {
+  AppendAll(Generate(0, 1000, 13));
+  store_->WaitUntilIndexed();
+  Filter filter;
+  filter.tenants = {"acme", "globex"};
+  const auto initial = Expected(filter);
+  std::set<std::string> must_visit;
+  for (const Known* known : initial) must_visit.insert(Key(known->event.tenant, known->event.id));
+  std::set<std::string> may_visit = must_visit;  // plus backfills behind the cursor
+
+  std::vector<std::string> visited;
+  std::optional<core::Cursor> cursor;
+  Generator generator(77);
+  int64_t number = 50'000;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = store_->Query(filter, cursor, 37);
+    ASSERT_TRUE(page.has_value());
+    EXPECT_EQ(page->total, Expected(filter).size());
+    for (const StoredEvent& stored : page->events) {
+      auto event = core::DecodeStoredEvent(stored.json);
+      ASSERT_TRUE(event.has_value());
+      visited.push_back(Key(event->tenant, event->id));
+    }
+    if (!page->next) break;
+    cursor = page->next;
+    // Between pages: one event newer than everything, one at the cursor's own instant (sorts
+    // before it: a larger position), and one older than the cursor (a backfill).
+    std::vector<Event> arriving;
+    for (int kind = 0; kind < 3; ++kind) {
+      Event event = generator.Make(number++);
+      event.tenant = "acme";
+      event.occurred_at = kind == 0   ? kBase + 40 * kDay
+                          : kind == 1 ? cursor->occurred_at
+                                      : cursor->occurred_at - 60'000;
+      if (kind == 2) may_visit.insert(Key(event.tenant, event.id));
+      arriving.push_back(event);
+    }
+    AppendAll(arriving);
+  }
+  std::set<std::string> unique(visited.begin(), visited.end());
+  EXPECT_EQ(unique.size(), visited.size()) << "duplicates";
+  for (const std::string& key : must_visit) EXPECT_TRUE(unique.count(key)) << "gap: " << key;
+  for (const std::string& key : unique) EXPECT_TRUE(may_visit.count(key)) << "newer: " << key;
+  // Backfills land strictly after the cursor of their time, so every one of them is visited.
+  EXPECT_EQ(unique, may_visit);
+}
+
+TEST_P(ConformanceTest, EmptyStoreAnswers) {
+  auto page = store_->Query(Filter{}, std::nullopt, 20);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_TRUE(page->events.empty());
+  EXPECT_EQ(page->total, 0u);
+  EXPECT_FALSE(page->next.has_value());
+  auto histogram = store_->CountOverTime(Filter{}, 60);
+  ASSERT_TRUE(histogram.has_value());
+  EXPECT_TRUE(histogram->buckets.empty());
+  store_->WaitUntilIndexed();
+  EXPECT_EQ(store_->Stats().log_position, 0);
+}
+
+TEST_P(ConformanceTest, ClosedStoreRefuses) {
+  AppendAll(Generate(0, 10, 3));
+  store_->Close();
+  std::vector<std::vector<Event>> batches = {Generate(10, 1, 3)};
+  auto results = store_->Append(batches);
+  ASSERT_FALSE(results[0].has_value());
+  EXPECT_EQ(results[0].error().code(), util::ErrorCode::kUnavailable);
+  EXPECT_FALSE(store_->Query(Filter{}, std::nullopt, 5).has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ConformanceTest, ::testing::ValuesIn(Backends()),
+                         [](const ::testing::TestParamInfo<Backend>& param_info) {
+                           return param_info.param.name;
+                         });
+
+}  // namespace
+}  // namespace evident::storage

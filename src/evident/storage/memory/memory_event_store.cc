@@ -1,0 +1,190 @@
+#include "evident/storage/memory/memory_event_store.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "evident/storage/histogram_layout.h"
+
+namespace evident::storage::memory {
+
+using util::Error;
+using util::Result;
+
+namespace {
+
+struct Row {
+  core::Event event;
+  std::string json;
+  int64_t position = 0;
+};
+
+// (occurred_at DESC, position DESC): true when `row` comes strictly after `cursor`.
+bool IsAfter(const Row& row, const core::Cursor& cursor) {
+  return row.event.occurred_at < cursor.occurred_at ||
+         (row.event.occurred_at == cursor.occurred_at && row.position < cursor.position);
+}
+
+StoredEvent ToStored(const Row& row) {
+  return StoredEvent{row.json, row.event.occurred_at, row.position};
+}
+
+class MemoryEventStore final : public EventStore {
+ public:
+  std::vector<Result<std::vector<Appended>>> Append(
+      std::span<std::vector<core::Event>> batches) override {
+    std::lock_guard lock(mu_);
+    std::vector<Result<std::vector<Appended>>> results;
+    results.reserve(batches.size());
+    for (std::vector<core::Event>& batch : batches) {
+      if (closed_) {
+        results.emplace_back(Error::Unavailable("event store is closed"));
+        continue;
+      }
+      results.push_back(AppendBatch(batch));
+    }
+    return results;
+  }
+
+  Result<Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
+                     size_t limit) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    std::vector<const Row*> matches;
+    for (const Row& row : rows_) {
+      if (filter.Matches(row.event)) matches.push_back(&row);
+    }
+    std::sort(matches.begin(), matches.end(), [](const Row* a, const Row* b) {
+      if (a->event.occurred_at != b->event.occurred_at) {
+        return a->event.occurred_at > b->event.occurred_at;
+      }
+      return a->position > b->position;
+    });
+    Page page;
+    page.total = matches.size();
+    auto it = matches.begin();
+    if (after) {
+      it = std::find_if(matches.begin(), matches.end(),
+                        [&](const Row* row) { return IsAfter(*row, *after); });
+    }
+    for (; it != matches.end() && page.events.size() < limit; ++it) {
+      page.events.push_back(ToStored(**it));
+    }
+    if (it != matches.end() && !page.events.empty()) {
+      page.next = core::Cursor{page.events.back().occurred_at, page.events.back().position};
+    }
+    return page;
+  }
+
+  Result<Histogram> CountOverTime(const core::Filter& filter, int buckets) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    std::vector<util::UnixMillis> times;
+    for (const Row& row : rows_) {
+      if (filter.Matches(row.event)) times.push_back(row.event.occurred_at);
+    }
+    Histogram histogram;
+    const auto [min_it, max_it] = std::minmax_element(times.begin(), times.end());
+    histogram.from = filter.from ? *filter.from : (times.empty() ? 0 : *min_it);
+    histogram.to = filter.to ? *filter.to : (times.empty() ? histogram.from : *max_it + 1);
+    if (histogram.to < histogram.from) histogram.to = histogram.from;
+    EVIDENT_ASSIGN_OR_RETURN(HistogramLayout layout,
+                             MakeHistogramLayout(histogram.from, histogram.to, buckets));
+    histogram.interval_ms = layout.interval_ms;
+    for (int i = 0; i < layout.count; ++i) {
+      histogram.buckets.push_back(HistogramBucket{layout.first_start + i * layout.interval_ms, 0});
+    }
+    for (util::UnixMillis time : times) {
+      if (time >= histogram.from && time < histogram.to) {
+        ++histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count;
+      }
+    }
+    return histogram;
+  }
+
+  Result<StoredEvent> Get(std::string_view tenant, std::string_view id) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    auto it = by_id_.find({std::string(tenant), std::string(id)});
+    if (it == by_id_.end()) return Error::NotFound("no event " + std::string(id));
+    return ToStored(rows_[it->second]);
+  }
+
+  void WaitUntilIndexed() override {}
+
+  StoreStats Stats() override {
+    std::lock_guard lock(mu_);
+    StoreStats stats;
+    stats.log_position = static_cast<int64_t>(rows_.size());
+    stats.indexed_position = stats.log_position;
+    return stats;
+  }
+
+  void Close() override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+
+ private:
+  // All of `batch` or none of it: staged in locals, published only when every event passed.
+  Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch) {
+    std::map<std::string, uint64_t> next_seq;                          // staged, per tenant touched
+    std::map<std::pair<std::string, std::string>, size_t> staged_ids;  // -> index in `fresh`
+    std::vector<Row> fresh;
+    std::vector<Appended> appended;
+    for (size_t index = 0; index < batch.size(); ++index) {
+      core::Event& event = batch[index];
+      std::pair<std::string, std::string> key{event.tenant, event.id};
+      const Row* earlier = nullptr;
+      if (auto it = by_id_.find(key); it != by_id_.end()) {
+        earlier = &rows_[it->second];
+      } else if (auto staged = staged_ids.find(key); staged != staged_ids.end()) {
+        earlier = &fresh[staged->second];
+      }
+      if (earlier != nullptr) {
+        if (!core::SameContent(event, earlier->event)) {
+          return Error(util::ErrorCode::kConflict,
+                       "event " + event.id + " was stored before with different content",
+                       {util::FieldError{static_cast<int64_t>(index), "id",
+                                         "already used for a different event"}});
+        }
+        event.seq = earlier->event.seq;
+        appended.push_back(Appended{event.id, event.tenant, event.seq, true});
+        continue;
+      }
+      auto [seq_it, inserted] = next_seq.try_emplace(event.tenant, 0);
+      if (inserted) {
+        auto stored = tenant_next_seq_.find(event.tenant);
+        seq_it->second = stored == tenant_next_seq_.end() ? 0 : stored->second;
+      }
+      event.seq = seq_it->second++;
+      Row row;
+      row.event = event;
+      row.json = core::EncodeEvent(event, core::EncodeMode::kStored);
+      row.position = static_cast<int64_t>(rows_.size() + fresh.size()) + 1;
+      staged_ids.emplace(std::move(key), fresh.size());
+      fresh.push_back(std::move(row));
+      appended.push_back(Appended{event.id, event.tenant, event.seq, false});
+    }
+    for (Row& row : fresh) {
+      by_id_.emplace(std::make_pair(row.event.tenant, row.event.id), rows_.size());
+      rows_.push_back(std::move(row));
+    }
+    for (const auto& [tenant, seq] : next_seq) tenant_next_seq_[tenant] = seq;
+    return appended;
+  }
+
+  std::mutex mu_;
+  // State below is protected by mu_.
+  std::vector<Row> rows_;                                        // rows_[position - 1]
+  std::map<std::pair<std::string, std::string>, size_t> by_id_;  // (tenant, id) -> rows_ index
+  std::map<std::string, uint64_t> tenant_next_seq_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<EventStore> NewMemoryEventStore() { return std::make_unique<MemoryEventStore>(); }
+
+}  // namespace evident::storage::memory

@@ -1,0 +1,132 @@
+#include "evident/storage/sqlite/db.h"
+
+namespace evident::storage::sqlite {
+
+using util::Error;
+using util::Result;
+using util::Status;
+
+Error SqliteError(sqlite3* db, int code, std::string_view doing) {
+  std::string message = std::string(doing) + ": " + sqlite3_errstr(code);
+  if (db != nullptr) message += std::string(" (") + sqlite3_errmsg(db) + ")";
+  if ((code & 0xff) == SQLITE_CONSTRAINT) return Error::Conflict(std::move(message));
+  if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
+    return Error::Corruption(std::move(message));
+  }
+  return Error::IOError(std::move(message));
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  sqlite3_bind_int64(stmt_, index, value);
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::BindStatic(int index, std::string_view text) {
+  sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::span<const char> bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Statement& Statement::BindBlobStatic(int index, std::span<const char> bytes) {
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  sqlite3_bind_null(stmt_, index);
+  return *this;
+}
+
+Result<bool> Statement::Step() {
+  const int code = sqlite3_step(stmt_);
+  if (code == SQLITE_ROW) return true;
+  if (code == SQLITE_DONE) return false;
+  return SqliteError(sqlite3_db_handle(stmt_), code, sqlite3_sql(stmt_));
+}
+
+Status Statement::Run() {
+  for (;;) {
+    EVIDENT_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return {};
+  }
+}
+
+std::string_view Statement::ColumnText(int column) const {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  if (text == nullptr) return {};
+  return {text, static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+std::string_view Statement::ColumnBlob(int column) const {
+  const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+  if (blob == nullptr) return {};
+  return {blob, static_cast<size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, OpenMode mode) {
+  sqlite3* db = nullptr;
+  const int flags = (mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY
+                                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                    SQLITE_OPEN_NOMUTEX;
+  const int code = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (code != SQLITE_OK) {
+    Error error = SqliteError(db, code, "opening " + path);
+    sqlite3_close(db);
+    return error;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  return std::unique_ptr<Db>(new Db(db, path));
+}
+
+Db::~Db() {
+  cache_.clear();  // statements must be finalized before the connection closes
+  sqlite3_close(db_);
+}
+
+Status Db::Exec(std::string_view sql) {
+  char* message = nullptr;
+  const std::string text(sql);
+  const int code = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &message);
+  if (code != SQLITE_OK) {
+    Error error = SqliteError(db_, code, text.substr(0, 120));
+    sqlite3_free(message);
+    return error;
+  }
+  return {};
+}
+
+Result<Statement*> Db::Prepare(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it != cache_.end()) {
+    it->second->Reset();
+    return it->second.get();
+  }
+  EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> statement, PrepareOnce(sql));
+  Statement* raw = statement.get();
+  cache_.emplace(std::string(sql), std::move(statement));
+  return raw;
+}
+
+Result<std::unique_ptr<Statement>> Db::PrepareOnce(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  const int code = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (code != SQLITE_OK) return SqliteError(db_, code, sql.substr(0, 120));
+  return std::make_unique<Statement>(stmt);
+}
+
+}  // namespace evident::storage::sqlite

@@ -1,0 +1,1187 @@
+#include "evident/storage/sqlite/sqlite_event_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "evident/storage/histogram_layout.h"
+#include "evident/storage/sqlite/body_codec.h"
+#include "evident/storage/sqlite/db.h"
+#include "evident/storage/sqlite/search_text.h"
+#include "evident/util/strings.h"
+
+namespace evident::storage::sqlite {
+
+using util::Error;
+using util::Result;
+using util::Status;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kMillisPerDay = 86'400'000;
+
+// Debian's SQLite defaults to SECURE_DELETE and a 2 MB cache: set everything on every connection.
+std::string CommonPragmas(int cache_mib) {
+  return "PRAGMA secure_delete=OFF; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=60000; "
+         "PRAGMA cache_size=-" +
+         std::to_string(cache_mib * 1024) + ";";
+}
+
+constexpr std::string_view kLogSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tenants(
+  tenant_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+  position INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL,
+  occurred_at INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS event_ids(
+  tenant_id INTEGER NOT NULL, id NOT NULL, position INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 1);
+)sql";
+
+// Index partitions. Strings are stored as term ids (terms table) to keep rows small.
+constexpr std::string_view kIndexSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS terms(
+  term_id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, value TEXT NOT NULL, UNIQUE(kind, value));
+CREATE TABLE IF NOT EXISTS events(
+  position INTEGER PRIMARY KEY, occurred_at INTEGER NOT NULL, tenant INTEGER NOT NULL,
+  workspace INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL,
+  resource_type INTEGER NOT NULL, status INTEGER NOT NULL, method INTEGER NOT NULL,
+  email INTEGER NOT NULL, actor_id INTEGER NOT NULL, ip INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_time ON events(tenant, occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_email ON events(tenant, email, occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor_id, occurred_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
+  words, content='', detail=none, tokenize='ascii');
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 1);
+INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
+)sql";
+
+enum TermKind : int64_t {
+  kTenant = 1,
+  kWorkspace,
+  kAction,
+  kResourceType,
+  kMethod,
+  kEmail,  // lower-cased
+  kActorId,
+  kIp,
+};
+
+int64_t FloorDiv(int64_t value, int64_t unit) {
+  return value / unit - ((value % unit != 0 && value < 0) ? 1 : 0);
+}
+
+// Partitions are UTC months, numbered year * 12 + (month - 1).
+int64_t MonthOf(util::UnixMillis millis) {
+  int64_t year = 0;
+  unsigned month = 0, day = 0;
+  util::CivilFromDays(FloorDiv(millis, kMillisPerDay), year, month, day);
+  return year * 12 + (month - 1);
+}
+
+util::UnixMillis MonthStart(int64_t month_number) {
+  const int64_t year = FloorDiv(month_number, 12);
+  const auto month = static_cast<unsigned>(month_number - year * 12 + 1);
+  return util::DaysFromCivil(year, month, 1) * kMillisPerDay;
+}
+
+std::string PartitionName(int64_t month_number) {
+  const int64_t year = FloorDiv(month_number, 12);
+  char name[64];
+  std::snprintf(name, sizeof name, "%04lld-%02lld.db", static_cast<long long>(year),
+                static_cast<long long>(month_number - year * 12 + 1));
+  return name;
+}
+
+// UUIDs (what Evident generates) are kept as 16 bytes; any other client id as text.
+bool BindId(Statement& statement, int index, std::string_view id) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (id.size() == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-') {
+    char bytes[16];
+    size_t out = 0;
+    bool ok = true;
+    for (size_t i = 0; i < 36 && ok; ++i) {
+      if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+      const int high = hex(id[i]), low = hex(id[i + 1]);
+      ok = high >= 0 && low >= 0;
+      if (ok) bytes[out++] = static_cast<char>(high * 16 + low);
+      ++i;
+    }
+    if (ok) {
+      statement.BindBlob(index, std::span<const char>(bytes, 16));
+      return true;
+    }
+  }
+  statement.Bind(index, id);
+  return false;
+}
+
+// One event past the watermark, kept decoded for queries and for the indexer. Immutable; shared
+// between the tail and queries in flight (hence shared_ptr: a query may still read an event the
+// indexer has just dropped from the tail).
+struct TailEvent {
+  core::Event event;
+  int64_t position = 0;
+};
+using TailPtr = std::shared_ptr<const TailEvent>;
+
+bool SortsBefore(util::UnixMillis a_time, int64_t a_position, util::UnixMillis b_time,
+                 int64_t b_position) {
+  return a_time > b_time || (a_time == b_time && a_position > b_position);
+}
+
+bool IsAfterCursor(util::UnixMillis time, int64_t position,
+                   const std::optional<core::Cursor>& cursor) {
+  return !cursor || SortsBefore(cursor->occurred_at, cursor->position, time, position);
+}
+
+// A pool of reader connections to one file, each used by one thread at a time.
+class ConnectionPool {
+ public:
+  ConnectionPool(std::string path, int cache_mib) : path_(std::move(path)), cache_mib_(cache_mib) {}
+
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Db> db) : pool_(pool), db_(std::move(db)) {}
+    ~Lease() {
+      if (db_) pool_->Return(std::move(db_));
+    }
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    Db& operator*() { return *db_; }
+    Db* operator->() { return db_.get(); }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Db> db_;
+  };
+
+  Result<Lease> Acquire() {
+    {
+      std::lock_guard lock(mu_);
+      if (!idle_.empty()) {
+        std::unique_ptr<Db> db = std::move(idle_.back());
+        idle_.pop_back();
+        return Lease(this, std::move(db));
+      }
+    }
+    EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path_, OpenMode::kReadOnly));
+    EVIDENT_RETURN_IF_ERROR(db->Exec(CommonPragmas(cache_mib_)));
+    return Lease(this, std::move(db));
+  }
+
+ private:
+  void Return(std::unique_ptr<Db> db) {
+    std::lock_guard lock(mu_);
+    if (idle_.size() < 8) idle_.push_back(std::move(db));
+  }
+
+  const std::string path_;
+  const int cache_mib_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
+};
+
+// One month of the index. The writer connection and terms cache belong to the indexer thread.
+struct Partition {
+  int64_t month = 0;
+  util::UnixMillis start = 0, end = 0;  // [start, end)
+  std::unique_ptr<Db> writer;
+  std::unordered_map<std::string, int64_t> terms;  // kind byte + value -> term_id
+  int64_t watermark = 0;  // every position up to here that belongs to this month is in it
+  std::unique_ptr<ConnectionPool> readers;
+};
+
+// One reader's view of the store: partitions in read transactions, the tail's matches, all at
+// one watermark.
+struct Snapshot {
+  struct Part {
+    Partition* partition;
+    ConnectionPool::Lease db;
+  };
+  std::vector<Part> parts;    // newest month first
+  std::vector<TailPtr> tail;  // the tail's events matching the filter, in no order
+  Snapshot() = default;
+  Snapshot(Snapshot&&) = default;
+  Snapshot& operator=(Snapshot&&) = delete;
+  ~Snapshot() {
+    for (Part& part : parts) (void)part.db->Exec("COMMIT");
+  }
+};
+
+// A filter translated for one partition: SQL conditions on its events table.
+struct PartitionQuery {
+  bool empty = false;  // some filter names a value this partition has never seen
+  std::string where;   // " AND ..." conditions
+  std::string match;   // FTS5 expression, bound as ?1 when not empty
+};
+
+class SqliteEventStore final : public EventStore {
+ public:
+  explicit SqliteEventStore(const SqliteOptions& options) : options_(options) {}
+  ~SqliteEventStore() override { Close(); }
+
+  Status Open();
+  Status CatchUpFromLog(size_t keep_in_tail);
+
+  std::vector<Result<std::vector<Appended>>> Append(
+      std::span<std::vector<core::Event>> batches) override;
+  Result<Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
+                     size_t limit) override;
+  Result<Histogram> CountOverTime(const core::Filter& filter, int buckets) override;
+  Result<StoredEvent> Get(std::string_view tenant, std::string_view id) override;
+  void WaitUntilIndexed() override;
+  StoreStats Stats() override;
+  void Close() override;
+
+ private:
+  struct TenantState {
+    int64_t tenant_id = 0;
+    uint64_t next_seq = 0;
+  };
+
+  Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch,
+                                            std::vector<TailPtr>& fresh);
+  Result<Partition*> OpenPartition(int64_t month, bool create);
+  Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
+  Status IndexEvents(const std::vector<TailPtr>& events);
+  void RunIndexer();
+  Result<Snapshot> TakeSnapshot(const core::Filter& filter,
+                                std::optional<util::UnixMillis> newest_bound);
+  Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter,
+                                   bool& needs_recheck);
+  Result<std::string> ReadBody(int64_t position);
+  Result<std::vector<std::pair<util::UnixMillis, int64_t>>> RecheckedCandidates(
+      Snapshot& snapshot, const core::Filter& filter);
+
+  const SqliteOptions options_;
+  std::string index_dir_;
+
+  // The writer: used only by Append (one caller at a time, per the interface).
+  std::mutex writer_mu_;
+  std::unique_ptr<Db> log_writer_;                        // guarded by writer_mu_
+  std::unordered_map<std::string, TenantState> tenants_;  // guarded by writer_mu_
+  int64_t next_position_ = 1;                             // guarded by writer_mu_
+  std::atomic<int64_t> log_position_{0};
+
+  std::unique_ptr<ConnectionPool> log_readers_;
+  std::unique_ptr<Db> state_db_;  // index/state.db; indexer thread (and Open)
+
+  // Readers take snapshot_mu_ shared to open their view; the indexer takes it exclusively to
+  // commit, so no reader sees a partition ahead of the watermark it read.
+  std::shared_mutex snapshot_mu_;
+  std::map<int64_t, std::unique_ptr<Partition>> partitions_;  // guarded by snapshot_mu_
+
+  std::mutex tail_mu_;  // after snapshot_mu_ when both are held
+  std::condition_variable tail_cv_;
+  // State below is guarded by tail_mu_ (watermark_ is written under snapshot_mu_ too).
+  std::deque<TailPtr> tail_;  // positions (watermark_, log end], in order
+  int64_t watermark_ = 0;
+  int waiters_ = 0;
+  bool stopping_ = false;
+  bool indexer_failed_ = false;
+  std::thread indexer_;
+  std::atomic<bool> closed_{false};
+};
+
+Status SqliteEventStore::Open() {
+  std::error_code ec;
+  index_dir_ = (fs::path(options_.data_dir) / "index").string();
+  fs::create_directories(index_dir_, ec);
+  if (ec) return Error::IOError("creating " + index_dir_ + ": " + ec.message());
+  const std::string log_path = (fs::path(options_.data_dir) / "log.db").string();
+  EVIDENT_ASSIGN_OR_RETURN(log_writer_, Db::Open(log_path, OpenMode::kReadWrite));
+  EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(
+      CommonPragmas(options_.log_cache_mib) +
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=4000;"));
+  EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(kLogSchema));
+  {
+    EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                             log_writer_->Prepare("SELECT tenant_id, name, next_seq FROM tenants"));
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      tenants_[std::string(select->ColumnText(1))] =
+          TenantState{select->ColumnInt(0), static_cast<uint64_t>(select->ColumnInt(2))};
+    }
+    EVIDENT_ASSIGN_OR_RETURN(Statement * last,
+                             log_writer_->Prepare("SELECT coalesce(max(position), 0) FROM events"));
+    EVIDENT_RETURN_IF_ERROR(last->Step());
+    log_position_ = last->ColumnInt(0);
+    next_position_ = log_position_ + 1;
+    last->Reset();
+  }
+  log_readers_ = std::make_unique<ConnectionPool>(log_path, options_.reader_cache_mib);
+
+  // The index: its watermark, then every partition file. Anything inconsistent: rebuild.
+  bool rebuild = false;
+  const std::string state_path = (fs::path(index_dir_) / "state.db").string();
+  auto state = Db::Open(state_path, OpenMode::kReadWrite);
+  if (state) {
+    state_db_ = std::move(state).value();
+    Status ready = state_db_->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+        "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value) WITHOUT ROWID; "
+        "INSERT OR IGNORE INTO state VALUES('watermark', 0);");
+    auto select = state_db_->Prepare("SELECT value FROM state WHERE key = 'watermark'");
+    if (ready && select && (*select)->Step().has_value()) {
+      watermark_ = (*select)->ColumnInt(0);
+      (*select)->Reset();
+    } else {
+      rebuild = true;
+    }
+  } else {
+    rebuild = true;
+  }
+  if (watermark_ > log_position_) rebuild = true;
+  if (!rebuild) {
+    for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      int year = 0, month = 0;
+      char tail[8] = {};
+      if (name.size() == 10 && std::sscanf(name.c_str(), "%4d-%2d.%2s", &year, &month, tail) == 3 &&
+          std::string_view(tail) == "db" && month >= 1 && month <= 12) {
+        auto partition = OpenPartition(static_cast<int64_t>(year) * 12 + month - 1, false);
+        if (!partition) {
+          rebuild = true;
+          break;
+        }
+      }
+    }
+  }
+  if (rebuild) {
+    std::unique_lock lock(snapshot_mu_);
+    partitions_.clear();
+    state_db_.reset();
+    fs::remove_all(index_dir_, ec);
+    fs::create_directories(index_dir_, ec);
+    if (ec) return Error::IOError("recreating " + index_dir_ + ": " + ec.message());
+    EVIDENT_ASSIGN_OR_RETURN(state_db_, Db::Open(state_path, OpenMode::kReadWrite));
+    EVIDENT_RETURN_IF_ERROR(state_db_->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+        "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value) WITHOUT ROWID; "
+        "INSERT OR IGNORE INTO state VALUES('watermark', 0);"));
+    watermark_ = 0;
+  }
+  EVIDENT_RETURN_IF_ERROR(CatchUpFromLog(options_.max_tail_events));
+  indexer_ = std::thread([this] { RunIndexer(); });
+  return {};
+}
+
+// Indexes from the log until at most `keep_in_tail` events remain past the watermark, then
+// loads those into the tail. Runs before the indexer thread starts.
+Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
+  auto reader = log_readers_->Acquire();
+  if (!reader) return reader.error();
+  Db& db = **reader;
+  const size_t batch_size = std::max<size_t>(options_.index_batch_events, 1);
+  // A crash between committing the partitions and saving the watermark leaves partitions ahead
+  // of it: index up to the furthest of them first (IndexEvents skips what a partition holds), so
+  // that the tail holds only unindexed events.
+  int64_t furthest_partition = 0;
+  {
+    std::shared_lock lock(snapshot_mu_);
+    for (const auto& [month, partition] : partitions_) {
+      furthest_partition = std::max(furthest_partition, partition->watermark);
+    }
+  }
+  for (;;) {
+    const int64_t pending = log_position_ - watermark_;
+    const bool to_tail =
+        static_cast<size_t>(pending) <= keep_in_tail && watermark_ >= furthest_partition;
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * select,
+        db.Prepare("SELECT position, body FROM events WHERE position > ? ORDER BY position "
+                   "LIMIT ?"));
+    select->Bind(1, watermark_).Bind(2, to_tail ? pending : static_cast<int64_t>(batch_size));
+    std::vector<TailPtr> events;
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      EVIDENT_ASSIGN_OR_RETURN(std::string json, DecompressBody(select->ColumnBlob(1)));
+      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+      auto tail_event = std::make_shared<TailEvent>();
+      tail_event->event = std::move(event);
+      tail_event->position = select->ColumnInt(0);
+      events.push_back(std::move(tail_event));
+    }
+    select->Reset();
+    if (to_tail) {
+      std::lock_guard lock(tail_mu_);
+      tail_.assign(events.begin(), events.end());
+      return {};
+    }
+    EVIDENT_RETURN_IF_ERROR(IndexEvents(events));
+  }
+}
+
+Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
+  auto partition = std::make_unique<Partition>();
+  partition->month = month;
+  partition->start = MonthStart(month);
+  partition->end = MonthStart(month + 1);
+  const std::string path = (fs::path(index_dir_) / PartitionName(month)).string();
+  if (!create && !fs::exists(path)) return Error::NotFound(path);
+  EVIDENT_ASSIGN_OR_RETURN(partition->writer, Db::Open(path, OpenMode::kReadWrite));
+  Db& db = *partition->writer;
+  // Derived data: a crash may lose the latest index transactions, never corrupt committed ones
+  // (WAL), and the watermark inside each transaction says how far the file got.
+  EVIDENT_RETURN_IF_ERROR(db.Exec(CommonPragmas(options_.index_cache_mib) +
+                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+                                  "PRAGMA wal_autocheckpoint=20000;"));
+  EVIDENT_RETURN_IF_ERROR(db.Exec(kIndexSchema));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * watermark,
+                           db.Prepare("SELECT value FROM meta WHERE key = 'watermark'"));
+  EVIDENT_ASSIGN_OR_RETURN(bool found, watermark->Step());
+  if (!found) return Error::Corruption(path + ": no watermark");
+  partition->watermark = watermark->ColumnInt(0);
+  watermark->Reset();
+  EVIDENT_ASSIGN_OR_RETURN(Statement * terms, db.Prepare("SELECT term_id, kind, value FROM terms"));
+  for (;;) {
+    EVIDENT_ASSIGN_OR_RETURN(bool row, terms->Step());
+    if (!row) break;
+    std::string key(1, static_cast<char>(terms->ColumnInt(1)));
+    key += terms->ColumnText(2);
+    partition->terms.emplace(std::move(key), terms->ColumnInt(0));
+  }
+  terms->Reset();
+  partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
+  Partition* raw = partition.get();
+  std::unique_lock lock(snapshot_mu_);
+  partitions_[month] = std::move(partition);
+  return raw;
+}
+
+Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
+                                         std::string_view value) {
+  std::string key(1, static_cast<char>(kind));
+  key += value;
+  if (auto it = partition.terms.find(key); it != partition.terms.end()) return it->second;
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * insert, partition.writer->Prepare("INSERT INTO terms(kind, value) VALUES(?, ?)"));
+  EVIDENT_RETURN_IF_ERROR(insert->Bind(1, kind).BindStatic(2, value).Run());
+  const int64_t id = partition.writer->LastInsertRowId();
+  partition.terms.emplace(std::move(key), id);
+  return id;
+}
+
+// Writes `events` (consecutive positions past the watermark) into their partitions, then
+// publishes the new watermark and drops them from the tail. Indexer thread (or Open) only.
+Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
+  if (events.empty()) return {};
+  std::map<int64_t, std::vector<const TailEvent*>> by_month;
+  for (const TailPtr& event : events)
+    by_month[MonthOf(event->event.occurred_at)].push_back(event.get());
+  std::vector<Partition*> touched;
+  std::string words;
+  for (auto& [month, month_events] : by_month) {
+    Partition* partition = nullptr;
+    {
+      std::shared_lock lock(snapshot_mu_);
+      auto it = partitions_.find(month);
+      if (it != partitions_.end()) partition = it->second.get();
+    }
+    if (partition == nullptr) {
+      EVIDENT_ASSIGN_OR_RETURN(partition, OpenPartition(month, true));
+    }
+    Db& db = *partition->writer;
+    EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN"));
+    touched.push_back(partition);
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * insert,
+        db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
+                   "resource_type, status, method, email, actor_id, ip) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * insert_words,
+                             db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
+    int64_t last = partition->watermark;
+    for (const TailEvent* tail_event : month_events) {
+      if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
+      const core::Event& event = tail_event->event;
+      EVIDENT_ASSIGN_OR_RETURN(int64_t tenant, TermId(*partition, kTenant, event.tenant));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t workspace, TermId(*partition, kWorkspace, event.workspace));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t action, TermId(*partition, kAction, event.action));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t resource_type,
+                               TermId(*partition, kResourceType, event.resource.type));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t method, TermId(*partition, kMethod, event.request.method));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t email,
+                               TermId(*partition, kEmail, util::AsciiLower(event.actor.email)));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t actor_id, TermId(*partition, kActorId, event.actor.id));
+      EVIDENT_ASSIGN_OR_RETURN(int64_t ip, TermId(*partition, kIp, event.request.ip));
+      insert->Reset();
+      insert->Bind(1, tail_event->position)
+          .Bind(2, event.occurred_at)
+          .Bind(3, tenant)
+          .Bind(4, workspace)
+          .Bind(5, static_cast<int64_t>(event.type))
+          .Bind(6, action)
+          .Bind(7, resource_type)
+          .Bind(8, static_cast<int64_t>(event.status))
+          .Bind(9, method)
+          .Bind(10, email)
+          .Bind(11, actor_id)
+          .Bind(12, ip);
+      EVIDENT_RETURN_IF_ERROR(insert->Run());
+      words = TenantMarker(tenant);
+      words += ' ';
+      AppendSearchText(event, words);
+      insert_words->Reset();
+      EVIDENT_RETURN_IF_ERROR(
+          insert_words->Bind(1, tail_event->position).BindStatic(2, words).Run());
+      last = tail_event->position;
+    }
+    EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
+                             db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
+    EVIDENT_RETURN_IF_ERROR(mark->Bind(1, std::max(last, events.back()->position)).Run());
+  }
+  const int64_t new_watermark = events.back()->position;
+  {
+    std::unique_lock lock(snapshot_mu_);
+    for (Partition* partition : touched) {
+      Status committed = partition->writer->Exec("COMMIT");
+      if (!committed) {
+        (void)partition->writer->Exec("ROLLBACK");
+        return committed;
+      }
+      partition->watermark = std::max(partition->watermark, new_watermark);
+    }
+    std::lock_guard tail_lock(tail_mu_);
+    watermark_ = new_watermark;
+    while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
+  }
+  tail_cv_.notify_all();
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * save, state_db_->Prepare("UPDATE state SET value = ? WHERE key = 'watermark'"));
+  return save->Bind(1, new_watermark).Run();
+}
+
+void SqliteEventStore::RunIndexer() {
+  const size_t batch_size = std::max<size_t>(options_.index_batch_events, 1);
+  for (;;) {
+    std::vector<TailPtr> batch;
+    {
+      std::unique_lock lock(tail_mu_);
+      tail_cv_.wait(lock, [&] {
+        return stopping_ ||
+               (!tail_.empty() && (options_.indexer == IndexerMode::kBackground || waiters_ > 0));
+      });
+      if (stopping_) return;
+      const size_t count = std::min(batch_size, tail_.size());
+      batch.assign(tail_.begin(), tail_.begin() + static_cast<long>(count));
+    }
+    Status indexed = IndexEvents(batch);
+    if (!indexed) {
+      // The log still holds everything; the next open rebuilds what is missing.
+      for (auto& [month, partition] : partitions_) (void)partition->writer->Exec("ROLLBACK");
+      std::lock_guard lock(tail_mu_);
+      indexer_failed_ = true;
+      tail_cv_.notify_all();
+      return;
+    }
+  }
+}
+
+std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
+    std::span<std::vector<core::Event>> batches) {
+  std::vector<Result<std::vector<Appended>>> results;
+  auto fail_all = [&](const Error& error) {
+    results.clear();
+    for (size_t i = 0; i < batches.size(); ++i) results.emplace_back(error);
+    return results;
+  };
+  if (closed_) return fail_all(Error::Unavailable("event store is closed"));
+  if (options_.indexer == IndexerMode::kBackground) {
+    std::unique_lock lock(tail_mu_);
+    tail_cv_.wait(lock, [&] {
+      return stopping_ || indexer_failed_ || tail_.size() < options_.max_tail_events;
+    });
+  }
+  std::lock_guard lock(writer_mu_);
+  const auto tenants_before = tenants_;
+  const int64_t next_position_before = next_position_;
+  if (Status begun = log_writer_->Exec("BEGIN IMMEDIATE"); !begun) return fail_all(begun.error());
+  std::vector<TailPtr> fresh;
+  for (std::vector<core::Event>& batch : batches) {
+    const auto batch_tenants = tenants_;
+    const int64_t batch_next_position = next_position_;
+    const size_t fresh_before = fresh.size();
+    Status savepoint = log_writer_->Exec("SAVEPOINT batch");
+    if (!savepoint) {
+      results.emplace_back(savepoint.error());
+      continue;
+    }
+    auto appended = AppendBatch(batch, fresh);
+    if (appended) {
+      (void)log_writer_->Exec("RELEASE batch");
+    } else {
+      (void)log_writer_->Exec("ROLLBACK TO batch; RELEASE batch");
+      tenants_ = batch_tenants;
+      next_position_ = batch_next_position;
+      fresh.resize(fresh_before);
+    }
+    results.push_back(std::move(appended));
+  }
+  if (Status committed = log_writer_->Exec("COMMIT"); !committed) {
+    (void)log_writer_->Exec("ROLLBACK");
+    tenants_ = tenants_before;
+    next_position_ = next_position_before;
+    return fail_all(committed.error());
+  }
+  log_position_ = next_position_ - 1;
+  {
+    std::lock_guard tail_lock(tail_mu_);
+    tail_.insert(tail_.end(), fresh.begin(), fresh.end());
+  }
+  tail_cv_.notify_all();
+  return results;
+}
+
+Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Event>& batch,
+                                                            std::vector<TailPtr>& fresh) {
+  Db& db = *log_writer_;
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * find,
+      db.Prepare("SELECT e.seq, e.body FROM event_ids i JOIN events e ON e.position = i.position "
+                 "WHERE i.tenant_id = ? AND i.id = ?"));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * insert_event,
+                           db.Prepare("INSERT INTO events(position, tenant_id, seq, occurred_at, "
+                                      "body) VALUES(?, ?, ?, ?, ?)"));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * insert_id,
+                           db.Prepare("INSERT INTO event_ids(tenant_id, id, position) "
+                                      "VALUES(?, ?, ?)"));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * insert_tenant,
+                           db.Prepare("INSERT INTO tenants(name, next_seq) VALUES(?, 0)"));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * update_seq,
+                           db.Prepare("UPDATE tenants SET next_seq = ? WHERE tenant_id = ?"));
+  std::vector<Appended> appended;
+  appended.reserve(batch.size());
+  std::unordered_map<std::string, const core::Event*> in_batch;  // tenant '\n' id -> event
+  std::unordered_map<int64_t, TenantState*> touched;
+  std::string json, body;
+  for (size_t index = 0; index < batch.size(); ++index) {
+    core::Event& event = batch[index];
+    auto conflict = [&] {
+      return Error(util::ErrorCode::kConflict,
+                   "event " + event.id + " of tenant " + event.tenant +
+                       " was stored before with different content",
+                   {util::FieldError{static_cast<int64_t>(index), "id",
+                                     "already used for a different event"}});
+    };
+    auto [tenant_it, new_tenant] = tenants_.try_emplace(event.tenant);
+    TenantState& tenant = tenant_it->second;
+    if (new_tenant) {
+      insert_tenant->Reset();
+      EVIDENT_RETURN_IF_ERROR(insert_tenant->Bind(1, event.tenant).Run());
+      tenant.tenant_id = db.LastInsertRowId();
+    }
+    const std::string batch_key = event.tenant + '\n' + event.id;
+    if (auto earlier = in_batch.find(batch_key); earlier != in_batch.end()) {
+      if (!core::SameContent(event, *earlier->second)) return conflict();
+      event.seq = earlier->second->seq;
+      appended.push_back(Appended{event.id, event.tenant, event.seq, true});
+      continue;
+    }
+    if (!new_tenant) {
+      find->Reset();
+      find->Bind(1, tenant.tenant_id);
+      BindId(*find, 2, event.id);
+      EVIDENT_ASSIGN_OR_RETURN(bool exists, find->Step());
+      if (exists) {
+        const auto seq = static_cast<uint64_t>(find->ColumnInt(0));
+        EVIDENT_ASSIGN_OR_RETURN(std::string stored_json, DecompressBody(find->ColumnBlob(1)));
+        find->Reset();
+        EVIDENT_ASSIGN_OR_RETURN(core::Event stored, core::DecodeStoredEvent(stored_json));
+        if (!core::SameContent(event, stored)) return conflict();
+        event.seq = seq;
+        appended.push_back(Appended{event.id, event.tenant, event.seq, true});
+        continue;
+      }
+      find->Reset();
+    }
+    event.seq = tenant.next_seq++;
+    touched[tenant.tenant_id] = &tenant;
+    const int64_t position = next_position_++;
+    json.clear();
+    core::EncodeEvent(event, core::EncodeMode::kStored, json);
+    CompressBody(json, body);
+    insert_event->Reset();
+    insert_event->Bind(1, position)
+        .Bind(2, tenant.tenant_id)
+        .Bind(3, static_cast<int64_t>(event.seq))
+        .Bind(4, event.occurred_at)
+        .BindBlobStatic(5, body);
+    EVIDENT_RETURN_IF_ERROR(insert_event->Run());
+    insert_id->Reset();
+    insert_id->Bind(1, tenant.tenant_id).Bind(3, position);
+    BindId(*insert_id, 2, event.id);
+    EVIDENT_RETURN_IF_ERROR(insert_id->Run());
+    auto tail_event = std::make_shared<TailEvent>();
+    tail_event->event = event;
+    tail_event->position = position;
+    in_batch.emplace(batch_key, &tail_event->event);
+    fresh.push_back(std::move(tail_event));
+    appended.push_back(Appended{event.id, event.tenant, event.seq, false});
+  }
+  for (const auto& [tenant_id, tenant] : touched) {
+    update_seq->Reset();
+    EVIDENT_RETURN_IF_ERROR(
+        update_seq->Bind(1, static_cast<int64_t>(tenant->next_seq)).Bind(2, tenant_id).Run());
+  }
+  return appended;
+}
+
+Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
+                                                std::optional<util::UnixMillis> newest_bound) {
+  Snapshot snapshot;
+  std::shared_lock lock(snapshot_mu_);
+  for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
+    Partition& partition = *it->second;
+    if (filter.from && partition.end <= *filter.from) continue;
+    if (filter.to && partition.start >= *filter.to) continue;
+    if (newest_bound && partition.start > *newest_bound) continue;
+    EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, partition.readers->Acquire());
+    EVIDENT_RETURN_IF_ERROR(db->Exec("BEGIN"));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * start,
+                             db->Prepare("SELECT value FROM meta WHERE key = 'watermark'"));
+    Status started = start->Step().has_value() ? Status() : Status(Error::IOError("snapshot"));
+    start->Reset();
+    if (!started) {
+      (void)db->Exec("COMMIT");
+      return started.error();
+    }
+    snapshot.parts.push_back(Snapshot::Part{&partition, std::move(db)});
+  }
+  std::lock_guard tail_lock(tail_mu_);
+  for (const TailPtr& event : tail_) {
+    if (filter.Matches(event->event)) snapshot.tail.push_back(event);
+  }
+  return snapshot;
+}
+
+void AppendInList(std::string& where, std::string_view column, const std::vector<int64_t>& ids) {
+  where += " AND ";
+  where += column;
+  where += " IN (";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) where += ',';
+    where += std::to_string(ids[i]);
+  }
+  where += ')';
+}
+
+std::string QuoteFts(std::string_view word) {
+  std::string quoted = "\"";
+  for (char c : word) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const core::Filter& filter,
+                                                   bool& needs_recheck) {
+  PartitionQuery query;
+  Db& db = *part.db;
+  EVIDENT_ASSIGN_OR_RETURN(Statement * lookup,
+                           db.Prepare("SELECT term_id FROM terms WHERE kind = ? AND value = ?"));
+  auto ids_of = [&](TermKind kind, const std::vector<std::string>& values,
+                    std::vector<int64_t>& ids) -> Status {
+    for (const std::string& value : values) {
+      lookup->Reset();
+      lookup->Bind(1, kind).BindStatic(2, value);
+      EVIDENT_ASSIGN_OR_RETURN(bool found, lookup->Step());
+      if (found) ids.push_back(lookup->ColumnInt(0));
+    }
+    lookup->Reset();
+    return {};
+  };
+  auto term_list = [&](TermKind kind, const std::vector<std::string>& values,
+                       std::string_view column) -> Result<std::vector<int64_t>> {
+    std::vector<int64_t> ids;
+    if (values.empty()) return ids;
+    EVIDENT_RETURN_IF_ERROR(ids_of(kind, values, ids));
+    if (ids.empty())
+      query.empty = true;
+    else
+      AppendInList(query.where, column, ids);
+    return ids;
+  };
+  EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenant_ids,
+                           term_list(kTenant, filter.tenants, "tenant"));
+  EVIDENT_RETURN_IF_ERROR(term_list(kWorkspace, filter.workspaces, "workspace"));
+  EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
+  EVIDENT_RETURN_IF_ERROR(term_list(kResourceType, filter.resource_types, "resource_type"));
+  EVIDENT_RETURN_IF_ERROR(term_list(kMethod, filter.methods, "method"));
+  EVIDENT_RETURN_IF_ERROR(term_list(kIp, filter.ips, "ip"));
+  if (!filter.types.empty()) {
+    std::vector<int64_t> types;
+    for (core::EventType type : filter.types) types.push_back(static_cast<int64_t>(type));
+    AppendInList(query.where, "type", types);
+  }
+  if (!filter.statuses.empty()) {
+    std::vector<int64_t> statuses;
+    for (core::EventStatus status : filter.statuses)
+      statuses.push_back(static_cast<int64_t>(status));
+    AppendInList(query.where, "status", statuses);
+  }
+  if (!filter.users.empty()) {
+    std::vector<std::string> emails, actor_ids;
+    for (const std::string& user : filter.users) {
+      if (user.empty()) continue;
+      emails.push_back(util::AsciiLower(user));
+      actor_ids.push_back(user);
+    }
+    std::vector<int64_t> email_ids, actor_id_ids;
+    EVIDENT_RETURN_IF_ERROR(ids_of(kEmail, emails, email_ids));
+    EVIDENT_RETURN_IF_ERROR(ids_of(kActorId, actor_ids, actor_id_ids));
+    if (email_ids.empty() && actor_id_ids.empty()) {
+      query.empty = true;
+    } else {
+      std::string email_part, actor_part;
+      if (!email_ids.empty()) AppendInList(email_part, "email", email_ids);
+      if (!actor_id_ids.empty()) AppendInList(actor_part, "actor_id", actor_id_ids);
+      // Each part starts with " AND "; join them with OR.
+      query.where += " AND (";
+      if (!email_part.empty()) query.where += email_part.substr(5);
+      if (!email_part.empty() && !actor_part.empty()) query.where += " OR ";
+      if (!actor_part.empty()) query.where += actor_part.substr(5);
+      query.where += ")";
+    }
+  }
+  if (filter.from) query.where += " AND occurred_at >= " + std::to_string(*filter.from);
+  if (filter.to) query.where += " AND occurred_at < " + std::to_string(*filter.to);
+  if (!filter.search.empty()) {
+    if (!tenant_ids.empty()) {
+      query.match = "(";
+      for (size_t i = 0; i < tenant_ids.size(); ++i) {
+        if (i > 0) query.match += " OR ";
+        query.match += QuoteFts(TenantMarker(tenant_ids[i]));
+      }
+      query.match += ")";
+    }
+    for (const core::SearchTerm& term : filter.search) {
+      if (term.words.size() != 1) needs_recheck = true;  // a phrase: FTS finds its words only
+      for (const std::string& word : term.words) {
+        if (word.find(kMarkerPrefix) != std::string::npos) needs_recheck = true;
+        if (!query.match.empty()) query.match += " AND ";
+        query.match += QuoteFts(word);
+      }
+    }
+    query.where += " AND position IN (SELECT rowid FROM search WHERE search MATCH ?1)";
+  }
+  return query;
+}
+
+Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+  EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                           db->Prepare("SELECT body FROM events WHERE position = ?"));
+  select->Bind(1, position);
+  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  if (!found) {
+    return Error::Corruption("index names position " + std::to_string(position) +
+                             ", which the log does not hold");
+  }
+  auto json = DecompressBody(select->ColumnBlob(0));
+  select->Reset();
+  return json;
+}
+
+// For filters the index can only narrow (phrases): every candidate, checked on the decoded event,
+// newest first.
+Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::RecheckedCandidates(
+    Snapshot& snapshot, const core::Filter& filter) {
+  std::vector<std::pair<util::UnixMillis, int64_t>> rows;
+  for (Snapshot::Part& part : snapshot.parts) {
+    bool needs_recheck = false;
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    if (query.empty) continue;
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> select,
+        part.db->PrepareOnce("SELECT occurred_at, position FROM events WHERE 1" + query.where +
+                             " ORDER BY occurred_at DESC, position DESC"));
+    if (!query.match.empty()) select->Bind(1, query.match);
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      const int64_t position = select->ColumnInt(1);
+      EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
+      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+      if (filter.Matches(event)) rows.emplace_back(select->ColumnInt(0), position);
+    }
+  }
+  return rows;
+}
+
+Result<Page> SqliteEventStore::Query(const core::Filter& filter,
+                                     const std::optional<core::Cursor>& after, size_t limit) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  EVIDENT_ASSIGN_OR_RETURN(Snapshot snapshot, TakeSnapshot(filter, std::nullopt));
+  Page page;
+  // Index rows: (occurred_at, position), newest first, at most limit + 1 past the cursor.
+  std::vector<std::pair<util::UnixMillis, int64_t>> rows;
+  bool needs_recheck = false;
+  for (Snapshot::Part& part : snapshot.parts) {
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    (void)query;
+  }
+  if (needs_recheck) {
+    EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedCandidates(snapshot, filter));
+    page.total = candidates.size();
+    for (const auto& [time, position] : candidates) {
+      if (rows.size() > limit) break;
+      if (IsAfterCursor(time, position, after)) rows.emplace_back(time, position);
+    }
+  } else {
+    for (Snapshot::Part& part : snapshot.parts) {
+      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+      if (query.empty) continue;
+      EVIDENT_ASSIGN_OR_RETURN(
+          std::unique_ptr<Statement> count,
+          part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.where));
+      if (!query.match.empty()) count->Bind(1, query.match);
+      EVIDENT_RETURN_IF_ERROR(count->Step());
+      page.total += static_cast<uint64_t>(count->ColumnInt(0));
+      if (rows.size() > limit) continue;
+      if (after && part.partition->start > after->occurred_at) continue;
+      std::string sql = "SELECT occurred_at, position FROM events WHERE 1" + query.where;
+      if (after) {
+        sql += " AND occurred_at <= " + std::to_string(after->occurred_at) +
+               " AND (occurred_at, position) < (" + std::to_string(after->occurred_at) + ", " +
+               std::to_string(after->position) + ")";
+      }
+      sql += " ORDER BY occurred_at DESC, position DESC LIMIT " +
+             std::to_string(limit + 1 - rows.size());
+      EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, part.db->PrepareOnce(sql));
+      if (!query.match.empty()) select->Bind(1, query.match);
+      for (;;) {
+        EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+        if (!row) break;
+        rows.emplace_back(select->ColumnInt(0), select->ColumnInt(1));
+      }
+    }
+  }
+  page.total += snapshot.tail.size();
+  // Merge in the tail's matches past the cursor.
+  std::vector<const TailEvent*> tail;
+  for (const TailPtr& event : snapshot.tail) {
+    if (IsAfterCursor(event->event.occurred_at, event->position, after))
+      tail.push_back(event.get());
+  }
+  std::sort(tail.begin(), tail.end(), [](const TailEvent* a, const TailEvent* b) {
+    return SortsBefore(a->event.occurred_at, a->position, b->event.occurred_at, b->position);
+  });
+  size_t from_index = 0, from_tail = 0;
+  bool more = false;
+  while (true) {
+    const bool have_index = from_index < rows.size();
+    const bool have_tail = from_tail < tail.size();
+    if (!have_index && !have_tail) break;
+    if (page.events.size() == limit) {
+      more = true;
+      break;
+    }
+    const bool take_tail =
+        have_tail &&
+        (!have_index || SortsBefore(tail[from_tail]->event.occurred_at, tail[from_tail]->position,
+                                    rows[from_index].first, rows[from_index].second));
+    if (take_tail) {
+      const TailEvent& event = *tail[from_tail++];
+      page.events.push_back(
+          StoredEvent{core::EncodeEvent(event.event), event.event.occurred_at, event.position});
+    } else {
+      const auto [time, position] = rows[from_index++];
+      EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
+      page.events.push_back(StoredEvent{std::move(json), time, position});
+    }
+  }
+  if (more && !page.events.empty()) {
+    page.next = core::Cursor{page.events.back().occurred_at, page.events.back().position};
+  }
+  return page;
+}
+
+Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, int buckets) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  if (buckets < 1 || buckets > kMaxHistogramBuckets) {
+    return MakeHistogramLayout(0, 0, buckets).error();
+  }
+  EVIDENT_ASSIGN_OR_RETURN(Snapshot snapshot, TakeSnapshot(filter, std::nullopt));
+  bool needs_recheck = false;
+  for (Snapshot::Part& part : snapshot.parts) {
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    (void)query;
+  }
+  std::vector<util::UnixMillis> times;  // of rechecked candidates, or of the tail
+  std::optional<std::vector<std::pair<util::UnixMillis, int64_t>>> candidates;
+  if (needs_recheck) {
+    EVIDENT_ASSIGN_OR_RETURN(candidates, RecheckedCandidates(snapshot, filter));
+    for (const auto& [time, position] : *candidates) times.push_back(time);
+  }
+  for (const TailPtr& event : snapshot.tail) times.push_back(event->event.occurred_at);
+  Histogram histogram;
+  std::optional<util::UnixMillis> min_time, max_time;
+  for (util::UnixMillis time : times) {
+    min_time = std::min(min_time.value_or(time), time);
+    max_time = std::max(max_time.value_or(time), time);
+  }
+  if ((!filter.from || !filter.to) && !needs_recheck) {
+    for (Snapshot::Part& part : snapshot.parts) {
+      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+      if (query.empty) continue;
+      EVIDENT_ASSIGN_OR_RETURN(
+          std::unique_ptr<Statement> span,
+          part.db->PrepareOnce("SELECT min(occurred_at), max(occurred_at) FROM events WHERE 1" +
+                               query.where));
+      if (!query.match.empty()) span->Bind(1, query.match);
+      EVIDENT_RETURN_IF_ERROR(span->Step());
+      if (span->ColumnIsNull(0)) continue;
+      min_time = std::min(min_time.value_or(span->ColumnInt(0)), span->ColumnInt(0));
+      max_time = std::max(max_time.value_or(span->ColumnInt(1)), span->ColumnInt(1));
+    }
+  }
+  histogram.from = filter.from ? *filter.from : min_time.value_or(0);
+  histogram.to = filter.to ? *filter.to : (max_time ? *max_time + 1 : histogram.from);
+  if (histogram.to < histogram.from) histogram.to = histogram.from;
+  EVIDENT_ASSIGN_OR_RETURN(HistogramLayout layout,
+                           MakeHistogramLayout(histogram.from, histogram.to, buckets));
+  histogram.interval_ms = layout.interval_ms;
+  for (int i = 0; i < layout.count; ++i) {
+    histogram.buckets.push_back(HistogramBucket{layout.first_start + i * layout.interval_ms, 0});
+  }
+  for (util::UnixMillis time : times) {
+    if (time >= histogram.from && time < histogram.to) {
+      ++histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count;
+    }
+  }
+  if (needs_recheck || layout.count == 0) return histogram;
+  for (Snapshot::Part& part : snapshot.parts) {
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    if (query.empty) continue;
+    const std::string bucket_sql = "(occurred_at - " + std::to_string(layout.first_start) + ") / " +
+                                   std::to_string(layout.interval_ms);
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> select,
+        part.db->PrepareOnce("SELECT " + bucket_sql + ", count(*) FROM events WHERE 1" +
+                             query.where + " AND occurred_at >= " + std::to_string(histogram.from) +
+                             " AND occurred_at < " + std::to_string(histogram.to) + " GROUP BY 1"));
+    if (!query.match.empty()) select->Bind(1, query.match);
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      const int64_t bucket = select->ColumnInt(0);
+      if (bucket < 0 || bucket >= layout.count) return Error::Internal("histogram bucket");
+      histogram.buckets[static_cast<size_t>(bucket)].count +=
+          static_cast<uint64_t>(select->ColumnInt(1));
+    }
+  }
+  return histogram;
+}
+
+Result<StoredEvent> SqliteEventStore::Get(std::string_view tenant, std::string_view id) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * select,
+      db->Prepare("SELECT e.position, e.occurred_at, e.body FROM tenants t "
+                  "JOIN event_ids i ON i.tenant_id = t.tenant_id "
+                  "JOIN events e ON e.position = i.position WHERE t.name = ? AND i.id = ?"));
+  select->Bind(1, tenant);
+  BindId(*select, 2, id);
+  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  if (!found)
+    return Error::NotFound("no event " + std::string(id) + " in tenant " + std::string(tenant));
+  StoredEvent stored;
+  stored.position = select->ColumnInt(0);
+  stored.occurred_at = select->ColumnInt(1);
+  auto json = DecompressBody(select->ColumnBlob(2));
+  select->Reset();
+  if (!json) return json.error();
+  stored.json = std::move(json).value();
+  return stored;
+}
+
+void SqliteEventStore::WaitUntilIndexed() {
+  const int64_t target = log_position_;
+  std::unique_lock lock(tail_mu_);
+  ++waiters_;
+  tail_cv_.notify_all();
+  tail_cv_.wait(lock, [&] { return stopping_ || indexer_failed_ || watermark_ >= target; });
+  --waiters_;
+}
+
+StoreStats SqliteEventStore::Stats() {
+  StoreStats stats;
+  auto size_of = [](const fs::path& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    return ec ? 0 : static_cast<uint64_t>(size);
+  };
+  const fs::path log = fs::path(options_.data_dir) / "log.db";
+  stats.log_bytes = size_of(log) + size_of(log.string() + "-wal");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
+    stats.index_bytes += size_of(entry.path());
+  }
+  stats.log_position = log_position_;
+  std::lock_guard lock(tail_mu_);
+  stats.indexed_position = watermark_;
+  return stats;
+}
+
+void SqliteEventStore::Close() {
+  if (closed_.exchange(true)) return;
+  {
+    std::lock_guard lock(tail_mu_);
+    stopping_ = true;
+  }
+  tail_cv_.notify_all();
+  if (indexer_.joinable()) indexer_.join();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteOptions& options) {
+  if (options.data_dir.empty()) return Error::InvalidArgument("data directory: empty");
+  auto store = std::make_unique<SqliteEventStore>(options);
+  EVIDENT_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<EventStore>(std::move(store));
+}
+
+Status RebuildIndex(const std::string& data_dir) {
+  std::error_code ec;
+  fs::remove_all(fs::path(data_dir) / "index", ec);
+  if (ec) return Error::IOError("removing the index: " + ec.message());
+  SqliteOptions options;
+  options.data_dir = data_dir;
+  EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store, OpenSqliteEventStore(options));
+  store->WaitUntilIndexed();
+  const StoreStats stats = store->Stats();
+  store->Close();
+  if (stats.indexed_position != stats.log_position) {
+    return Error::IOError("the indexer stopped before reaching the end of the log");
+  }
+  return {};
+}
+
+}  // namespace evident::storage::sqlite

@@ -1,0 +1,53 @@
+// The default EventStore: SQLite files in one data directory (format in docs/storage.md).
+//
+//   DATA/log.db              the event log, the truth: WAL, synchronous=FULL, written only by
+//                            Append, event bodies compressed (body_codec.h)
+//   DATA/index/state.db      the indexer's watermark: every position up to it is indexed
+//   DATA/index/YYYY-MM.db    one index partition per UTC month of occurred_at: filter columns,
+//                            composite indexes, FTS5 for `q`; derived, rebuilt from the log
+//
+// An indexer thread copies events from the log into the partitions in large transactions.
+// Events past its watermark (the unindexed tail) are also kept decoded in memory, and every query
+// merges them in, so an acknowledged event is visible to the very next query.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "evident/core/clock.h"
+#include "evident/storage/event_store.h"
+#include "evident/util/result.h"
+
+namespace evident::storage::sqlite {
+
+enum class IndexerMode {
+  kBackground,         // indexes as soon as events arrive (production)
+  kOnlyWhenWaitedFor,  // indexes only while a caller waits in WaitUntilIndexed (tests: keeps a
+                       // large tail); no back-pressure
+};
+
+struct SqliteOptions {
+  std::string data_dir;                // created if missing
+  const core::Clock* clock = nullptr;  // not owned, must outlive the store; nullptr: system clock
+  IndexerMode indexer = IndexerMode::kBackground;
+  size_t index_batch_events = 50'000;  // events per index transaction at most
+  // Back-pressure: Append waits for the indexer while the tail holds this many events.
+  size_t max_tail_events = 150'000;
+  int log_cache_mib = 64;    // page cache of the log's writer connection
+  int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
+  int reader_cache_mib = 8;  // page cache of each reader connection
+};
+
+// Opens the store in options.data_dir, creating it when empty. Recovers on its own from a crash:
+// the log holds every acknowledged event, and the index catches up from its watermark (when the
+// index is missing, damaged or ahead of the log it is rebuilt). Opening blocks while more than
+// max_tail_events events wait to be indexed. Errors: IOError, Corruption (the log is damaged).
+// Only one process may open a data directory at a time.
+util::Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteOptions& options);
+
+// Drops every index file under `data_dir` and rebuilds the index from the log (offline: no store
+// may be open on it). Errors: as OpenSqliteEventStore.
+util::Status RebuildIndex(const std::string& data_dir);
+
+}  // namespace evident::storage::sqlite

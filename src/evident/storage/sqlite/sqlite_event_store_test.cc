@@ -1,0 +1,223 @@
+// SQLite-only behaviour; the shared semantics are in ../conformance_test.cc.
+#include "evident/storage/sqlite/sqlite_event_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "evident/storage/sqlite/body_codec.h"
+#include "evident/storage/sqlite/search_text.h"
+
+namespace evident::storage::sqlite {
+namespace {
+
+constexpr util::UnixMillis kBase = 1'746'000'000'000;
+constexpr int64_t kDay = 86'400'000;
+
+core::Event MakeEvent(int number) {
+  core::Event event;
+  event.id = "e-" + std::to_string(number);
+  event.id_from_client = true;
+  event.tenant = number % 3 == 0 ? "acme" : "globex";
+  event.action = number % 4 == 0 ? "login" : "update";
+  event.status = number % 5 == 0 ? core::EventStatus::kFailure : core::EventStatus::kSuccess;
+  // Spread over three months, so that several partitions exist.
+  event.occurred_at = kBase + (number * 7919LL % 90) * kDay + number;
+  event.occurred_at_from_client = true;
+  event.received_at = kBase + 100 * kDay;
+  event.actor.email = "User" + std::to_string(number % 7) + "@Example.test";
+  event.actor.id = "u" + std::to_string(number % 7);
+  event.request.ip = "10.0.0." + std::to_string(number % 9);
+  event.details = "{\"note\":\"word" + std::to_string(number % 11) + " shared\"}";
+  return event;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (std::filesystem::path(::testing::TempDir()) /
+            (std::string("evident_sqlite_") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<EventStore> Open(IndexerMode mode = IndexerMode::kBackground) {
+    SqliteOptions options;
+    options.data_dir = dir_;
+    options.indexer = mode;
+    options.index_batch_events = 700;
+    auto store = OpenSqliteEventStore(options);
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    return store ? std::move(store).value() : nullptr;
+  }
+
+  static void AppendRange(EventStore& store, int first, int count) {
+    std::vector<std::vector<core::Event>> batches(1);
+    for (int number = first; number < first + count; ++number) {
+      batches[0].push_back(MakeEvent(number));
+    }
+    auto results = store.Append(batches);
+    ASSERT_TRUE(results[0].has_value()) << results[0].error().ToString();
+  }
+
+  // Everything a few queries answer, as one comparable string.
+  static std::string Answers(EventStore& store) {
+    std::string answers;
+    std::vector<core::Filter> filters(5);
+    filters[1].tenants = {"acme"};
+    filters[2].users = {"user3@example.TEST"};
+    filters[2].statuses = {core::EventStatus::kFailure};
+    filters[3].search = *core::ParseSearch("word4 shared");
+    filters[4].from = kBase + 20 * kDay;
+    filters[4].to = kBase + 50 * kDay;
+    for (const core::Filter& filter : filters) {
+      std::optional<core::Cursor> cursor;
+      for (;;) {
+        auto page = store.Query(filter, cursor, 100);
+        EXPECT_TRUE(page.has_value());
+        if (!page) break;
+        answers += "total " + std::to_string(page->total) + "\n";
+        for (const StoredEvent& event : page->events) {
+          answers += std::to_string(event.position) + " " + event.json + "\n";
+        }
+        if (!page->next) break;
+        cursor = page->next;
+      }
+      auto histogram = store.CountOverTime(filter, 13);
+      EXPECT_TRUE(histogram.has_value());
+      if (!histogram) continue;
+      for (const HistogramBucket& bucket : histogram->buckets) {
+        answers += std::to_string(bucket.start) + ":" + std::to_string(bucket.count) + " ";
+      }
+      answers += "\n";
+    }
+    return answers;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(SqliteStoreTest, ReopenFindsEverythingIndexedOrNot) {
+  std::string before;
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    AppendRange(*store, 0, 1500);
+    store->WaitUntilIndexed();
+    AppendRange(*store, 1500, 500);  // stays in the tail: nobody waits
+    EXPECT_EQ(store->Stats().indexed_position, 1500);
+    before = Answers(*store);
+    store->Close();
+  }
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  EXPECT_EQ(store->Stats().log_position, 2000);
+  EXPECT_EQ(store->Stats().indexed_position, 1500);
+  EXPECT_EQ(Answers(*store), before);
+  store->WaitUntilIndexed();
+  EXPECT_EQ(store->Stats().indexed_position, 2000);
+  EXPECT_EQ(Answers(*store), before);
+  // Sequence numbers continue after the restart.
+  std::vector<std::vector<core::Event>> batches = {{MakeEvent(3000)}};
+  auto results = store->Append(batches);
+  ASSERT_TRUE(results[0].has_value());
+  EXPECT_EQ((*results[0])[0].seq, 667u);  // acme had numbers 0, 3, ..., 1998: 667 events
+}
+
+TEST_F(SqliteStoreTest, RebuildIndexGivesIdenticalAnswers) {
+  std::string before;
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 2500);
+    store->WaitUntilIndexed();
+    before = Answers(*store);
+    store->Close();
+  }
+  ASSERT_TRUE(RebuildIndex(dir_).has_value());
+  auto store = Open();
+  EXPECT_EQ(store->Stats().indexed_position, 2500);
+  EXPECT_EQ(Answers(*store), before);
+}
+
+TEST_F(SqliteStoreTest, IndexAheadOfItsRecordedWatermarkIsNotIndexedTwice) {
+  std::string before;
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 2100);
+    store->WaitUntilIndexed();
+    before = Answers(*store);
+    store->Close();
+  }
+  // As if the process died after the partitions committed but before the watermark was saved.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/index/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE state SET value = 700", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+}
+
+TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
+  std::string before;
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 1200);
+    store->WaitUntilIndexed();
+    before = Answers(*store);
+    store->Close();
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
+    if (entry.path().filename() != "state.db") {
+      std::filesystem::resize_file(entry.path(), 100);  // garbage: not a database any more
+    }
+  }
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+}
+
+TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
+  SqliteOptions options;
+  EXPECT_FALSE(OpenSqliteEventStore(options).has_value());
+  std::filesystem::create_directories(dir_);
+  {
+    std::FILE* file = std::fopen((dir_ + "/log.db").c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    std::fputs("this is not a database, and long enough to show that it is not one at all", file);
+    std::fclose(file);
+  }
+  options.data_dir = dir_;
+  auto store = OpenSqliteEventStore(options);
+  ASSERT_FALSE(store.has_value());
+}
+
+TEST(BodyCodec, RoundTripsAndCompresses) {
+  const std::string json = core::EncodeEvent(MakeEvent(42));
+  std::string body;
+  CompressBody(json, body);
+  EXPECT_LT(body.size(), json.size() * 3 / 4);
+  auto back = DecompressBody(body);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, json);
+  EXPECT_FALSE(DecompressBody("").has_value());
+  EXPECT_FALSE(DecompressBody(std::string("\x07garbage")).has_value());
+  EXPECT_FALSE(DecompressBody(body.substr(0, body.size() / 2)).has_value());
+  CompressBody("x", body);  // too small to gain: stored as is
+  EXPECT_EQ(*DecompressBody(body), "x");
+}
+
+TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
+  core::Event event;
+  event.action = "Rotate-Keys";
+  event.actor.email = "Ana@Acme.test";
+  event.details = R"({"label":"Blue moon","list":["x1",{"deep":"Été"}],"n":3})";
+  std::string text;
+  AppendSearchText(event, text);
+  EXPECT_EQ(text, "rotate keys ana acme test blue moon x1 \xC3\x89t\xC3\xA9 ");
+  EXPECT_EQ(TenantMarker(12).substr(0, 3), kMarkerPrefix);
+}
+
+}  // namespace
+}  // namespace evident::storage::sqlite

@@ -1,0 +1,170 @@
+#include "evident/ledger/writer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "evident/storage/memory/memory_event_store.h"
+
+namespace evident::ledger {
+namespace {
+
+using storage::Appended;
+using util::Result;
+
+core::Event MakeEvent(std::string tenant, std::string id = "", std::string action = "create") {
+  core::Event event;
+  event.tenant = std::move(tenant);
+  event.action = std::move(action);
+  static std::atomic<int> generated{0};
+  event.id = id.empty() ? "gen-" + std::to_string(generated++) : id;
+  event.id_from_client = !id.empty();
+  event.occurred_at = 1000;
+  event.received_at = 1000;
+  return event;
+}
+
+// Delegates to a memory store; while closed, Append waits at the gate, so that a test can queue
+// several requests and see them committed as one group. Records each Append's batch count.
+class GatedStore final : public storage::EventStore {
+ public:
+  GatedStore() : inner_(storage::memory::NewMemoryEventStore()) {}
+
+  std::vector<Result<std::vector<Appended>>> Append(
+      std::span<std::vector<core::Event>> batches) override {
+    {
+      std::unique_lock lock(mu_);
+      entered_ = true;
+      entered_cv_.notify_all();
+      open_cv_.wait(lock, [this] { return open_; });
+      group_sizes_.push_back(batches.size());
+    }
+    return inner_->Append(batches);
+  }
+  Result<storage::Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
+                              size_t limit) override {
+    return inner_->Query(filter, after, limit);
+  }
+  Result<storage::Histogram> CountOverTime(const core::Filter& filter, int buckets) override {
+    return inner_->CountOverTime(filter, buckets);
+  }
+  Result<storage::StoredEvent> Get(std::string_view tenant, std::string_view id) override {
+    return inner_->Get(tenant, id);
+  }
+  void WaitUntilIndexed() override { inner_->WaitUntilIndexed(); }
+  storage::StoreStats Stats() override { return inner_->Stats(); }
+  void Close() override { inner_->Close(); }
+
+  void WaitUntilEntered() {
+    std::unique_lock lock(mu_);
+    entered_cv_.wait(lock, [this] { return entered_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    open_cv_.notify_all();
+  }
+  std::vector<size_t> group_sizes() {
+    std::lock_guard lock(mu_);
+    return group_sizes_;
+  }
+
+ private:
+  std::unique_ptr<storage::EventStore> inner_;
+  std::mutex mu_;
+  std::condition_variable entered_cv_, open_cv_;
+  bool entered_ = false, open_ = false;
+  std::vector<size_t> group_sizes_;
+};
+
+using Future = std::future<Result<std::vector<Appended>>>;
+
+Future SubmitAsync(Writer& writer, std::vector<core::Event> events) {
+  auto promise = std::make_shared<std::promise<Result<std::vector<Appended>>>>();
+  Future future = promise->get_future();
+  writer.Submit(std::move(events), [promise](Result<std::vector<Appended>> result) {
+    promise->set_value(std::move(result));
+  });
+  return future;
+}
+
+TEST(Writer, GroupsQueuedRequestsIntoOneCommit) {
+  GatedStore store;
+  Writer writer(store, WriterOptions{});
+  Future first = SubmitAsync(writer, {MakeEvent("a")});
+  store.WaitUntilEntered();  // the first request is being committed alone
+  Future second = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("b")});
+  Future third = SubmitAsync(writer, {MakeEvent("a", "dup"), MakeEvent("a", "dup")});
+  store.Open();
+  auto r1 = first.get(), r2 = second.get(), r3 = third.get();
+  ASSERT_TRUE(r1 && r2 && r3);
+  EXPECT_EQ((*r1)[0].seq, 0u);
+  EXPECT_EQ((*r2)[0].seq, 1u);
+  EXPECT_EQ((*r2)[1].seq, 0u);  // tenant b's first event
+  EXPECT_EQ((*r3)[0].seq, 2u);
+  EXPECT_FALSE((*r3)[0].duplicate);
+  EXPECT_TRUE((*r3)[1].duplicate);
+  EXPECT_EQ(store.group_sizes(), (std::vector<size_t>{1, 2}));
+  const WriterStats stats = writer.Stats();
+  EXPECT_EQ(stats.commits, 2u);
+  EXPECT_EQ(stats.events_appended, 4u);
+  EXPECT_EQ(stats.events_duplicate, 1u);
+  EXPECT_EQ(stats.queued_events, 0u);
+}
+
+TEST(Writer, AConflictFailsOnlyItsOwnRequest) {
+  GatedStore store;
+  Writer writer(store, WriterOptions{});
+  ASSERT_TRUE(writer.SubmitAndWait({MakeEvent("a", "k1", "create")}));
+  store.Open();
+  Future bad = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a", "k1", "delete")});
+  Future good = SubmitAsync(writer, {MakeEvent("a")});
+  auto bad_result = bad.get();
+  auto good_result = good.get();
+  ASSERT_FALSE(bad_result.has_value());
+  EXPECT_EQ(bad_result.error().code(), util::ErrorCode::kConflict);
+  ASSERT_TRUE(good_result.has_value());
+  EXPECT_EQ((*good_result)[0].seq, 1u);  // the refused request left no gap
+  auto page = store.Query(core::Filter{}, std::nullopt, 100);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 2u);
+}
+
+TEST(Writer, ShutdownAnswersEverythingQueuedThenRefuses) {
+  GatedStore store;
+  auto writer = std::make_unique<Writer>(store, WriterOptions{});
+  std::vector<Future> futures;
+  futures.push_back(SubmitAsync(*writer, {MakeEvent("a")}));
+  store.WaitUntilEntered();
+  for (int i = 0; i < 5; ++i) futures.push_back(SubmitAsync(*writer, {MakeEvent("a")}));
+  std::thread closer([&] { writer->Shutdown(); });
+  store.Open();
+  closer.join();
+  for (Future& future : futures) EXPECT_TRUE(future.get().has_value());
+  auto late = writer->SubmitAndWait({MakeEvent("a")});
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().code(), util::ErrorCode::kUnavailable);
+  EXPECT_EQ(store.Query(core::Filter{}, std::nullopt, 100)->total, 6u);
+}
+
+TEST(Writer, RefusesWhenTheQueueIsFull) {
+  GatedStore store;
+  WriterOptions options;
+  options.max_queued_events = 3;
+  Writer writer(store, options);
+  Future first = SubmitAsync(writer, {MakeEvent("a")});
+  store.WaitUntilEntered();
+  Future second = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a")});
+  auto refused = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a")}).get();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), util::ErrorCode::kUnavailable);
+  store.Open();
+  EXPECT_TRUE(first.get().has_value());
+  EXPECT_TRUE(second.get().has_value());
+}
+
+}  // namespace
+}  // namespace evident::ledger

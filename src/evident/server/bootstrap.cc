@@ -1,0 +1,109 @@
+#include "evident/server/bootstrap.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "evident/util/encoding.h"
+#include "evident/util/uuid.h"
+
+namespace evident::server {
+
+namespace {
+
+using util::Error;
+
+std::string Errno(const std::string& what, const std::filesystem::path& path) {
+  return what + " " + path.string() + ": " + std::strerror(errno);
+}
+
+util::Status WriteHashFile(const std::filesystem::path& path, const api::TokenHash& hash) {
+  const std::string text =
+      util::HexEncode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size())) +
+      "\n";
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  ::unlink(temporary.c_str());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Error::IOError(Errno("cannot create", temporary));
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool synced = written && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const Error error = Error::IOError(Errno("cannot write", path));
+    ::unlink(temporary.c_str());
+    return error;
+  }
+  const int dir = ::open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
+util::Result<api::TokenHash> ReadHashFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return Error::IOError(Errno("cannot read", path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  std::string text = contents.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  api::TokenHash hash{};
+  size_t decoded = 0;
+  if (text.size() != hash.size() * 2 ||
+      sodium_hex2bin(hash.data(), hash.size(), text.data(), text.size(), nullptr, &decoded,
+                     nullptr) != 0 ||
+      decoded != hash.size()) {
+    return Error::Corruption(path.string() + " does not hold a SHA-256 in hex");
+  }
+  return hash;
+}
+
+}  // namespace
+
+util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_dir,
+                                             std::string_view configured) {
+  const std::filesystem::path path = data_dir / kAdminTokenFile;
+  std::error_code error;
+  const bool exists = std::filesystem::exists(path, error);
+  if (error) return Error::IOError("cannot inspect " + path.string() + ": " + error.message());
+
+  AdminToken token;
+  if (!exists) {
+    if (configured.empty()) {
+      unsigned char random[32];
+      util::RandomBytes(random, sizeof random);
+      token.generated =
+          "evd_" +
+          util::Base64Encode(std::string_view(reinterpret_cast<char*>(random), sizeof random),
+                             util::Base64Variant::kUrlNoPadding);
+      sodium_memzero(random, sizeof random);
+      token.origin = AdminToken::Origin::kGenerated;
+      token.hash = api::HashToken(token.generated);
+    } else {
+      token.origin = AdminToken::Origin::kConfigured;
+      token.hash = api::HashToken(configured);
+    }
+    EVIDENT_RETURN_IF_ERROR(WriteHashFile(path, token.hash));
+    return token;
+  }
+
+  EVIDENT_ASSIGN_OR_RETURN(token.hash, ReadHashFile(path));
+  if (configured.empty()) return token;
+  const api::TokenHash wanted = api::HashToken(configured);
+  if (sodium_memcmp(wanted.data(), token.hash.data(), wanted.size()) == 0) {
+    token.origin = AdminToken::Origin::kConfigured;
+    return token;
+  }
+  EVIDENT_RETURN_IF_ERROR(WriteHashFile(path, wanted));
+  token.hash = wanted;
+  token.origin = AdminToken::Origin::kReplaced;
+  return token;
+}
+
+}  // namespace evident::server

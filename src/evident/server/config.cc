@@ -1,0 +1,184 @@
+#include "evident/server/config.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <exception>
+#include <toml.hpp>
+
+#include "evident/core/canonical_json.h"
+#include "evident/util/strings.h"
+
+namespace evident::server {
+
+namespace {
+
+using util::Error;
+using util::FieldError;
+
+Error ConfigError(const std::string& source, const std::string& key, const std::string& message) {
+  return Error(util::ErrorCode::kInvalidArgument, source + ": " + key + ": " + message,
+               {FieldError{-1, key, message}});
+}
+
+template <typename Int>
+util::Result<Int> ParseInt(std::string_view text) {
+  Int value{};
+  text = util::Trim(text);
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return Error::InvalidArgument("'" + std::string(text) + "' is not an integer");
+  }
+  return value;
+}
+
+util::Status Validate(ServeConfig& config, const std::string& source) {
+  if (config.data_dir.empty()) return ConfigError(source, "data_dir", "must not be empty");
+  if (config.max_body_bytes == 0) {
+    return ConfigError(source, "max_body_bytes", "must be at least 1");
+  }
+  if (config.io_threads < 0 || config.io_threads > 256) {
+    return ConfigError(source, "io_threads", "must be from 0 (one per core) to 256");
+  }
+  for (const std::string& key : config.redact_keys) {
+    if (util::Trim(key).empty()) return ConfigError(source, "redact_keys", "empty key name");
+  }
+  return {};
+}
+
+// Applies the TOML file at `path` onto `config`.
+util::Status ApplyToml(const std::string& path, ServeConfig& config) {
+  const std::string source = "config file " + path;
+  toml::value root;
+  try {
+    root = toml::parse(path);
+  } catch (const std::exception& e) {
+    return Error(util::ErrorCode::kInvalidArgument, source + ": " + e.what());
+  }
+  if (!root.is_table()) return Error::InvalidArgument(source + ": not a TOML table");
+  for (const auto& [key, value] : root.as_table()) {
+    try {
+      if (key == "data_dir") {
+        config.data_dir = toml::get<std::string>(value);
+      } else if (key == "listen") {
+        EVIDENT_RETURN_IF_ERROR(
+            ParseListen(toml::get<std::string>(value), config.listen_host, config.listen_port));
+      } else if (key == "max_body_bytes") {
+        const auto bytes = toml::get<int64_t>(value);
+        if (bytes < 1) return ConfigError(source, key, "must be at least 1");
+        config.max_body_bytes = static_cast<uint64_t>(bytes);
+      } else if (key == "redact_keys") {
+        config.redact_keys = toml::get<std::vector<std::string>>(value);
+      } else if (key == "admin_token") {
+        config.admin_token = toml::get<std::string>(value);
+      } else if (key == "io_threads") {
+        const auto threads = toml::get<int64_t>(value);
+        if (threads < 0 || threads > 256) {
+          return ConfigError(source, key, "must be from 0 (one per core) to 256");
+        }
+        config.io_threads = static_cast<int>(threads);
+      } else {
+        return ConfigError(source, key,
+                           "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
+                           "admin_token, io_threads)");
+      }
+    } catch (const toml::type_error&) {
+      return ConfigError(source, key, "wrong type");
+    }
+  }
+  return Validate(config, source);
+}
+
+util::Status ApplyEnvironment(const EnvLookup& env, ServeConfig& config) {
+  const std::string source = "environment";
+  if (auto value = env("EVIDENT_DATA_DIR")) config.data_dir = *value;
+  if (auto value = env("EVIDENT_LISTEN")) {
+    auto parsed = ParseListen(*value, config.listen_host, config.listen_port);
+    if (!parsed) return ConfigError(source, "EVIDENT_LISTEN", parsed.error().message());
+  }
+  if (auto value = env("EVIDENT_MAX_BODY_BYTES")) {
+    auto bytes = ParseInt<uint64_t>(*value);
+    if (!bytes) return ConfigError(source, "EVIDENT_MAX_BODY_BYTES", bytes.error().message());
+    config.max_body_bytes = *bytes;
+  }
+  if (auto value = env("EVIDENT_REDACT_KEYS")) config.redact_keys = util::SplitList(*value);
+  if (auto value = env("EVIDENT_ADMIN_TOKEN")) config.admin_token = *value;
+  if (auto value = env("EVIDENT_IO_THREADS")) {
+    auto threads = ParseInt<int>(*value);
+    if (!threads || *threads < 0 || *threads > 256) {
+      return ConfigError(source, "EVIDENT_IO_THREADS", "must be an integer from 0 to 256");
+    }
+    config.io_threads = *threads;
+  }
+  return Validate(config, source);
+}
+
+}  // namespace
+
+std::string ServeConfig::Listen() const {
+  const bool v6 = listen_host.find(':') != std::string::npos;
+  return (v6 ? "[" + listen_host + "]" : listen_host) + ":" + std::to_string(listen_port);
+}
+
+EnvLookup ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe): startup
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+util::Status ParseListen(std::string_view text, std::string& host, uint16_t& port) {
+  text = util::Trim(text);
+  std::string_view host_part;
+  std::string_view port_part;
+  if (text.starts_with('[')) {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Error::InvalidArgument("'" + std::string(text) + "' is not [IPV6]:PORT");
+    }
+    host_part = text.substr(1, close - 1);
+    port_part = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Error::InvalidArgument("'" + std::string(text) + "' is not HOST:PORT");
+    }
+    host_part = text.substr(0, colon);
+    port_part = text.substr(colon + 1);
+    if (host_part.find(':') != std::string_view::npos) {
+      return Error::InvalidArgument("'" + std::string(text) +
+                                    "': write IPv6 addresses in brackets, [::1]:8080");
+    }
+  }
+  if (host_part.empty()) {
+    return Error::InvalidArgument("'" + std::string(text) + "' has no host (use 0.0.0.0 for all)");
+  }
+  auto number = ParseInt<uint32_t>(port_part);
+  if (!number || *number > 65535) {
+    return Error::InvalidArgument("'" + std::string(text) + "': the port must be 0 to 65535");
+  }
+  host = std::string(host_part);
+  port = static_cast<uint16_t>(*number);
+  return {};
+}
+
+util::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags, const EnvLookup& env) {
+  ServeConfig config;
+  config.redact_keys = core::Redactor::DefaultKeys();
+  std::string config_file = flags.config_file;
+  if (config_file.empty()) config_file = env("EVIDENT_CONFIG").value_or("");
+  if (!config_file.empty()) EVIDENT_RETURN_IF_ERROR(ApplyToml(config_file, config));
+  EVIDENT_RETURN_IF_ERROR(ApplyEnvironment(env, config));
+
+  if (!flags.data_dir.empty()) config.data_dir = flags.data_dir;
+  if (!flags.listen.empty()) {
+    auto parsed = ParseListen(flags.listen, config.listen_host, config.listen_port);
+    if (!parsed) return ConfigError("flags", "--listen", parsed.error().message());
+  }
+  if (flags.max_body_bytes) config.max_body_bytes = *flags.max_body_bytes;
+  if (flags.io_threads) config.io_threads = *flags.io_threads;
+  EVIDENT_RETURN_IF_ERROR(Validate(config, "flags"));
+  return config;
+}
+
+}  // namespace evident::server

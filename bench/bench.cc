@@ -1,0 +1,437 @@
+// evident-bench: starts the real server on a fresh data dir, ingests a generated workload over
+// HTTP, and measures what the issue asks for (docs/benchmarks.md). Prints a table, writes JSON.
+// Figures are medians/percentiles of one run on whatever machine runs it; compare ratios.
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/dataset.h"
+
+namespace evident::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kToken = "evd_bench_token_not_secret";
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct Server {
+  pid_t pid = -1;
+  std::string url;
+  FILE* out = nullptr;
+};
+
+Server StartServer(const std::string& data_dir) {
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipe_fds[1], STDOUT_FILENO);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    setenv("EVIDENT_ADMIN_TOKEN", kToken, 1);
+    execl(EVIDENT_BINARY, EVIDENT_BINARY, "serve", "--data", data_dir.c_str(), "--listen",
+          "127.0.0.1:0", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  Server server;
+  server.pid = pid;
+  server.out = fdopen(pipe_fds[0], "r");
+  char line[4096];
+  while (fgets(line, sizeof line, server.out) != nullptr) {
+    std::string text(line);
+    const std::string marker = "listening on ";
+    if (text.rfind(marker, 0) == 0) {
+      server.url = text.substr(marker.size());
+      while (!server.url.empty() && (server.url.back() == '\n' || server.url.back() == '\r')) {
+        server.url.pop_back();
+      }
+      break;
+    }
+  }
+  if (server.url.empty()) throw std::runtime_error("the server did not start");
+  // Keep draining its stdout so it never blocks on a full pipe.
+  std::thread([out = server.out] {
+    char buffer[4096];
+    while (fgets(buffer, sizeof buffer, out) != nullptr) {
+    }
+  }).detach();
+  return server;
+}
+
+int StopServer(Server& server) {
+  kill(server.pid, SIGTERM);
+  int status = 0;
+  waitpid(server.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+size_t Collect(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+// One keep-alive connection.
+class Http {
+ public:
+  explicit Http(std::string base) : base_(std::move(base)), curl_(curl_easy_init()) {
+    headers_ =
+        curl_slist_append(headers_, (std::string("Authorization: Bearer ") + kToken).c_str());
+    headers_ = curl_slist_append(headers_, "Content-Type: application/x-ndjson");
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, Collect);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &body_);
+    curl_easy_setopt(curl_, CURLOPT_TCP_NODELAY, 1L);
+  }
+  ~Http() {
+    curl_slist_free_all(headers_);
+    curl_easy_cleanup(curl_);
+  }
+  Http(const Http&) = delete;
+  Http& operator=(const Http&) = delete;
+
+  long Post(const std::string& path, const std::string& payload) {
+    curl_easy_setopt(curl_, CURLOPT_URL, (base_ + path).c_str());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, payload.data());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    return Perform();
+  }
+  long Get(const std::string& path) {
+    curl_easy_setopt(curl_, CURLOPT_URL, (base_ + path).c_str());
+    curl_easy_setopt(curl_, CURLOPT_HTTPGET, 1L);
+    return Perform();
+  }
+  const std::string& body() const { return body_; }
+  std::string Escape(const std::string& text) {
+    char* escaped = curl_easy_escape(curl_, text.c_str(), static_cast<int>(text.size()));
+    std::string out(escaped);
+    curl_free(escaped);
+    return out;
+  }
+
+ private:
+  long Perform() {
+    body_.clear();
+    if (curl_easy_perform(curl_) != CURLE_OK) return 0;
+    long code = 0;
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+  }
+  std::string base_;
+  CURL* curl_;
+  curl_slist* headers_ = nullptr;
+  std::string body_;
+};
+
+// Reads one sample's value from Prometheus text; -1 when absent.
+double Metric(Http& http, const std::string& name) {
+  if (http.Get("/metrics") != 200) return -1;
+  std::istringstream lines(http.body());
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name, 0) == 0 && line.size() > name.size() &&
+        (line[name.size()] == ' ' || line[name.size()] == '{')) {
+      return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return -1;
+}
+
+uint64_t PeakRssBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+uint64_t PathBytes(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return 0;
+  if (fs::is_regular_file(path, ec)) return fs::file_size(path, ec);
+  uint64_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(path, ec)) {
+    if (entry.is_regular_file(ec)) total += entry.file_size(ec);
+  }
+  return total;
+}
+
+struct Latency {
+  std::string name;
+  double p50_ms = 0, p99_ms = 0;
+  double target_ms = 0;
+  int errors = 0;
+};
+
+Latency Measure(const std::string& name, double target_ms, int runs,
+                const std::function<std::string(int)>& make_path, Http& http) {
+  std::vector<double> samples;
+  Latency result{name, 0, 0, target_ms, 0};
+  for (int i = 0; i < runs + 10; ++i) {
+    const std::string path = make_path(i);
+    const auto start = Clock::now();
+    const long code = http.Get(path);
+    const double ms = Seconds(Clock::now() - start) * 1000;
+    if (code != 200) {
+      if (++result.errors == 1)
+        std::cerr << name << ": HTTP " << code << " " << http.body().substr(0, 300) << "\n";
+      continue;
+    }
+    if (i >= 10) samples.push_back(ms);  // the first few warm caches
+  }
+  std::sort(samples.begin(), samples.end());
+  if (!samples.empty()) {
+    result.p50_ms = samples[samples.size() / 2];
+    result.p99_ms = samples[std::min(samples.size() - 1, samples.size() * 99 / 100)];
+  }
+  return result;
+}
+
+std::string NextCursor(const std::string& body) {
+  const std::string key = "\"next_cursor\":\"";
+  const size_t at = body.find(key);
+  if (at == std::string::npos) return "";
+  const size_t end = body.find('"', at + key.size());
+  return body.substr(at + key.size(), end - at - key.size());
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Evident benchmark: ingest and query a generated workload over HTTP"};
+  uint64_t scale = 1'000'000;
+  std::string out_dir = "bench/results";
+  int clients = 4;
+  int batch = 1000;
+  int runs = 300;
+  std::string work_dir;
+  app.add_option("--scale", scale, "events to ingest");
+  app.add_option("--out", out_dir, "where to write the JSON results");
+  app.add_option("--clients", clients, "concurrent ingesting clients");
+  app.add_option("--batch", batch, "events per request");
+  app.add_option("--runs", runs, "requests per query kind");
+  app.add_option("--work-dir", work_dir, "data dir to use (default: a fresh temporary one)");
+  CLI11_PARSE(app, argc, argv);
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (work_dir.empty()) {
+    char templ[] = "/tmp/evident-bench-XXXXXX";
+    work_dir = mkdtemp(templ);
+  }
+  const std::string data_dir = work_dir + "/data";
+  Server server = StartServer(data_dir);
+  std::cout << "server " << server.url << ", data " << data_dir << ", " << scale << " events, "
+            << clients << " clients x " << batch << " events/request\n";
+
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  DatasetOptions options;
+  options.events = scale;
+  options.span_ms = int64_t{120} * 86400 * 1000;  // 120 days of history
+  options.start_ms = now_ms - options.span_ms;
+
+  // Ingest: each client takes the next batch number; batches are generated on the fly.
+  std::atomic<uint64_t> next_batch{0};
+  std::atomic<uint64_t> raw_bytes{0};
+  std::atomic<int> failures{0};
+  const uint64_t batches =
+      (scale + static_cast<uint64_t>(batch) - 1) / static_cast<uint64_t>(batch);
+  const auto ingest_start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      DatasetOptions mine = options;
+      mine.seed = options.seed + static_cast<uint64_t>(c) * 7919;
+      Dataset dataset(mine);
+      Http http(server.url);
+      std::string payload;
+      while (true) {
+        const uint64_t b = next_batch.fetch_add(1);
+        if (b >= batches) break;
+        payload.clear();
+        const uint64_t first = b * static_cast<uint64_t>(batch);
+        const uint64_t last = std::min(scale, first + static_cast<uint64_t>(batch));
+        for (uint64_t i = first; i < last; ++i) dataset.AppendEvent(i, payload);
+        raw_bytes += payload.size();
+        long code = http.Post("/api/v1/events", payload);
+        for (int attempt = 0; code == 503 && attempt < 100; ++attempt) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));  // honour back-pressure
+          code = http.Post("/api/v1/events", payload);
+        }
+        if (code != 201 && failures.fetch_add(1) < 3) {
+          std::cerr << "ingest: HTTP " << code << " " << http.body().substr(0, 300) << "\n";
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const double ingest_seconds = Seconds(Clock::now() - ingest_start);
+
+  // Searchable: until the indexer's lag reaches zero.
+  Http http(server.url);
+  while (Metric(http, "evident_indexer_lag_events") > 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double searchable_seconds = Seconds(Clock::now() - ingest_start);
+
+  // Queries, on the dataset's own tenants and users.
+  Dataset picker(options);
+  std::vector<Latency> latencies;
+  latencies.push_back(Measure(
+      "newest 20 for a tenant", 10, runs,
+      [&](int) {
+        return "/api/v1/events?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())];
+      },
+      http));
+  const std::string from30 = std::to_string(now_ms - int64_t{30} * 86400 * 1000);
+  latencies.push_back(Measure(
+      "tenant + user + 30 days", 10, runs,
+      [&](int) {
+        const User& user = picker.PickUser(picker.PickTenant());
+        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
+               "&user=" + http.Escape(user.email) + "&from=" + from30;
+      },
+      http));
+  latencies.push_back(Measure(
+      "tenant + action + status", 10, runs,
+      [&](int i) {
+        const auto& actions = Dataset::Actions();
+        return "/api/v1/events?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+               "&action=" + actions[static_cast<size_t>(i) % actions.size()] +
+               "&status=" + (i % 3 == 0 ? "failure" : "success");
+      },
+      http));
+  latencies.push_back(Measure(
+      "tenant + q word", 30, runs,
+      [&](int i) {
+        const auto& words = Dataset::Words();
+        return "/api/v1/events?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+               "&q=" + words[static_cast<size_t>(i) % words.size()];
+      },
+      http));
+  // Page 50: walk 49 pages once per tenant sampled, then time the 50th.
+  {
+    std::vector<std::string> page50;
+    for (int t = 0; t < 20; ++t) {
+      std::string path =
+          "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(t % 5)];
+      std::string cursor;
+      for (int p = 0; p < 49; ++p) {
+        http.Get(path + (cursor.empty() ? "" : "&cursor=" + cursor));
+        cursor = NextCursor(http.body());
+        if (cursor.empty()) break;
+      }
+      if (!cursor.empty()) page50.push_back(path + "&cursor=" + cursor);
+    }
+    if (!page50.empty()) {
+      latencies.push_back(Measure(
+          "page 50 by cursor", 10, runs,
+          [&](int i) { return page50[static_cast<size_t>(i) % page50.size()]; }, http));
+    }
+  }
+  const std::string from90 = std::to_string(now_ms - int64_t{90} * 86400 * 1000);
+  latencies.push_back(Measure(
+      "histogram over 90 days", 10, runs,
+      [&](int) {
+        return "/api/v1/events/histogram?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] + "&from=" + from90 +
+               "&to=" + std::to_string(now_ms);
+      },
+      http));
+
+  const uint64_t log_bytes = PathBytes(data_dir + "/log.db") + PathBytes(data_dir + "/log.db-wal");
+  const uint64_t index_bytes = PathBytes(data_dir + "/index");
+  const uint64_t all_bytes = PathBytes(data_dir);
+  const uint64_t rss = PeakRssBytes(server.pid);
+  const int exit_code = StopServer(server);
+
+  const double ingest_rate = static_cast<double>(scale) / ingest_seconds;
+  const double searchable_rate = static_cast<double>(scale) / searchable_seconds;
+  auto per = [&](uint64_t bytes) {
+    return static_cast<double>(bytes) / static_cast<double>(scale);
+  };
+
+  char line[256];
+  std::cout << "\n| measure | value | target |\n|---|---|---|\n";
+  std::snprintf(line, sizeof line,
+                "| durable ingest, %d clients x %d | %.0f events/s | >= 150000 |\n", clients, batch,
+                ingest_rate);
+  std::cout << line;
+  std::snprintf(line, sizeof line,
+                "| searchable (indexer caught up) | %.0f events/s | >= 60000 |\n", searchable_rate);
+  std::cout << line;
+  for (const Latency& l : latencies) {
+    std::snprintf(line, sizeof line, "| %s | p50 %.2f ms, p99 %.2f ms%s | p99 <= %.0f ms |\n",
+                  l.name.c_str(), l.p50_ms, l.p99_ms, l.errors ? " (errors!)" : "", l.target_ms);
+    std::cout << line;
+  }
+  std::snprintf(line, sizeof line, "| bytes/event: raw NDJSON | %.0f | |\n", per(raw_bytes.load()));
+  std::cout << line;
+  std::snprintf(line, sizeof line, "| bytes/event: log | %.0f | |\n", per(log_bytes));
+  std::cout << line;
+  std::snprintf(line, sizeof line, "| bytes/event: index | %.0f | |\n", per(index_bytes));
+  std::cout << line;
+  std::snprintf(line, sizeof line, "| bytes/event: data dir in all | %.0f | <= 500 |\n",
+                per(all_bytes));
+  std::cout << line;
+  std::snprintf(line, sizeof line, "| server peak RSS | %.0f MB | <= 500 MB |\n",
+                static_cast<double>(rss) / 1e6);
+  std::cout << line;
+  std::cout << "ingest failures: " << failures.load() << ", server exit code: " << exit_code
+            << "\n";
+
+  fs::create_directories(out_dir);
+  std::ostringstream json;
+  json << "{\"scale\":" << scale << ",\"clients\":" << clients << ",\"batch\":" << batch
+       << ",\"ingest_events_per_s\":" << ingest_rate
+       << ",\"searchable_events_per_s\":" << searchable_rate << ",\"queries\":[";
+  for (size_t i = 0; i < latencies.size(); ++i) {
+    json << (i ? "," : "") << "{\"name\":\"" << latencies[i].name
+         << "\",\"p50_ms\":" << latencies[i].p50_ms << ",\"p99_ms\":" << latencies[i].p99_ms
+         << ",\"errors\":" << latencies[i].errors << "}";
+  }
+  json << "],\"bytes_per_event\":{\"raw_ndjson\":" << per(raw_bytes.load())
+       << ",\"log\":" << per(log_bytes) << ",\"index\":" << per(index_bytes)
+       << ",\"all\":" << per(all_bytes) << "},\"peak_rss_bytes\":" << rss
+       << ",\"ingest_failures\":" << failures.load() << "}\n";
+  const std::string file = out_dir + "/bench-" + std::to_string(scale) + ".json";
+  std::ofstream(file) << json.str();
+  std::cout << "wrote " << file << "\n";
+  if (work_dir.find("/evident-bench-") != std::string::npos) fs::remove_all(work_dir);
+  return failures.load() == 0 && exit_code == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace evident::bench
+
+int main(int argc, char** argv) {
+  try {
+    return evident::bench::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "evident-bench: " << e.what() << "\n";
+    return 2;
+  }
+}

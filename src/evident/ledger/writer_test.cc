@@ -118,10 +118,12 @@ TEST(Writer, GroupsQueuedRequestsIntoOneCommit) {
 TEST(Writer, AConflictFailsOnlyItsOwnRequest) {
   GatedStore store;
   Writer writer(store, WriterOptions{});
-  ASSERT_TRUE(writer.SubmitAndWait({MakeEvent("a", "k1", "create")}));
-  store.Open();
+  Future first = SubmitAsync(writer, {MakeEvent("a", "k1", "create")});
+  store.WaitUntilEntered();  // committing alone; the next two queue up as one group
   Future bad = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a", "k1", "delete")});
   Future good = SubmitAsync(writer, {MakeEvent("a")});
+  store.Open();
+  ASSERT_TRUE(first.get().has_value());
   auto bad_result = bad.get();
   auto good_result = good.get();
   ASSERT_FALSE(bad_result.has_value());
@@ -131,6 +133,7 @@ TEST(Writer, AConflictFailsOnlyItsOwnRequest) {
   auto page = store.Query(core::Filter{}, std::nullopt, 100);
   ASSERT_TRUE(page.has_value());
   EXPECT_EQ(page->total, 2u);
+  EXPECT_EQ(store.group_sizes(), (std::vector<size_t>{1, 2}));
 }
 
 TEST(Writer, ShutdownAnswersEverythingQueuedThenRefuses) {

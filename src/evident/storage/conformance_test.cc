@@ -350,6 +350,23 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.from = some_time;
     f.to = some_time + 1;
   });
+  // Tenants and time alone are answered from per-hour counts plus the partial hours at the ends.
+  add("tenant, unaligned days", [&](Filter& f) {
+    f.tenants = {"acme"};
+    f.from = some_time - 3 * kDay - 12'345;
+    f.to = some_time + 2 * kDay + 61'000;
+  });
+  add("two tenants, inside one hour", [&](Filter& f) {
+    f.tenants = {"globex", "umbrella"};
+    f.from = some_time - 1'000;
+    f.to = some_time + 20 * 60'000;
+  });
+  add("tenant, across one hour boundary", [&](Filter& f) {
+    f.tenants = {"initech"};
+    f.from = some_time - 50 * 60'000;
+    f.to = some_time + 50 * 60'000;
+  });
+  add("all tenants, unaligned from", [&](Filter& f) { f.from = some_time - 5 * kDay + 7; });
   add("tenant + action + status", [](Filter& f) {
     f.tenants = {"acme"};
     f.actions = {"login"};

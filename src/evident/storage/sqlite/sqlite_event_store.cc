@@ -66,7 +66,10 @@ CREATE INDEX IF NOT EXISTS events_tenant_email ON events(tenant, email, occurred
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor_id, occurred_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
   words, content='', detail=none, tokenize='ascii');
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 1);
+CREATE TABLE IF NOT EXISTS hour_counts(
+  tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 2);
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
 
@@ -207,6 +210,7 @@ struct Partition {
   util::UnixMillis start = 0, end = 0;  // [start, end)
   std::unique_ptr<Db> writer;
   std::unordered_map<std::string, int64_t> terms;  // kind byte + value -> term_id
+  std::string term_key;                            // TermId's scratch key
   int64_t watermark = 0;  // every position up to here that belongs to this month is in it
   std::unique_ptr<ConnectionPool> readers;
 };
@@ -228,11 +232,17 @@ struct Snapshot {
   }
 };
 
+constexpr int64_t kIndexFormat = 2;
+
 // A filter translated for one partition: SQL conditions on its events table.
 struct PartitionQuery {
   bool empty = false;  // some filter names a value this partition has never seen
   std::string where;   // " AND ..." conditions
   std::string match;   // FTS5 expression, bound as ?1 when not empty
+  // Set when the filter names only tenants and a time range: then whole hours are counted from
+  // hour_counts. tenant_where is the tenant condition alone (empty: every tenant).
+  bool by_hour = false;
+  std::string tenant_where;
 };
 
 class SqliteEventStore final : public EventStore {
@@ -270,6 +280,9 @@ class SqliteEventStore final : public EventStore {
   Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter,
                                    bool& needs_recheck);
   Result<std::string> ReadBody(int64_t position);
+  Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountByHour(
+      Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
+      util::UnixMillis to);
   Result<std::vector<std::pair<util::UnixMillis, int64_t>>> RecheckedCandidates(
       Snapshot& snapshot, const core::Filter& filter);
 
@@ -449,6 +462,15 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
                                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
                                   "PRAGMA wal_autocheckpoint=20000;"));
   EVIDENT_RETURN_IF_ERROR(db.Exec(kIndexSchema));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * format,
+                           db.Prepare("SELECT value FROM meta WHERE key = 'format'"));
+  EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
+  const int64_t found_format = has_format ? format->ColumnInt(0) : 0;
+  format->Reset();
+  // An index written by another version is derived data: Open rebuilds it from the log.
+  if (found_format != kIndexFormat) {
+    return Error::Corruption(path + ": index format " + std::to_string(found_format));
+  }
   EVIDENT_ASSIGN_OR_RETURN(Statement * watermark,
                            db.Prepare("SELECT value FROM meta WHERE key = 'watermark'"));
   EVIDENT_ASSIGN_OR_RETURN(bool found, watermark->Step());
@@ -473,14 +495,16 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
 
 Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
                                          std::string_view value) {
-  std::string key(1, static_cast<char>(kind));
+  // Eight look-ups an event: reuse one key buffer rather than allocate a string for each.
+  std::string& key = partition.term_key;
+  key.assign(1, static_cast<char>(kind));
   key += value;
   if (auto it = partition.terms.find(key); it != partition.terms.end()) return it->second;
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * insert, partition.writer->Prepare("INSERT INTO terms(kind, value) VALUES(?, ?)"));
   EVIDENT_RETURN_IF_ERROR(insert->Bind(1, kind).BindStatic(2, value).Run());
   const int64_t id = partition.writer->LastInsertRowId();
-  partition.terms.emplace(std::move(key), id);
+  partition.terms.emplace(key, id);
   return id;
 }
 
@@ -514,6 +538,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     EVIDENT_ASSIGN_OR_RETURN(Statement * insert_words,
                              db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
     int64_t last = partition->watermark;
+    std::map<std::pair<int64_t, int64_t>, int64_t> hour_counts;  // (tenant, hour) -> events
     for (const TailEvent* tail_event : month_events) {
       if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
       const core::Event& event = tail_event->event;
@@ -547,7 +572,17 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       insert_words->Reset();
       EVIDENT_RETURN_IF_ERROR(
           insert_words->Bind(1, tail_event->position).BindStatic(2, words).Run());
+      ++hour_counts[{tenant, FloorDiv(event.occurred_at, kMillisPerHour)}];
       last = tail_event->position;
+    }
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * add_count,
+        db.Prepare("INSERT INTO hour_counts(tenant, hour, count) VALUES(?, ?, ?) "
+                   "ON CONFLICT(tenant, hour) DO UPDATE SET count = count + excluded.count"));
+    for (const auto& [key, count] : hour_counts) {
+      add_count->Reset();
+      EVIDENT_RETURN_IF_ERROR(
+          add_count->Bind(1, key.first).Bind(2, key.second).Bind(3, count).Run());
     }
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
@@ -693,14 +728,19 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
       EVIDENT_RETURN_IF_ERROR(insert_tenant->Bind(1, event.tenant).Run());
       tenant.tenant_id = db.LastInsertRowId();
     }
-    const std::string batch_key = event.tenant + '\n' + event.id;
-    if (auto earlier = in_batch.find(batch_key); earlier != in_batch.end()) {
+    // An id Evident generated (a fresh UUIDv7) cannot be stored already: only a client's id can
+    // repeat, so only those pay for the look-ups.
+    const bool may_repeat = event.id_from_client;
+    std::string batch_key;
+    if (may_repeat) batch_key = event.tenant + '\n' + event.id;
+    if (auto earlier = may_repeat ? in_batch.find(batch_key) : in_batch.end();
+        earlier != in_batch.end()) {
       if (!core::SameContent(event, *earlier->second)) return conflict();
       event.seq = earlier->second->seq;
       appended.push_back(Appended{event.id, event.tenant, event.seq, true});
       continue;
     }
-    if (!new_tenant) {
+    if (may_repeat && !new_tenant) {
       find->Reset();
       find->Bind(1, tenant.tenant_id);
       BindId(*find, 2, event.id);
@@ -737,7 +777,7 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     auto tail_event = std::make_shared<TailEvent>();
     tail_event->event = event;
     tail_event->position = position;
-    in_batch.emplace(batch_key, &tail_event->event);
+    if (may_repeat) in_batch.emplace(std::move(batch_key), &tail_event->event);
     fresh.push_back(std::move(tail_event));
     appended.push_back(Appended{event.id, event.tenant, event.seq, false});
   }
@@ -828,6 +868,11 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
   };
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenant_ids,
                            term_list(kTenant, filter.tenants, "tenant"));
+  query.tenant_where = query.where;
+  query.by_hour = filter.workspaces.empty() && filter.types.empty() && filter.actions.empty() &&
+                  filter.resource_types.empty() && filter.statuses.empty() &&
+                  filter.methods.empty() && filter.users.empty() && filter.ips.empty() &&
+                  filter.search.empty();
   EVIDENT_RETURN_IF_ERROR(term_list(kWorkspace, filter.workspaces, "workspace"));
   EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
   EVIDENT_RETURN_IF_ERROR(term_list(kResourceType, filter.resource_types, "resource_type"));
@@ -890,6 +935,49 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
     query.where += " AND position IN (SELECT rowid FROM search WHERE search MATCH ?1)";
   }
   return query;
+}
+
+// For a by_hour query: the partition's matching events in [from, to) as (time, count) spans,
+// each inside one UTC hour (`time` is the span's first millisecond): whole hours summed from
+// hour_counts, the partial hours at either end counted through the (tenant, occurred_at) index.
+// So a total or an hour-aligned histogram costs O(hours), not O(matching events).
+Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::CountByHour(
+    Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to) {
+  std::vector<std::pair<util::UnixMillis, uint64_t>> spans;
+  from = std::max(from, part.partition->start);
+  to = std::min(to, part.partition->end);
+  if (from >= to) return spans;
+  auto count_span = [&](util::UnixMillis lo, util::UnixMillis hi) -> Status {
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> count,
+        part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.tenant_where +
+                             " AND occurred_at >= ?1 AND occurred_at < ?2"));
+    EVIDENT_RETURN_IF_ERROR(count->Bind(1, lo).Bind(2, hi).Step());
+    if (count->ColumnInt(0) > 0) spans.emplace_back(lo, static_cast<uint64_t>(count->ColumnInt(0)));
+    return {};
+  };
+  const util::UnixMillis first_hour = -FloorDiv(-from, kMillisPerHour) * kMillisPerHour;
+  const util::UnixMillis end_hour = FloorDiv(to, kMillisPerHour) * kMillisPerHour;
+  if (first_hour > end_hour) {  // [from, to) lies inside one hour
+    EVIDENT_RETURN_IF_ERROR(count_span(from, to));
+    return spans;
+  }
+  if (from < first_hour) EVIDENT_RETURN_IF_ERROR(count_span(from, first_hour));
+  if (first_hour < end_hour) {
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> hours,
+        part.db->PrepareOnce("SELECT hour, sum(count) FROM hour_counts WHERE 1" +
+                             query.tenant_where + " AND hour >= ?1 AND hour < ?2 GROUP BY hour"));
+    hours->Bind(1, first_hour / kMillisPerHour).Bind(2, end_hour / kMillisPerHour);
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, hours->Step());
+      if (!row) break;
+      spans.emplace_back(hours->ColumnInt(0) * kMillisPerHour,
+                         static_cast<uint64_t>(hours->ColumnInt(1)));
+    }
+  }
+  if (end_hour < to) EVIDENT_RETURN_IF_ERROR(count_span(end_hour, to));
+  return spans;
 }
 
 Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
@@ -956,12 +1044,19 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
     for (Snapshot::Part& part : snapshot.parts) {
       EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
       if (query.empty) continue;
-      EVIDENT_ASSIGN_OR_RETURN(
-          std::unique_ptr<Statement> count,
-          part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.where));
-      if (!query.match.empty()) count->Bind(1, query.match);
-      EVIDENT_RETURN_IF_ERROR(count->Step());
-      page.total += static_cast<uint64_t>(count->ColumnInt(0));
+      if (query.by_hour) {
+        EVIDENT_ASSIGN_OR_RETURN(auto spans,
+                                 CountByHour(part, query, filter.from.value_or(INT64_MIN),
+                                             filter.to.value_or(INT64_MAX)));
+        for (const auto& [time, count] : spans) page.total += count;
+      } else {
+        EVIDENT_ASSIGN_OR_RETURN(
+            std::unique_ptr<Statement> count,
+            part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.where));
+        if (!query.match.empty()) count->Bind(1, query.match);
+        EVIDENT_RETURN_IF_ERROR(count->Step());
+        page.total += static_cast<uint64_t>(count->ColumnInt(0));
+      }
       if (rows.size() > limit) continue;
       if (after && part.partition->start > after->occurred_at) continue;
       std::string sql = "SELECT occurred_at, position FROM events WHERE 1" + query.where;
@@ -1075,9 +1170,18 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     }
   }
   if (needs_recheck || layout.count == 0) return histogram;
+  // Whole-hour buckets start on the hour, so every CountByHour span falls in one bucket.
+  const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
     if (query.empty) continue;
+    if (query.by_hour && hour_buckets) {
+      EVIDENT_ASSIGN_OR_RETURN(auto spans, CountByHour(part, query, histogram.from, histogram.to));
+      for (const auto& [time, count] : spans) {
+        histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count += count;
+      }
+      continue;
+    }
     const std::string bucket_sql = "(occurred_at - " + std::to_string(layout.first_start) + ") / " +
                                    std::to_string(layout.interval_ms);
     EVIDENT_ASSIGN_OR_RETURN(

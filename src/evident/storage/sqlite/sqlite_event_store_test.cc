@@ -178,6 +178,35 @@ TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
   EXPECT_EQ(Answers(*store), before);
 }
 
+TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
+  std::string before;
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 1200);
+    store->WaitUntilIndexed();
+    before = Answers(*store);
+    store->Close();
+  }
+  int rewritten = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
+    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(entry.path().c_str(), &db), SQLITE_OK);
+    // As an index written before hour_counts existed would look: format 1, no counts.
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE meta SET value = 1 WHERE key = 'format'; "
+                           "DELETE FROM hour_counts;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ++rewritten;
+  }
+  ASSERT_GT(rewritten, 0);
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+}
+
 TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   SqliteOptions options;
   EXPECT_FALSE(OpenSqliteEventStore(options).has_value());

@@ -97,6 +97,17 @@ TEST(Uuid, V7IsWellFormedAndIncreasing) {
   EXPECT_EQ(NewUuidV7(1746776626123).substr(0, 13), "0196b400-13cb");
 }
 
+TEST(Uuid, V7RandomBitsNeverRepeat) {
+  // Past many refills of the random pool: the last 48 bits are random, never reused or zero.
+  std::set<std::string> tails;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string id = NewUuidV7(1846775626123 + i);
+    tails.insert(id.substr(24));
+  }
+  EXPECT_EQ(tails.size(), 5000u);
+  EXPECT_EQ(tails.count("000000000000"), 0u);
+}
+
 TEST(Strings, Helpers) {
   EXPECT_EQ(AsciiLower("AbC-Ü"), "abc-Ü");
   EXPECT_TRUE(EqualsIgnoreCase("Set-Cookie", "set-cookie"));

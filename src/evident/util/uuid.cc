@@ -2,18 +2,37 @@
 
 #include <sodium.h>
 
+#include <cstring>
 #include <mutex>
 
 namespace evident::util {
 
 void RandomBytes(void* out, size_t size) { randombytes_buf(out, size); }
 
+namespace {
+
+// Random bits for ids, drawn from the system CSPRNG a page at a time: one getrandom call per 256
+// ids instead of one per id (ingest makes an id for every event that comes without one).
+void IdRandomBytes(uint8_t* out, size_t size) {
+  thread_local uint8_t pool[4096];
+  thread_local size_t used = sizeof pool;
+  if (used + size > sizeof pool) {
+    RandomBytes(pool, sizeof pool);
+    used = 0;
+  }
+  std::memcpy(out, pool + used, size);
+  std::memset(pool + used, 0, size);  // each random byte is handed out once
+  used += size;
+}
+
+}  // namespace
+
 std::string NewUuidV7(int64_t unix_millis) {
   static std::mutex mu;
   static int64_t last_millis = 0;
   static uint16_t counter = 0;
   uint8_t bytes[16];
-  RandomBytes(bytes, sizeof bytes);
+  IdRandomBytes(bytes, sizeof bytes);
   {
     std::lock_guard lock(mu);
     if (unix_millis <= last_millis) {

@@ -10,7 +10,9 @@ namespace {
 
 constexpr char kRaw = 0x00;
 constexpr char kZstdDictV1 = 0x01;
-constexpr int kLevel = 3;
+// Level 1: on ~1 KB events it costs 5.6 us against 6.7 us for level 3, for 2% more bytes
+// (measured on the benchmark's events). The level does not change the format.
+constexpr int kLevel = 1;
 
 // Never change this text: stored bodies need it to decompress. A new dictionary gets a new codec
 // byte. It is a sample of typical stored events (keys in canonical order, common values, common

@@ -604,6 +604,16 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
   }
   tail_cv_.notify_all();
+  {
+    // Events arrive roughly in time order, so months behind the current one are rarely written
+    // again: give their page caches back rather than hold index_cache_mib for every month.
+    std::shared_lock lock(snapshot_mu_);
+    for (const auto& [month, partition] : partitions_) {
+      if (std::find(touched.begin(), touched.end(), partition.get()) == touched.end()) {
+        sqlite3_db_release_memory(partition->writer->raw());
+      }
+    }
+  }
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * save, state_db_->Prepare("UPDATE state SET value = ? WHERE key = 'watermark'"));
   return save->Bind(1, new_watermark).Run();

@@ -367,6 +367,25 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.to = some_time + 50 * 60'000;
   });
   add("all tenants, unaligned from", [&](Filter& f) { f.from = some_time - 5 * kDay + 7; });
+  // Tenants, actions and statuses with time: per-day counts plus the partial days at the ends.
+  add("tenant + status, unaligned days", [&](Filter& f) {
+    f.tenants = {"acme", "globex"};
+    f.statuses = {core::EventStatus::kFailure, core::EventStatus::kPending};
+    f.from = some_time - 6 * kDay - 3'333'333;
+    f.to = some_time + 4 * kDay + 1'234'567;
+  });
+  add("action + status inside one day", [&](Filter& f) {
+    f.actions = {"login", "update"};
+    f.statuses = {core::EventStatus::kSuccess};
+    f.from = some_time - 5 * 3'600'000;
+    f.to = some_time + 60'000;
+  });
+  add("tenant + action across one day boundary", [&](Filter& f) {
+    f.tenants = {"initech"};
+    f.actions = {"create"};
+    f.from = some_time - 20 * 3'600'000;
+    f.to = some_time + 20 * 3'600'000;
+  });
   add("tenant + action + status", [](Filter& f) {
     f.tenants = {"acme"};
     f.actions = {"login"};

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "evident/storage/histogram_layout.h"
@@ -69,7 +70,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
 CREATE TABLE IF NOT EXISTS hour_counts(
   tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 2);
+CREATE TABLE IF NOT EXISTS day_counts(
+  tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 3);
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
 
@@ -232,17 +236,28 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 2;
+constexpr int64_t kIndexFormat = 3;
+
+// A table of pre-aggregated event counts per unit of time (see CountBySpans).
+struct CountTable {
+  std::string_view table;
+  std::string_view unit_column;
+  int64_t unit_ms;
+};
+// Filters of tenants and time only.
+constexpr CountTable kHourCounts{"hour_counts", "hour", kMillisPerHour};
+// Filters of tenants, actions, statuses and time only.
+constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
 
 // A filter translated for one partition: SQL conditions on its events table.
 struct PartitionQuery {
   bool empty = false;  // some filter names a value this partition has never seen
   std::string where;   // " AND ..." conditions
   std::string match;   // FTS5 expression, bound as ?1 when not empty
-  // Set when the filter names only tenants and a time range: then whole hours are counted from
-  // hour_counts. tenant_where is the tenant condition alone (empty: every tenant).
-  bool by_hour = false;
-  std::string tenant_where;
+  // Set when the filter's conditions (besides time) are all columns of a count table: then
+  // totals come from it. counts_where holds those conditions, valid on `events` too.
+  const CountTable* counts = nullptr;
+  std::string counts_where;
 };
 
 class SqliteEventStore final : public EventStore {
@@ -280,7 +295,7 @@ class SqliteEventStore final : public EventStore {
   Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter,
                                    bool& needs_recheck);
   Result<std::string> ReadBody(int64_t position);
-  Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountByHour(
+  Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
       Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
       util::UnixMillis to);
   Result<std::vector<std::pair<util::UnixMillis, int64_t>>> RecheckedCandidates(
@@ -539,6 +554,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
                              db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
     int64_t last = partition->watermark;
     std::map<std::pair<int64_t, int64_t>, int64_t> hour_counts;  // (tenant, hour) -> events
+    // (tenant, action, status, day) -> events
+    std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, int64_t> day_counts;
     for (const TailEvent* tail_event : month_events) {
       if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
       const core::Event& event = tail_event->event;
@@ -573,6 +590,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       EVIDENT_RETURN_IF_ERROR(
           insert_words->Bind(1, tail_event->position).BindStatic(2, words).Run());
       ++hour_counts[{tenant, FloorDiv(event.occurred_at, kMillisPerHour)}];
+      ++day_counts[{tenant, action, static_cast<int64_t>(event.status),
+                    FloorDiv(event.occurred_at, kMillisPerDay)}];
       last = tail_event->position;
     }
     EVIDENT_ASSIGN_OR_RETURN(
@@ -583,6 +602,21 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       add_count->Reset();
       EVIDENT_RETURN_IF_ERROR(
           add_count->Bind(1, key.first).Bind(2, key.second).Bind(3, count).Run());
+    }
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * add_day,
+        db.Prepare("INSERT INTO day_counts(tenant, action, status, day, count) "
+                   "VALUES(?, ?, ?, ?, ?) ON CONFLICT(tenant, action, status, day) "
+                   "DO UPDATE SET count = count + excluded.count"));
+    for (const auto& [key, count] : day_counts) {
+      const auto& [day_tenant, day_action, day_status, day] = key;
+      add_day->Reset();
+      EVIDENT_RETURN_IF_ERROR(add_day->Bind(1, day_tenant)
+                                  .Bind(2, day_action)
+                                  .Bind(3, day_status)
+                                  .Bind(4, day)
+                                  .Bind(5, count)
+                                  .Run());
     }
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
@@ -878,11 +912,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
   };
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenant_ids,
                            term_list(kTenant, filter.tenants, "tenant"));
-  query.tenant_where = query.where;
-  query.by_hour = filter.workspaces.empty() && filter.types.empty() && filter.actions.empty() &&
-                  filter.resource_types.empty() && filter.statuses.empty() &&
-                  filter.methods.empty() && filter.users.empty() && filter.ips.empty() &&
-                  filter.search.empty();
+
   EVIDENT_RETURN_IF_ERROR(term_list(kWorkspace, filter.workspaces, "workspace"));
   EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
   EVIDENT_RETURN_IF_ERROR(term_list(kResourceType, filter.resource_types, "resource_type"));
@@ -898,6 +928,14 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
     for (core::EventStatus status : filter.statuses)
       statuses.push_back(static_cast<int64_t>(status));
     AppendInList(query.where, "status", statuses);
+  }
+  // Only tenant, action and status conditions so far when these hold (each appends to `where`).
+  const bool only_counted_columns =
+      filter.workspaces.empty() && filter.types.empty() && filter.resource_types.empty() &&
+      filter.methods.empty() && filter.ips.empty() && filter.users.empty() && filter.search.empty();
+  if (only_counted_columns) {
+    query.counts = filter.actions.empty() && filter.statuses.empty() ? &kHourCounts : &kDayCounts;
+    query.counts_where = query.where;
   }
   if (!filter.users.empty()) {
     std::vector<std::string> emails, actor_ids;
@@ -947,12 +985,14 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
   return query;
 }
 
-// For a by_hour query: the partition's matching events in [from, to) as (time, count) spans,
-// each inside one UTC hour (`time` is the span's first millisecond): whole hours summed from
-// hour_counts, the partial hours at either end counted through the (tenant, occurred_at) index.
-// So a total or an hour-aligned histogram costs O(hours), not O(matching events).
-Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::CountByHour(
+// For a query with a count table: the partition's matching events in [from, to) as
+// (time, count) spans, each inside one unit of the table (`time` is the span's first
+// millisecond): whole units summed from the table, the partial units at either end counted
+// through the events table's indexes. So a total costs O(units), not O(matching events).
+Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::CountBySpans(
     Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to) {
+  const CountTable& counts = *query.counts;
+  const int64_t unit = counts.unit_ms;
   std::vector<std::pair<util::UnixMillis, uint64_t>> spans;
   from = std::max(from, part.partition->start);
   to = std::min(to, part.partition->end);
@@ -960,33 +1000,34 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
   auto count_span = [&](util::UnixMillis lo, util::UnixMillis hi) -> Status {
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> count,
-        part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.tenant_where +
+        part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.counts_where +
                              " AND occurred_at >= ?1 AND occurred_at < ?2"));
     EVIDENT_RETURN_IF_ERROR(count->Bind(1, lo).Bind(2, hi).Step());
     if (count->ColumnInt(0) > 0) spans.emplace_back(lo, static_cast<uint64_t>(count->ColumnInt(0)));
     return {};
   };
-  const util::UnixMillis first_hour = -FloorDiv(-from, kMillisPerHour) * kMillisPerHour;
-  const util::UnixMillis end_hour = FloorDiv(to, kMillisPerHour) * kMillisPerHour;
-  if (first_hour > end_hour) {  // [from, to) lies inside one hour
+  const util::UnixMillis first_whole = -FloorDiv(-from, unit) * unit;
+  const util::UnixMillis end_whole = FloorDiv(to, unit) * unit;
+  if (first_whole > end_whole) {  // [from, to) lies inside one unit
     EVIDENT_RETURN_IF_ERROR(count_span(from, to));
     return spans;
   }
-  if (from < first_hour) EVIDENT_RETURN_IF_ERROR(count_span(from, first_hour));
-  if (first_hour < end_hour) {
+  if (from < first_whole) EVIDENT_RETURN_IF_ERROR(count_span(from, first_whole));
+  if (first_whole < end_whole) {
+    const std::string column(counts.unit_column);
     EVIDENT_ASSIGN_OR_RETURN(
-        std::unique_ptr<Statement> hours,
-        part.db->PrepareOnce("SELECT hour, sum(count) FROM hour_counts WHERE 1" +
-                             query.tenant_where + " AND hour >= ?1 AND hour < ?2 GROUP BY hour"));
-    hours->Bind(1, first_hour / kMillisPerHour).Bind(2, end_hour / kMillisPerHour);
+        std::unique_ptr<Statement> whole,
+        part.db->PrepareOnce("SELECT " + column + ", sum(count) FROM " + std::string(counts.table) +
+                             " WHERE 1" + query.counts_where + " AND " + column + " >= ?1 AND " +
+                             column + " < ?2 GROUP BY 1"));
+    whole->Bind(1, first_whole / unit).Bind(2, end_whole / unit);
     for (;;) {
-      EVIDENT_ASSIGN_OR_RETURN(bool row, hours->Step());
+      EVIDENT_ASSIGN_OR_RETURN(bool row, whole->Step());
       if (!row) break;
-      spans.emplace_back(hours->ColumnInt(0) * kMillisPerHour,
-                         static_cast<uint64_t>(hours->ColumnInt(1)));
+      spans.emplace_back(whole->ColumnInt(0) * unit, static_cast<uint64_t>(whole->ColumnInt(1)));
     }
   }
-  if (end_hour < to) EVIDENT_RETURN_IF_ERROR(count_span(end_hour, to));
+  if (end_whole < to) EVIDENT_RETURN_IF_ERROR(count_span(end_whole, to));
   return spans;
 }
 
@@ -1054,10 +1095,10 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
     for (Snapshot::Part& part : snapshot.parts) {
       EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
       if (query.empty) continue;
-      if (query.by_hour) {
+      if (query.counts != nullptr) {
         EVIDENT_ASSIGN_OR_RETURN(auto spans,
-                                 CountByHour(part, query, filter.from.value_or(INT64_MIN),
-                                             filter.to.value_or(INT64_MAX)));
+                                 CountBySpans(part, query, filter.from.value_or(INT64_MIN),
+                                              filter.to.value_or(INT64_MAX)));
         for (const auto& [time, count] : spans) page.total += count;
       } else {
         EVIDENT_ASSIGN_OR_RETURN(
@@ -1180,13 +1221,13 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     }
   }
   if (needs_recheck || layout.count == 0) return histogram;
-  // Whole-hour buckets start on the hour, so every CountByHour span falls in one bucket.
+  // Whole-hour buckets start on the hour, so every hour_counts span falls in one bucket.
   const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
     if (query.empty) continue;
-    if (query.by_hour && hour_buckets) {
-      EVIDENT_ASSIGN_OR_RETURN(auto spans, CountByHour(part, query, histogram.from, histogram.to));
+    if (query.counts == &kHourCounts && hour_buckets) {
+      EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, histogram.from, histogram.to));
       for (const auto& [time, count] : spans) {
         histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count += count;
       }

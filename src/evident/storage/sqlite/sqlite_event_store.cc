@@ -30,11 +30,15 @@ namespace {
 
 constexpr int64_t kMillisPerDay = 86'400'000;
 
+constexpr int kBusyTimeoutMs = 60'000;
+
 // Debian's SQLite defaults to SECURE_DELETE and a 2 MB cache: set everything on every connection.
+// A WAL file is cut back to 16 MiB when it restarts after a checkpoint, so one busy moment does not
+// leave a large file behind.
 std::string CommonPragmas(int cache_mib) {
-  return "PRAGMA secure_delete=OFF; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=60000; "
-         "PRAGMA cache_size=-" +
-         std::to_string(cache_mib * 1024) + ";";
+  return "PRAGMA secure_delete=OFF; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=" +
+         std::to_string(kBusyTimeoutMs) + "; PRAGMA journal_size_limit=16777216; " +
+         "PRAGMA cache_size=-" + std::to_string(cache_mib * 1024) + ";";
 }
 
 constexpr std::string_view kLogSchema = R"sql(
@@ -640,12 +644,17 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   tail_cv_.notify_all();
   {
     // Events arrive roughly in time order, so months behind the current one are rarely written
-    // again: give their page caches back rather than hold index_cache_mib for every month.
+    // again: give their page caches back rather than hold index_cache_mib for every month, and
+    // their WAL files too (no write will restart them). The checkpoint must not wait for a reader
+    // of that month: without a busy timeout it gives up at once, and the next batch tries again.
     std::shared_lock lock(snapshot_mu_);
     for (const auto& [month, partition] : partitions_) {
-      if (std::find(touched.begin(), touched.end(), partition.get()) == touched.end()) {
-        sqlite3_db_release_memory(partition->writer->raw());
-      }
+      if (std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) continue;
+      sqlite3* db = partition->writer->raw();
+      sqlite3_db_release_memory(db);
+      sqlite3_busy_timeout(db, 0);
+      (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      sqlite3_busy_timeout(db, kBusyTimeoutMs);
     }
   }
   EVIDENT_ASSIGN_OR_RETURN(

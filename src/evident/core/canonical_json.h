@@ -72,4 +72,48 @@ struct CanonicalizeOptions {
 util::Status CanonicalizeJson(std::string_view json, const CanonicalizeOptions& options,
                               std::string& out);
 
+// Calls visit(value) with every string value of `json`, keys excluded, unescaped (a \u escape,
+// which canonical JSON uses only for control characters, reads as a space). Only for JSON that
+// CanonicalizeJson wrote: no whitespace, so a string followed by ':' is a key. The one scan that
+// Filter::Matches and the full-text index share, so that they agree word for word. `value` is
+// valid during the call.
+template <typename Visit>
+void ForEachCanonicalJsonString(std::string_view json, Visit&& visit) {
+  std::string value;
+  size_t i = 0;
+  while (i < json.size()) {
+    if (json[i] != '"') {
+      ++i;
+      continue;
+    }
+    value.clear();
+    size_t j = i + 1;
+    while (j < json.size() && json[j] != '"') {
+      if (json[j] == '\\' && j + 1 < json.size()) {
+        const char escaped = json[j + 1];
+        switch (escaped) {
+          case 'n':
+            value += '\n';
+            break;
+          case 't':
+            value += '\t';
+            break;
+          case 'u':
+            value += ' ';
+            j += 4;
+            break;
+          default:
+            value += escaped;
+        }
+        j += 2;
+      } else {
+        value += json[j++];
+      }
+    }
+    const bool is_key = j + 1 < json.size() && json[j + 1] == ':';
+    if (!is_key) visit(std::string_view(value));
+    i = j + 1;
+  }
+}
+
 }  // namespace evident::core

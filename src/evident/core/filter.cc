@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "evident/core/canonical_json.h"
 #include "evident/util/encoding.h"
 #include "evident/util/strings.h"
 
@@ -32,42 +33,7 @@ void CollectWords(std::string_view text, std::vector<std::string>& out) {
 
 // Every string in a canonical JSON object, keys excluded.
 void CollectJsonStrings(std::string_view json, std::vector<std::string>& out) {
-  // Details are canonical JSON we wrote ourselves (no whitespace, \u only for control
-  // characters), so a scan suffices: a string followed by ':' is a key.
-  size_t i = 0;
-  while (i < json.size()) {
-    if (json[i] != '"') {
-      ++i;
-      continue;
-    }
-    std::string value;
-    size_t j = i + 1;
-    while (j < json.size() && json[j] != '"') {
-      if (json[j] == '\\' && j + 1 < json.size()) {
-        const char escaped = json[j + 1];
-        switch (escaped) {
-          case 'n':
-            value += '\n';
-            break;
-          case 't':
-            value += '\t';
-            break;
-          case 'u':
-            value += ' ';
-            j += 4;
-            break;  // control characters only, in canonical JSON
-          default:
-            value += escaped;
-        }
-        j += 2;
-      } else {
-        value += json[j++];
-      }
-    }
-    const bool is_key = j + 1 < json.size() && json[j + 1] == ':';
-    if (!is_key) out.push_back(std::move(value));
-    i = j + 1;
-  }
+  ForEachCanonicalJsonString(json, [&](std::string_view value) { out.emplace_back(value); });
 }
 
 bool ContainsTerm(const std::vector<std::string>& words, const SearchTerm& term) {

@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <utility>
 
+#include "evident/core/filter.h"
+#include "evident/storage/event_store.h"
 #include "evident/util/result.h"
 #include "evident/util/time.h"
 
@@ -61,6 +65,32 @@ inline util::Result<HistogramLayout> MakeHistogramLayout(util::UnixMillis from, 
   layout.interval_ms = interval;
   layout.count = static_cast<int>((to - layout.first_start + interval - 1) / interval);
   return layout;
+}
+
+// CountOverTime's answer before counting: the range is the filter's [from, to) where given, else
+// reaches from the earliest to just past the latest matching time (`earliest`/`latest`, unset
+// when nothing matches); every bucket at zero. Errors: as MakeHistogramLayout.
+inline util::Result<std::pair<Histogram, HistogramLayout>> ZeroHistogram(
+    const core::Filter& filter, std::optional<util::UnixMillis> earliest,
+    std::optional<util::UnixMillis> latest, int buckets) {
+  Histogram histogram;
+  histogram.from = filter.from ? *filter.from : earliest.value_or(0);
+  histogram.to = filter.to ? *filter.to : (latest ? *latest + 1 : histogram.from);
+  if (histogram.to < histogram.from) histogram.to = histogram.from;
+  EVIDENT_ASSIGN_OR_RETURN(HistogramLayout layout,
+                           MakeHistogramLayout(histogram.from, histogram.to, buckets));
+  histogram.interval_ms = layout.interval_ms;
+  for (int i = 0; i < layout.count; ++i) {
+    histogram.buckets.push_back(HistogramBucket{layout.first_start + i * layout.interval_ms, 0});
+  }
+  return std::pair{std::move(histogram), layout};
+}
+
+// Counts one event at `time` when it lies in the histogram's [from, to).
+inline void CountInto(Histogram& histogram, const HistogramLayout& layout, util::UnixMillis time) {
+  if (time >= histogram.from && time < histogram.to) {
+    ++histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count;
+  }
 }
 
 }  // namespace evident::storage

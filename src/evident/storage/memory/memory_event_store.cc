@@ -84,22 +84,15 @@ class MemoryEventStore final : public EventStore {
     for (const Row& row : rows_) {
       if (filter.Matches(row.event)) times.push_back(row.event.occurred_at);
     }
-    Histogram histogram;
-    const auto [min_it, max_it] = std::minmax_element(times.begin(), times.end());
-    histogram.from = filter.from ? *filter.from : (times.empty() ? 0 : *min_it);
-    histogram.to = filter.to ? *filter.to : (times.empty() ? histogram.from : *max_it + 1);
-    if (histogram.to < histogram.from) histogram.to = histogram.from;
-    EVIDENT_ASSIGN_OR_RETURN(HistogramLayout layout,
-                             MakeHistogramLayout(histogram.from, histogram.to, buckets));
-    histogram.interval_ms = layout.interval_ms;
-    for (int i = 0; i < layout.count; ++i) {
-      histogram.buckets.push_back(HistogramBucket{layout.first_start + i * layout.interval_ms, 0});
+    std::optional<util::UnixMillis> earliest, latest;
+    if (!times.empty()) {
+      const auto [min_it, max_it] = std::minmax_element(times.begin(), times.end());
+      earliest = *min_it;
+      latest = *max_it;
     }
-    for (util::UnixMillis time : times) {
-      if (time >= histogram.from && time < histogram.to) {
-        ++histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count;
-      }
-    }
+    EVIDENT_ASSIGN_OR_RETURN(auto started, ZeroHistogram(filter, earliest, latest, buckets));
+    auto& [histogram, layout] = started;
+    for (util::UnixMillis time : times) CountInto(histogram, layout, time);
     return histogram;
   }
 

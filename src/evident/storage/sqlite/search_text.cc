@@ -1,5 +1,7 @@
 #include "evident/storage/sqlite/search_text.h"
 
+#include "evident/core/canonical_json.h"
+
 namespace evident::storage::sqlite {
 
 namespace {
@@ -21,47 +23,6 @@ void AppendWords(std::string_view text, std::string& out) {
   }
 }
 
-// Every string value of a canonical JSON object, keys excluded, unescaped exactly as
-// core::Filter::Matches reads them (a copy of its scan: the two must agree word for word, and
-// the conformance suite checks that they do).
-void AppendDetailsWords(std::string_view json, std::string& out) {
-  std::string value;
-  size_t i = 0;
-  while (i < json.size()) {
-    if (json[i] != '"') {
-      ++i;
-      continue;
-    }
-    value.clear();
-    size_t j = i + 1;
-    while (j < json.size() && json[j] != '"') {
-      if (json[j] == '\\' && j + 1 < json.size()) {
-        const char escaped = json[j + 1];
-        switch (escaped) {
-          case 'n':
-            value += '\n';
-            break;
-          case 't':
-            value += '\t';
-            break;
-          case 'u':
-            value += ' ';
-            j += 4;
-            break;
-          default:
-            value += escaped;
-        }
-        j += 2;
-      } else {
-        value += json[j++];
-      }
-    }
-    const bool is_key = j + 1 < json.size() && json[j + 1] == ':';
-    if (!is_key) AppendWords(value, out);
-    i = j + 1;
-  }
-}
-
 }  // namespace
 
 void AppendSearchText(const core::Event& event, std::string& out) {
@@ -73,7 +34,8 @@ void AppendSearchText(const core::Event& event, std::string& out) {
         std::string_view(event.workspace)}) {
     AppendWords(text, out);
   }
-  AppendDetailsWords(event.details, out);
+  core::ForEachCanonicalJsonString(event.details,
+                                   [&](std::string_view value) { AppendWords(value, out); });
 }
 
 std::string TenantMarker(int64_t tenant_term) {

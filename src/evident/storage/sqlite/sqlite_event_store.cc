@@ -1194,7 +1194,6 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     for (const auto& [time, position] : *candidates) times.push_back(time);
   }
   for (const TailPtr& event : snapshot.tail) times.push_back(event->event.occurred_at);
-  Histogram histogram;
   std::optional<util::UnixMillis> min_time, max_time;
   for (util::UnixMillis time : times) {
     min_time = std::min(min_time.value_or(time), time);
@@ -1215,20 +1214,9 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
       max_time = std::max(max_time.value_or(span->ColumnInt(1)), span->ColumnInt(1));
     }
   }
-  histogram.from = filter.from ? *filter.from : min_time.value_or(0);
-  histogram.to = filter.to ? *filter.to : (max_time ? *max_time + 1 : histogram.from);
-  if (histogram.to < histogram.from) histogram.to = histogram.from;
-  EVIDENT_ASSIGN_OR_RETURN(HistogramLayout layout,
-                           MakeHistogramLayout(histogram.from, histogram.to, buckets));
-  histogram.interval_ms = layout.interval_ms;
-  for (int i = 0; i < layout.count; ++i) {
-    histogram.buckets.push_back(HistogramBucket{layout.first_start + i * layout.interval_ms, 0});
-  }
-  for (util::UnixMillis time : times) {
-    if (time >= histogram.from && time < histogram.to) {
-      ++histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count;
-    }
-  }
+  EVIDENT_ASSIGN_OR_RETURN(auto started, ZeroHistogram(filter, min_time, max_time, buckets));
+  auto& [histogram, layout] = started;
+  for (util::UnixMillis time : times) CountInto(histogram, layout, time);
   if (needs_recheck || layout.count == 0) return histogram;
   // Whole-hour buckets start on the hour, so every hour_counts span falls in one bucket.
   const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;

@@ -64,6 +64,16 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   // Everything a few queries answer, as one comparable string.
+  // Stores and indexes 1,200 events, closes the store, and returns Answers() from before closing.
+  std::string IndexedAnswersThenClose() {
+    auto store = Open();
+    AppendRange(*store, 0, 1200);
+    store->WaitUntilIndexed();
+    std::string answers = Answers(*store);
+    store->Close();
+    return answers;
+  }
+
   static std::string Answers(EventStore& store) {
     std::string answers;
     std::vector<core::Filter> filters(5);
@@ -160,14 +170,7 @@ TEST_F(SqliteStoreTest, IndexAheadOfItsRecordedWatermarkIsNotIndexedTwice) {
 }
 
 TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
-  std::string before;
-  {
-    auto store = Open();
-    AppendRange(*store, 0, 1200);
-    store->WaitUntilIndexed();
-    before = Answers(*store);
-    store->Close();
-  }
+  const std::string before = IndexedAnswersThenClose();
   for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
     if (entry.path().filename() != "state.db") {
       std::filesystem::resize_file(entry.path(), 100);  // garbage: not a database any more
@@ -179,14 +182,7 @@ TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
 }
 
 TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
-  std::string before;
-  {
-    auto store = Open();
-    AppendRange(*store, 0, 1200);
-    store->WaitUntilIndexed();
-    before = Answers(*store);
-    store->Close();
-  }
+  const std::string before = IndexedAnswersThenClose();
   int rewritten = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
     if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;

@@ -428,6 +428,19 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add_q("r_7");      // two adjacent words
   add_q("api");      // request paths
   add_q("nothing");  // no event
+  add_q("office", {"acme", "umbrella", "nobody"});
+  // Words with a time range: months wholly inside it are counted by the full-text index alone.
+  add("q + tenant, months wholly inside", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"globex"};
+    f.from = kBase - 40 * kDay;
+    f.to = kBase + 40 * kDay;
+  });
+  add("q, range inside a month", [&](Filter& f) {
+    f = Parse("tunnel");
+    f.from = some_time - 2 * kDay;
+    f.to = some_time + kDay;
+  });
   return cases;
 }
 

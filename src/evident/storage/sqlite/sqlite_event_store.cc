@@ -262,6 +262,9 @@ struct PartitionQuery {
   // totals come from it. counts_where holds those conditions, valid on `events` too.
   const CountTable* counts = nullptr;
   std::string counts_where;
+  // Set when the filter is words (and tenants, which `match` carries as markers) only: then the
+  // full-text index alone counts a partition that lies wholly inside the time range.
+  bool counts_by_match = false;
 };
 
 class SqliteEventStore final : public EventStore {
@@ -949,6 +952,10 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
     query.counts = filter.actions.empty() && filter.statuses.empty() ? &kHourCounts : &kDayCounts;
     query.counts_where = query.where;
   }
+  query.counts_by_match = !filter.search.empty() && filter.workspaces.empty() &&
+                          filter.types.empty() && filter.actions.empty() &&
+                          filter.resource_types.empty() && filter.statuses.empty() &&
+                          filter.methods.empty() && filter.ips.empty() && filter.users.empty();
   if (!filter.users.empty()) {
     std::vector<std::string> emails, actor_ids;
     for (const std::string& user : filter.users) {
@@ -1113,9 +1120,16 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
                                               filter.to.value_or(INT64_MAX)));
         for (const auto& [time, count] : spans) page.total += count;
       } else {
+        // Every event carries exactly one tenant marker, so the match alone holds the tenant
+        // condition; intersecting doclists is ~7x cheaper than joining the matches with events.
+        const bool whole_partition = (!filter.from || *filter.from <= part.partition->start) &&
+                                     (!filter.to || part.partition->end <= *filter.to);
         EVIDENT_ASSIGN_OR_RETURN(
             std::unique_ptr<Statement> count,
-            part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.where));
+            part.db->PrepareOnce(
+                query.counts_by_match && whole_partition
+                    ? std::string("SELECT count(*) FROM search WHERE search MATCH ?1")
+                    : "SELECT count(*) FROM events WHERE 1" + query.where));
         if (!query.match.empty()) count->Bind(1, query.match);
         EVIDENT_RETURN_IF_ERROR(count->Step());
         page.total += static_cast<uint64_t>(count->ColumnInt(0));

@@ -65,14 +65,6 @@ Match MatchRoute(std::string_view path) {
   return {};
 }
 
-HttpResponse JsonResponse(int status, std::string body) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = std::string(kJsonType);
-  response.body = std::move(body);
-  return response;
-}
-
 }  // namespace
 
 Api::Api(storage::EventStore& store, ledger::Writer& writer, const core::Clock& clock,

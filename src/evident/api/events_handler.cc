@@ -20,14 +20,6 @@ using detail::StringOutput;
 using detail::WriteKey;
 using detail::WriteString;
 
-HttpResponse Json(int status, std::string body) {
-  HttpResponse response;
-  response.status = status;
-  response.content_type = std::string(kJsonType);
-  response.body = std::move(body);
-  return response;
-}
-
 HttpResponse Failure(const util::Error& error) {
   if (HttpStatusFor(error.code()) >= 500) {
     spdlog::warn("request failed: {}", error.ToString());
@@ -126,7 +118,7 @@ void Api::PostEvents(const HttpRequest& request, const Principal& principal, Res
     if (!appended) {
       respond(Failure(appended.error()));
     } else {
-      respond(Json(201, AcceptedBody(*appended)));
+      respond(JsonResponse(201, AcceptedBody(*appended)));
     }
   });
 }
@@ -157,7 +149,7 @@ HttpResponse Api::ListEvents(std::string_view query, const Principal& principal)
   WriteKey(writer, "total");
   writer.Uint64(page->total);
   writer.EndObject();
-  return Json(200, std::move(body));
+  return JsonResponse(200, std::move(body));
 }
 
 HttpResponse Api::EventHistogram(std::string_view query, const Principal& principal) {
@@ -188,7 +180,7 @@ HttpResponse Api::EventHistogram(std::string_view query, const Principal& princi
   }
   writer.EndArray();
   writer.EndObject();
-  return Json(200, std::move(body));
+  return JsonResponse(200, std::move(body));
 }
 
 HttpResponse Api::GetEvent(std::string_view raw_tenant, std::string_view raw_id,
@@ -208,7 +200,7 @@ HttpResponse Api::GetEvent(std::string_view raw_tenant, std::string_view raw_id,
     }
     return Failure(event.error());
   }
-  return Json(200, std::move(event->json));
+  return JsonResponse(200, std::move(event->json));
 }
 
 }  // namespace evident::api

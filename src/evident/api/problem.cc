@@ -129,4 +129,12 @@ HttpResponse ProblemResponse(int status, std::string_view message) {
   return Problem(status, message, {});
 }
 
+HttpResponse JsonResponse(int status, std::string body) {
+  HttpResponse response;
+  response.status = status;
+  response.content_type = std::string(kJsonType);
+  response.body = std::move(body);
+  return response;
+}
+
 }  // namespace evident::api

@@ -19,6 +19,9 @@ int HttpStatusFor(util::ErrorCode code);
 // The reason phrase of `status` ("Bad Request"); "Error" for codes Evident never sends.
 std::string_view ReasonPhrase(int status);
 
+// An application/json answer with `body` as it is.
+HttpResponse JsonResponse(int status, std::string body);
+
 // {"type":"about:blank","title":<reason>,"status":<status>,"detail":<message>,
 //  "errors":[{"index","field","message"}]}. The detail of a 5xx other than 503 is generic: internal
 // messages may name files or SQL and are logged instead of sent.

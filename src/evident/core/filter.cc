@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "evident/core/canonical_json.h"
 #include "evident/util/encoding.h"
 #include "evident/util/strings.h"
 
@@ -29,11 +28,6 @@ void CollectWords(std::string_view text, std::vector<std::string>& out) {
     while (i < text.size() && IsWordByte(static_cast<unsigned char>(text[i]))) ++i;
     if (i > start) out.push_back(util::AsciiLower(text.substr(start, i - start)));
   }
-}
-
-// Every string in a canonical JSON object, keys excluded.
-void CollectJsonStrings(std::string_view json, std::vector<std::string>& out) {
-  ForEachCanonicalJsonString(json, [&](std::string_view value) { out.emplace_back(value); });
 }
 
 bool ContainsTerm(const std::vector<std::string>& words, const SearchTerm& term) {
@@ -108,17 +102,7 @@ bool Filter::Matches(const Event& event) const {
   if (!search.empty()) {
     // Each field is its own run of words: a phrase never spans two fields.
     std::vector<std::vector<std::string>> fields;
-    for (std::string_view text :
-         {std::string_view(event.action), std::string_view(event.actor.id),
-          std::string_view(event.actor.email), std::string_view(event.actor.name),
-          std::string_view(event.resource.type), std::string_view(event.resource.id),
-          std::string_view(event.resource.name), std::string_view(event.request.path),
-          std::string_view(event.workspace)}) {
-      fields.push_back(SearchWords(text));
-    }
-    std::vector<std::string> strings;
-    CollectJsonStrings(event.details, strings);
-    for (const std::string& text : strings) fields.push_back(SearchWords(text));
+    ForEachSearchedText(event, [&](std::string_view text) { fields.push_back(SearchWords(text)); });
     for (const SearchTerm& term : search) {
       const bool found = std::any_of(fields.begin(), fields.end(),
                                      [&](const auto& words) { return ContainsTerm(words, term); });

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "evident/core/canonical_json.h"
 #include "evident/core/event.h"
 #include "evident/util/result.h"
 #include "evident/util/time.h"
@@ -56,5 +57,19 @@ util::Result<Cursor> DecodeCursor(std::string_view text);
 
 // Lower-cased words of `text` as ParseSearch and the full-text index split them.
 std::vector<std::string> SearchWords(std::string_view text);
+
+// Calls visit(text) with each text of `event` that `q` searches, one field at a time: action,
+// actor id, email and name, resource type, id and name, request path, workspace, then every
+// string value in details (keys excluded). Filter::Matches and the full-text index both read
+// events through it, so that they agree word for word.
+template <typename Visit>
+void ForEachSearchedText(const Event& event, Visit&& visit) {
+  for (const std::string* field :
+       {&event.action, &event.actor.id, &event.actor.email, &event.actor.name, &event.resource.type,
+        &event.resource.id, &event.resource.name, &event.request.path, &event.workspace}) {
+    visit(std::string_view(*field));
+  }
+  ForEachCanonicalJsonString(event.details, visit);
+}
 
 }  // namespace evident::core

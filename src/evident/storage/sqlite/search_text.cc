@@ -1,6 +1,6 @@
 #include "evident/storage/sqlite/search_text.h"
 
-#include "evident/core/canonical_json.h"
+#include "evident/core/filter.h"
 
 namespace evident::storage::sqlite {
 
@@ -26,16 +26,7 @@ void AppendWords(std::string_view text, std::string& out) {
 }  // namespace
 
 void AppendSearchText(const core::Event& event, std::string& out) {
-  for (std::string_view text :
-       {std::string_view(event.action), std::string_view(event.actor.id),
-        std::string_view(event.actor.email), std::string_view(event.actor.name),
-        std::string_view(event.resource.type), std::string_view(event.resource.id),
-        std::string_view(event.resource.name), std::string_view(event.request.path),
-        std::string_view(event.workspace)}) {
-    AppendWords(text, out);
-  }
-  core::ForEachCanonicalJsonString(event.details,
-                                   [&](std::string_view value) { AppendWords(value, out); });
+  core::ForEachSearchedText(event, [&](std::string_view text) { AppendWords(text, out); });
 }
 
 std::string TenantMarker(int64_t tenant_term) {

@@ -164,6 +164,17 @@ bool IsAfterCursor(util::UnixMillis time, int64_t position,
   return !cursor || SortsBefore(cursor->occurred_at, cursor->position, time, position);
 }
 
+// Whether the full-text index can only narrow `filter`'s search, so that candidates must be
+// checked on the decoded event: a phrase (FTS finds its words, not their order), or a word that
+// could collide with a tenant marker.
+bool NeedsRecheck(const core::Filter& filter) {
+  for (const core::SearchTerm& term : filter.search) {
+    if (term.words.size() != 1) return true;
+    if (term.words[0].find(kMarkerPrefix) != std::string::npos) return true;
+  }
+  return false;
+}
+
 // A pool of reader connections to one file, each used by one thread at a time.
 class ConnectionPool {
  public:
@@ -299,8 +310,7 @@ class SqliteEventStore final : public EventStore {
   void RunIndexer();
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
                                 std::optional<util::UnixMillis> newest_bound);
-  Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter,
-                                   bool& needs_recheck);
+  Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter);
   Result<std::string> ReadBody(int64_t position);
   Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
       Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
@@ -897,8 +907,8 @@ std::string QuoteFts(std::string_view word) {
   return quoted;
 }
 
-Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const core::Filter& filter,
-                                                   bool& needs_recheck) {
+Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
+                                                   const core::Filter& filter) {
   PartitionQuery query;
   Db& db = *part.db;
   EVIDENT_ASSIGN_OR_RETURN(Statement * lookup,
@@ -992,9 +1002,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part, const c
       query.match += ")";
     }
     for (const core::SearchTerm& term : filter.search) {
-      if (term.words.size() != 1) needs_recheck = true;  // a phrase: FTS finds its words only
       for (const std::string& word : term.words) {
-        if (word.find(kMarkerPrefix) != std::string::npos) needs_recheck = true;
         if (!query.match.empty()) query.match += " AND ";
         query.match += QuoteFts(word);
       }
@@ -1071,8 +1079,7 @@ Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::Rech
     Snapshot& snapshot, const core::Filter& filter) {
   std::vector<std::pair<util::UnixMillis, int64_t>> rows;
   for (Snapshot::Part& part : snapshot.parts) {
-    bool needs_recheck = false;
-    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
@@ -1098,11 +1105,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   Page page;
   // Index rows: (occurred_at, position), newest first, at most limit + 1 past the cursor.
   std::vector<std::pair<util::UnixMillis, int64_t>> rows;
-  bool needs_recheck = false;
-  for (Snapshot::Part& part : snapshot.parts) {
-    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
-    (void)query;
-  }
+  const bool needs_recheck = NeedsRecheck(filter);
   if (needs_recheck) {
     EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedCandidates(snapshot, filter));
     page.total = candidates.size();
@@ -1112,7 +1115,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
     }
   } else {
     for (Snapshot::Part& part : snapshot.parts) {
-      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
       if (query.empty) continue;
       if (query.counts != nullptr) {
         EVIDENT_ASSIGN_OR_RETURN(auto spans,
@@ -1199,11 +1202,7 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     return MakeHistogramLayout(0, 0, buckets).error();
   }
   EVIDENT_ASSIGN_OR_RETURN(Snapshot snapshot, TakeSnapshot(filter, std::nullopt));
-  bool needs_recheck = false;
-  for (Snapshot::Part& part : snapshot.parts) {
-    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
-    (void)query;
-  }
+  const bool needs_recheck = NeedsRecheck(filter);
   std::vector<util::UnixMillis> times;  // of rechecked candidates, or of the tail
   std::optional<std::vector<std::pair<util::UnixMillis, int64_t>>> candidates;
   if (needs_recheck) {
@@ -1218,7 +1217,7 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   }
   if ((!filter.from || !filter.to) && !needs_recheck) {
     for (Snapshot::Part& part : snapshot.parts) {
-      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
       if (query.empty) continue;
       EVIDENT_ASSIGN_OR_RETURN(
           std::unique_ptr<Statement> span,
@@ -1238,7 +1237,7 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   // Whole-hour buckets start on the hour, so every hour_counts span falls in one bucket.
   const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;
   for (Snapshot::Part& part : snapshot.parts) {
-    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter, needs_recheck));
+    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
     if (query.counts == &kHourCounts && hour_buckets) {
       EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, histogram.from, histogram.to));

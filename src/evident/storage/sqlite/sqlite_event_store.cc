@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -16,6 +17,7 @@
 #include "evident/storage/histogram_layout.h"
 #include "evident/storage/sqlite/body_codec.h"
 #include "evident/storage/sqlite/db.h"
+#include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
 #include "evident/util/strings.h"
 
@@ -42,17 +44,18 @@ std::string CommonPragmas(int cache_mib) {
 }
 
 constexpr std::string_view kLogSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tenants(
   tenant_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, next_seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS events(
-  position INTEGER PRIMARY KEY, tenant_id INTEGER NOT NULL, seq INTEGER NOT NULL,
-  occurred_at INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks(
+  first_position INTEGER PRIMARY KEY, last_position INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS event_ids(
   tenant_id INTEGER NOT NULL, id NOT NULL, position INTEGER NOT NULL,
   PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 1);
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 2);
 )sql";
+
+// Format 1 (pre-release builds) stored one compressed event per row; 2 stores blocks (log_block.h).
+constexpr int64_t kLogFormat = 2;
 
 // Index partitions. Strings are stored as term ids (terms table) to keep rows small.
 constexpr std::string_view kIndexSchema = R"sql(
@@ -153,6 +156,61 @@ struct TailEvent {
   int64_t position = 0;
 };
 using TailPtr = std::shared_ptr<const TailEvent>;
+
+// Decompressed blocks kept for readers: ~64 KB each, so ~4 MB; enough for the pages of a few
+// concurrent readers, whose neighbouring events share blocks.
+constexpr size_t kCachedBlocks = 64;
+
+// The block of the log holding `position`, read through `db`. Errors: Corruption when the log
+// does not hold it or the block is damaged.
+Result<LogBlockPtr> ReadBlock(Db& db, int64_t position) {
+  EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                           db.Prepare("SELECT first_position, body FROM blocks WHERE "
+                                      "first_position <= ? ORDER BY first_position DESC LIMIT 1"));
+  select->Bind(1, position);
+  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  Result<LogBlockPtr> block = found
+                                  ? LogBlock::Decode(select->ColumnInt(0), select->ColumnBlob(1))
+                                  : Result<LogBlockPtr>(Error::Corruption("the log has no block"));
+  select->Reset();
+  if (block && !(*block)->Holds(position)) block = Error::Corruption("the log has no such event");
+  if (!block) {
+    return Error::Corruption("reading log position " + std::to_string(position) + ": " +
+                             block.error().message());
+  }
+  return block;
+}
+
+// Calls `visit` with each block of the log from the one holding `from` on, in position order,
+// for as long as it answers true.
+Status ReadBlocks(Db& db, int64_t from, const std::function<Result<bool>(const LogBlock&)>& visit) {
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * select,
+      db.Prepare("SELECT first_position, body FROM blocks WHERE first_position >= "
+                 "coalesce((SELECT max(first_position) FROM blocks WHERE first_position <= ?), 0) "
+                 "ORDER BY first_position"));
+  select->Bind(1, from);
+  Status status;
+  for (;;) {
+    auto row = select->Step();
+    if (!row || !*row) {
+      if (!row) status = row.error();
+      break;
+    }
+    auto block = LogBlock::Decode(select->ColumnInt(0), select->ColumnBlob(1));
+    if (!block) {
+      status = block.error();
+      break;
+    }
+    auto more = visit(**block);
+    if (!more || !*more) {
+      if (!more) status = more.error();
+      break;
+    }
+  }
+  select->Reset();  // ends the read transaction
+  return status;
+}
 
 bool SortsBefore(util::UnixMillis a_time, int64_t a_position, util::UnixMillis b_time,
                  int64_t b_position) {
@@ -302,8 +360,19 @@ class SqliteEventStore final : public EventStore {
     uint64_t next_seq = 0;
   };
 
-  Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch,
-                                            std::vector<TailPtr>& fresh);
+  // Events appended in the current transaction, not yet written as blocks: positions
+  // fresh.front()->position, ... in order, json[i] the stored JSON of fresh[i].
+  struct Pending {
+    std::vector<TailPtr> fresh;
+    std::vector<std::string> json;
+    void Truncate(size_t size) {
+      fresh.resize(size);
+      json.resize(size);
+    }
+  };
+  Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch, Pending& pending);
+  Status WriteBlocks(const Pending& pending);
+  Result<LogBlockPtr> CachedBlock(int64_t position);
   Result<Partition*> OpenPartition(int64_t month, bool create);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Status IndexEvents(const std::vector<TailPtr>& events);
@@ -329,6 +398,7 @@ class SqliteEventStore final : public EventStore {
   std::atomic<int64_t> log_position_{0};
 
   std::unique_ptr<ConnectionPool> log_readers_;
+  std::unique_ptr<BlockCache> block_cache_;
   std::unique_ptr<Db> state_db_;  // index/state.db; indexer thread (and Open)
 
   // Readers take snapshot_mu_ shared to open their view; the indexer takes it exclusively to
@@ -355,12 +425,28 @@ Status SqliteEventStore::Open() {
   if (ec) return Error::IOError("creating " + index_dir_ + ": " + ec.message());
   const std::string log_path = (fs::path(options_.data_dir) / "log.db").string();
   EVIDENT_ASSIGN_OR_RETURN(log_writer_, Db::Open(log_path, OpenMode::kReadWrite));
-  // 16 KiB pages (for a new log; an existing one keeps its own): a commit group appends ~500
-  // bytes an event to the WAL a page per write call, and system calls are dear on virtual
-  // machines. The checkpoint interval stays ~16 MiB of WAL.
+  // 4 KiB pages (SQLite's default; set for clarity): a block (~10 KB compressed) overflows into
+  // whole pages and leaves half a page unused on average. With 16 KiB pages a third of the file
+  // was unused (one block a page). The checkpoint interval stays ~16 MiB of WAL.
   EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(
-      "PRAGMA page_size=16384; " + CommonPragmas(options_.log_cache_mib) +
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=1000;"));
+      "PRAGMA page_size=4096; " + CommonPragmas(options_.log_cache_mib) +
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=4000;"));
+  // Read the format before creating anything, so that a log this build cannot read is left as
+  // it was found.
+  EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"));
+  {
+    EVIDENT_ASSIGN_OR_RETURN(Statement * format,
+                             log_writer_->Prepare("SELECT value FROM meta WHERE key = 'format'"));
+    EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
+    const int64_t found = has_format ? format->ColumnInt(0) : kLogFormat;
+    format->Reset();
+    if (found != kLogFormat) {
+      return Error::Corruption(log_path + " has log format " + std::to_string(found) +
+                               "; this build reads format " + std::to_string(kLogFormat) +
+                               " only (docs/storage.md)");
+    }
+  }
   EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(kLogSchema));
   {
     EVIDENT_ASSIGN_OR_RETURN(Statement * select,
@@ -371,14 +457,17 @@ Status SqliteEventStore::Open() {
       tenants_[std::string(select->ColumnText(1))] =
           TenantState{select->ColumnInt(0), static_cast<uint64_t>(select->ColumnInt(2))};
     }
-    EVIDENT_ASSIGN_OR_RETURN(Statement * last,
-                             log_writer_->Prepare("SELECT coalesce(max(position), 0) FROM events"));
-    EVIDENT_RETURN_IF_ERROR(last->Step());
-    log_position_ = last->ColumnInt(0);
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * last,
+        log_writer_->Prepare("SELECT last_position FROM blocks ORDER BY first_position DESC "
+                             "LIMIT 1"));
+    EVIDENT_ASSIGN_OR_RETURN(bool any, last->Step());
+    log_position_ = any ? last->ColumnInt(0) : 0;
     next_position_ = log_position_ + 1;
     last->Reset();
   }
   log_readers_ = std::make_unique<ConnectionPool>(log_path, options_.reader_cache_mib);
+  block_cache_ = std::make_unique<BlockCache>(kCachedBlocks);
 
   // The index: its watermark, then every partition file. Anything inconsistent: rebuild.
   bool rebuild = false;
@@ -456,23 +545,29 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
     const int64_t pending = log_position_ - watermark_;
     const bool to_tail =
         static_cast<size_t>(pending) <= keep_in_tail && watermark_ >= furthest_partition;
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * select,
-        db.Prepare("SELECT position, body FROM events WHERE position > ? ORDER BY position "
-                   "LIMIT ?"));
-    select->Bind(1, watermark_).Bind(2, to_tail ? pending : static_cast<int64_t>(batch_size));
     std::vector<TailPtr> events;
-    for (;;) {
-      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
-      if (!row) break;
-      EVIDENT_ASSIGN_OR_RETURN(std::string json, DecompressBody(select->ColumnBlob(1)));
-      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
-      auto tail_event = std::make_shared<TailEvent>();
-      tail_event->event = std::move(event);
-      tail_event->position = select->ColumnInt(0);
-      events.push_back(std::move(tail_event));
+    const size_t wanted = to_tail ? static_cast<size_t>(pending) : batch_size;
+    auto collect = [&](const LogBlock& block) -> Result<bool> {
+      const int64_t next = watermark_ + 1 + static_cast<int64_t>(events.size());
+      if (block.first_position() > next) {
+        return Error::Corruption("the log has no event at position " + std::to_string(next));
+      }
+      for (int64_t position = next; position <= block.last_position() && events.size() < wanted;
+           ++position) {
+        EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(block.Event(position)));
+        auto tail_event = std::make_shared<TailEvent>();
+        tail_event->event = std::move(event);
+        tail_event->position = position;
+        events.push_back(std::move(tail_event));
+      }
+      return events.size() < wanted;
+    };
+    if (wanted > 0) EVIDENT_RETURN_IF_ERROR(ReadBlocks(db, watermark_ + 1, collect));
+    if (events.size() < std::min<size_t>(wanted, static_cast<size_t>(pending))) {
+      return Error::Corruption("the log ends at position " +
+                               std::to_string(watermark_ + static_cast<int64_t>(events.size())) +
+                               ", before its last block says");
     }
-    select->Reset();
     if (to_tail) {
       std::lock_guard lock(tail_mu_);
       tail_.assign(events.begin(), events.end());
@@ -723,28 +818,30 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
   const auto tenants_before = tenants_;
   const int64_t next_position_before = next_position_;
   if (Status begun = log_writer_->Exec("BEGIN IMMEDIATE"); !begun) return fail_all(begun.error());
-  std::vector<TailPtr> fresh;
+  Pending pending;
   for (std::vector<core::Event>& batch : batches) {
     const auto batch_tenants = tenants_;
     const int64_t batch_next_position = next_position_;
-    const size_t fresh_before = fresh.size();
+    const size_t pending_before = pending.fresh.size();
     Status savepoint = log_writer_->Exec("SAVEPOINT batch");
     if (!savepoint) {
       results.emplace_back(savepoint.error());
       continue;
     }
-    auto appended = AppendBatch(batch, fresh);
+    auto appended = AppendBatch(batch, pending);
     if (appended) {
       (void)log_writer_->Exec("RELEASE batch");
     } else {
       (void)log_writer_->Exec("ROLLBACK TO batch; RELEASE batch");
       tenants_ = batch_tenants;
       next_position_ = batch_next_position;
-      fresh.resize(fresh_before);
+      pending.Truncate(pending_before);
     }
     results.push_back(std::move(appended));
   }
-  if (Status committed = log_writer_->Exec("COMMIT"); !committed) {
+  Status committed = WriteBlocks(pending);
+  if (committed) committed = log_writer_->Exec("COMMIT");
+  if (!committed) {
     (void)log_writer_->Exec("ROLLBACK");
     tenants_ = tenants_before;
     next_position_ = next_position_before;
@@ -753,22 +850,42 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
   log_position_ = next_position_ - 1;
   {
     std::lock_guard tail_lock(tail_mu_);
-    tail_.insert(tail_.end(), fresh.begin(), fresh.end());
+    tail_.insert(tail_.end(), pending.fresh.begin(), pending.fresh.end());
   }
   tail_cv_.notify_all();
   return results;
 }
 
+// Writes the transaction's events as blocks of consecutive positions (log_block.h).
+Status SqliteEventStore::WriteBlocks(const Pending& pending) {
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * insert,
+      log_writer_->Prepare("INSERT INTO blocks(first_position, last_position, body) "
+                           "VALUES(?, ?, ?)"));
+  std::string payload, body;
+  size_t first = 0;
+  for (size_t i = 0; i < pending.fresh.size(); ++i) {
+    AppendToBlock(pending.json[i], payload);
+    const bool last = i + 1 == pending.fresh.size();
+    if (!last && i + 1 - first < kBlockMaxEvents && payload.size() < kBlockMaxBytes) continue;
+    CompressBody(payload, body);
+    insert->Reset();
+    insert->Bind(1, pending.fresh[first]->position)
+        .Bind(2, pending.fresh[i]->position)
+        .BindBlobStatic(3, body);
+    EVIDENT_RETURN_IF_ERROR(insert->Run());
+    payload.clear();
+    first = i + 1;
+  }
+  return {};
+}
+
 Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Event>& batch,
-                                                            std::vector<TailPtr>& fresh) {
+                                                            Pending& pending) {
   Db& db = *log_writer_;
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * find,
-      db.Prepare("SELECT e.seq, e.body FROM event_ids i JOIN events e ON e.position = i.position "
-                 "WHERE i.tenant_id = ? AND i.id = ?"));
-  EVIDENT_ASSIGN_OR_RETURN(Statement * insert_event,
-                           db.Prepare("INSERT INTO events(position, tenant_id, seq, occurred_at, "
-                                      "body) VALUES(?, ?, ?, ?, ?)"));
+      db.Prepare("SELECT position FROM event_ids WHERE tenant_id = ? AND id = ?"));
   EVIDENT_ASSIGN_OR_RETURN(Statement * insert_id,
                            db.Prepare("INSERT INTO event_ids(tenant_id, id, position) "
                                       "VALUES(?, ?, ?)"));
@@ -780,7 +897,6 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
   appended.reserve(batch.size());
   std::unordered_map<std::string, const core::Event*> in_batch;  // tenant '\n' id -> event
   std::unordered_map<int64_t, TenantState*> touched;
-  std::string json, body;
   for (size_t index = 0; index < batch.size(); ++index) {
     core::Event& event = batch[index];
     auto conflict = [&] {
@@ -814,31 +930,30 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
       find->Bind(1, tenant.tenant_id);
       BindId(*find, 2, event.id);
       EVIDENT_ASSIGN_OR_RETURN(bool exists, find->Step());
+      const int64_t position = exists ? find->ColumnInt(0) : 0;
+      find->Reset();
       if (exists) {
-        const auto seq = static_cast<uint64_t>(find->ColumnInt(0));
-        EVIDENT_ASSIGN_OR_RETURN(std::string stored_json, DecompressBody(find->ColumnBlob(1)));
-        find->Reset();
-        EVIDENT_ASSIGN_OR_RETURN(core::Event stored, core::DecodeStoredEvent(stored_json));
+        // Stored by an earlier batch of this transaction (not yet in a block), or in the log.
+        const int64_t first_pending =
+            pending.fresh.empty() ? next_position_ : pending.fresh.front()->position;
+        core::Event stored;
+        if (position >= first_pending) {
+          stored = pending.fresh[static_cast<size_t>(position - first_pending)]->event;
+        } else {
+          EVIDENT_ASSIGN_OR_RETURN(LogBlockPtr block, ReadBlock(db, position));
+          EVIDENT_ASSIGN_OR_RETURN(stored, core::DecodeStoredEvent(block->Event(position)));
+        }
         if (!core::SameContent(event, stored)) return conflict();
-        event.seq = seq;
+        event.seq = stored.seq;
         appended.push_back(Appended{event.id, event.tenant, event.seq, true});
         continue;
       }
-      find->Reset();
     }
     event.seq = tenant.next_seq++;
     touched[tenant.tenant_id] = &tenant;
     const int64_t position = next_position_++;
-    json.clear();
+    std::string& json = pending.json.emplace_back();
     core::EncodeEvent(event, core::EncodeMode::kStored, json);
-    CompressBody(json, body);
-    insert_event->Reset();
-    insert_event->Bind(1, position)
-        .Bind(2, tenant.tenant_id)
-        .Bind(3, static_cast<int64_t>(event.seq))
-        .Bind(4, event.occurred_at)
-        .BindBlobStatic(5, body);
-    EVIDENT_RETURN_IF_ERROR(insert_event->Run());
     insert_id->Reset();
     insert_id->Bind(1, tenant.tenant_id).Bind(3, position);
     BindId(*insert_id, 2, event.id);
@@ -847,7 +962,7 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     tail_event->event = event;
     tail_event->position = position;
     if (may_repeat) in_batch.emplace(std::move(batch_key), &tail_event->event);
-    fresh.push_back(std::move(tail_event));
+    pending.fresh.push_back(std::move(tail_event));
     appended.push_back(Appended{event.id, event.tenant, event.seq, false});
   }
   for (const auto& [tenant_id, tenant] : touched) {
@@ -1058,19 +1173,17 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
   return spans;
 }
 
-Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
+Result<LogBlockPtr> SqliteEventStore::CachedBlock(int64_t position) {
+  if (LogBlockPtr block = block_cache_->Find(position)) return block;
   EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
-  EVIDENT_ASSIGN_OR_RETURN(Statement * select,
-                           db->Prepare("SELECT body FROM events WHERE position = ?"));
-  select->Bind(1, position);
-  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
-  if (!found) {
-    return Error::Corruption("index names position " + std::to_string(position) +
-                             ", which the log does not hold");
-  }
-  auto json = DecompressBody(select->ColumnBlob(0));
-  select->Reset();
-  return json;
+  EVIDENT_ASSIGN_OR_RETURN(LogBlockPtr block, ReadBlock(*db, position));
+  block_cache_->Insert(block);
+  return block;
+}
+
+Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
+  EVIDENT_ASSIGN_OR_RETURN(LogBlockPtr block, CachedBlock(position));
+  return std::string(block->Event(position));
 }
 
 // For filters the index can only narrow (phrases): every candidate, checked on the decoded event,
@@ -1268,24 +1381,26 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
 
 Result<StoredEvent> SqliteEventStore::Get(std::string_view tenant, std::string_view id) {
   if (closed_) return Error::Unavailable("event store is closed");
-  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
-  EVIDENT_ASSIGN_OR_RETURN(
-      Statement * select,
-      db->Prepare("SELECT e.position, e.occurred_at, e.body FROM tenants t "
-                  "JOIN event_ids i ON i.tenant_id = t.tenant_id "
-                  "JOIN events e ON e.position = i.position WHERE t.name = ? AND i.id = ?"));
-  select->Bind(1, tenant);
-  BindId(*select, 2, id);
-  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
-  if (!found)
-    return Error::NotFound("no event " + std::string(id) + " in tenant " + std::string(tenant));
+  int64_t position = 0;
+  {
+    EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * select,
+        db->Prepare("SELECT i.position FROM tenants t JOIN event_ids i "
+                    "ON i.tenant_id = t.tenant_id WHERE t.name = ? AND i.id = ?"));
+    select->Bind(1, tenant);
+    BindId(*select, 2, id);
+    EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+    if (found) position = select->ColumnInt(0);
+    select->Reset();
+    if (!found)
+      return Error::NotFound("no event " + std::string(id) + " in tenant " + std::string(tenant));
+  }
   StoredEvent stored;
-  stored.position = select->ColumnInt(0);
-  stored.occurred_at = select->ColumnInt(1);
-  auto json = DecompressBody(select->ColumnBlob(2));
-  select->Reset();
-  if (!json) return json.error();
-  stored.json = std::move(json).value();
+  stored.position = position;
+  EVIDENT_ASSIGN_OR_RETURN(stored.json, ReadBody(position));
+  EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(stored.json));
+  stored.occurred_at = event.occurred_at;
   return stored;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "evident/storage/sqlite/body_codec.h"
+#include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
 
 namespace evident::storage::sqlite {
@@ -216,6 +217,136 @@ TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   options.data_dir = dir_;
   auto store = OpenSqliteEventStore(options);
   ASSERT_FALSE(store.has_value());
+}
+
+// Runs `sql` on the data directory's log.db, as someone with the file (not the store) would.
+void ExecOnLog(const std::string& dir, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/log.db").c_str(), &db), SQLITE_OK);
+  char* message = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    AppendRange(*store, 0, 200);  // one group: blocks of kBlockMaxEvents
+    AppendRange(*store, 200, 1);  // a group of one: a block of one
+    store->Close();
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/log.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT first_position, last_position FROM blocks "
+                               "ORDER BY first_position",
+                               -1, &select, nullptr),
+            SQLITE_OK);
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    blocks.emplace_back(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
+  }
+  sqlite3_finalize(select);
+  sqlite3_close(db);
+  const auto full = static_cast<int64_t>(kBlockMaxEvents);
+  const std::vector<std::pair<int64_t, int64_t>> expected = {
+      {1, full}, {full + 1, 2 * full}, {2 * full + 1, 3 * full}, {3 * full + 1, 200}, {201, 201}};
+  EXPECT_EQ(blocks, expected);
+  // Every event is read back from its block, by id, after a restart.
+  auto store = Open();
+  for (int number : {0, 63, 64, 199, 200}) {
+    auto got = store->Get(MakeEvent(number).tenant, MakeEvent(number).id);
+    ASSERT_TRUE(got.has_value()) << number;
+    EXPECT_EQ(got->position, number + 1);
+    EXPECT_EQ(got->occurred_at, MakeEvent(number).occurred_at);
+  }
+}
+
+TEST_F(SqliteStoreTest, AMissingBlockIsReportedNotSkipped) {
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    AppendRange(*store, 0, 200);
+    store->Close();
+  }
+  ExecOnLog(dir_, "DELETE FROM blocks WHERE first_position = 65");
+  SqliteOptions options;
+  options.data_dir = dir_;
+  auto store = OpenSqliteEventStore(options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_EQ(store.error().code(), util::ErrorCode::kCorruption);
+  EXPECT_NE(store.error().message().find("no event at position 65"), std::string::npos)
+      << store.error().message();
+}
+
+TEST_F(SqliteStoreTest, ALogOfAnotherFormatIsRefusedAndLeftAsItWas) {
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 10);
+    store->Close();
+  }
+  ExecOnLog(dir_, "UPDATE meta SET value = 1 WHERE key = 'format'; DROP TABLE blocks;");
+  SqliteOptions options;
+  options.data_dir = dir_;
+  auto store = OpenSqliteEventStore(options);
+  ASSERT_FALSE(store.has_value());
+  EXPECT_NE(store.error().message().find("log format 1"), std::string::npos)
+      << store.error().message();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/log.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'blocks'", -1,
+                               &select, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(select), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(select, 0), 0) << "opening changed a log it cannot read";
+  sqlite3_finalize(select);
+  sqlite3_close(db);
+}
+
+TEST(LogBlock, SplitsWhatWasAppended) {
+  const std::string big(300, 'x');  // a length of two varint bytes
+  std::string payload, body;
+  AppendToBlock("{\"a\":1}", payload);
+  AppendToBlock(big, payload);
+  AppendToBlock("", payload);
+  CompressBody(payload, body);
+  auto block = LogBlock::Decode(7, body);
+  ASSERT_TRUE(block.has_value()) << block.error().ToString();
+  EXPECT_EQ((*block)->first_position(), 7);
+  EXPECT_EQ((*block)->last_position(), 9);
+  EXPECT_EQ((*block)->Event(7), "{\"a\":1}");
+  EXPECT_EQ((*block)->Event(8), big);
+  EXPECT_EQ((*block)->Event(9), "");
+  EXPECT_FALSE((*block)->Holds(10));
+  // A payload cut short, or a length running past its end, is corruption.
+  CompressBody(payload.substr(0, payload.size() - 2), body);
+  EXPECT_FALSE(LogBlock::Decode(7, body).has_value());
+  CompressBody(std::string("\xff"), body);
+  EXPECT_FALSE(LogBlock::Decode(7, body).has_value());
+  CompressBody("", body);
+  EXPECT_FALSE(LogBlock::Decode(7, body).has_value());
+}
+
+TEST(BlockCache, KeepsTheMostRecentlyUsed) {
+  auto make = [](int64_t first) {
+    std::string payload, body;
+    AppendToBlock("a", payload);
+    AppendToBlock("b", payload);
+    CompressBody(payload, body);
+    return *LogBlock::Decode(first, body);
+  };
+  BlockCache cache(2);
+  cache.Insert(make(1));  // positions 1-2
+  cache.Insert(make(3));  // 3-4
+  EXPECT_NE(cache.Find(2), nullptr);
+  cache.Insert(make(5));  // evicts 3-4, used least recently
+  EXPECT_EQ(cache.Find(4), nullptr);
+  EXPECT_NE(cache.Find(1), nullptr);
+  EXPECT_NE(cache.Find(6), nullptr);
+  EXPECT_EQ(cache.Find(7), nullptr);
 }
 
 TEST(BodyCodec, RoundTripsAndCompresses) {

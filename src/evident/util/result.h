@@ -52,6 +52,9 @@ class Error {
   }
   static Error NotFound(std::string message) { return {ErrorCode::kNotFound, std::move(message)}; }
   static Error Conflict(std::string message) { return {ErrorCode::kConflict, std::move(message)}; }
+  static Error Unauthorized(std::string message) {
+    return {ErrorCode::kUnauthorized, std::move(message)};
+  }
   static Error IOError(std::string message) { return {ErrorCode::kIOError, std::move(message)}; }
   static Error Corruption(std::string message) {
     return {ErrorCode::kCorruption, std::move(message)};

@@ -7,6 +7,7 @@
 #include <future>
 #include <mutex>
 
+#include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/memory/memory_event_store.h"
 
 namespace evident::ledger {
@@ -29,9 +30,9 @@ core::Event MakeEvent(std::string tenant, std::string id = "", std::string actio
 
 // Delegates to a memory store; while closed, Append waits at the gate, so that a test can queue
 // several requests and see them committed as one group. Records each Append's batch count.
-class GatedStore final : public storage::EventStore {
+class GatedStore final : public storage::ForwardingEventStore {
  public:
-  GatedStore() : inner_(storage::memory::NewMemoryEventStore()) {}
+  GatedStore() : ForwardingEventStore(storage::memory::NewMemoryEventStore()) {}
 
   std::vector<Result<std::vector<Appended>>> Append(
       std::span<std::vector<core::Event>> batches) override {
@@ -42,21 +43,8 @@ class GatedStore final : public storage::EventStore {
       open_cv_.wait(lock, [this] { return open_; });
       group_sizes_.push_back(batches.size());
     }
-    return inner_->Append(batches);
+    return ForwardingEventStore::Append(batches);
   }
-  Result<storage::Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
-                              size_t limit) override {
-    return inner_->Query(filter, after, limit);
-  }
-  Result<storage::Histogram> CountOverTime(const core::Filter& filter, int buckets) override {
-    return inner_->CountOverTime(filter, buckets);
-  }
-  Result<storage::StoredEvent> Get(std::string_view tenant, std::string_view id) override {
-    return inner_->Get(tenant, id);
-  }
-  void WaitUntilIndexed() override { inner_->WaitUntilIndexed(); }
-  storage::StoreStats Stats() override { return inner_->Stats(); }
-  void Close() override { inner_->Close(); }
 
   void WaitUntilEntered() {
     std::unique_lock lock(mu_);
@@ -73,7 +61,6 @@ class GatedStore final : public storage::EventStore {
   }
 
  private:
-  std::unique_ptr<storage::EventStore> inner_;
   std::mutex mu_;
   std::condition_variable entered_cv_, open_cv_;
   bool entered_ = false, open_ = false;

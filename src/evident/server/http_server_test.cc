@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/memory/memory_event_store.h"
 
 namespace evident::server {
@@ -26,9 +27,9 @@ constexpr std::string_view kEvent = R"({"tenant":"acme","action":"create"})";
 
 // Wraps the memory store; when armed, Append waits until released, so that a test can hold a
 // POST in flight.
-class GatedStore final : public storage::EventStore {
+class GatedStore final : public storage::ForwardingEventStore {
  public:
-  GatedStore() : inner_(storage::memory::NewMemoryEventStore()) {}
+  GatedStore() : ForwardingEventStore(storage::memory::NewMemoryEventStore()) {}
 
   void Arm() {
     std::lock_guard lock(mu_);
@@ -52,25 +53,10 @@ class GatedStore final : public storage::EventStore {
       changed_.notify_all();
       changed_.wait(lock, [this] { return !armed_; });
     }
-    return inner_->Append(batches);
+    return ForwardingEventStore::Append(batches);
   }
-  util::Result<storage::Page> Query(const core::Filter& filter,
-                                    const std::optional<core::Cursor>& after,
-                                    size_t limit) override {
-    return inner_->Query(filter, after, limit);
-  }
-  util::Result<storage::Histogram> CountOverTime(const core::Filter& filter, int buckets) override {
-    return inner_->CountOverTime(filter, buckets);
-  }
-  util::Result<storage::StoredEvent> Get(std::string_view tenant, std::string_view id) override {
-    return inner_->Get(tenant, id);
-  }
-  void WaitUntilIndexed() override { inner_->WaitUntilIndexed(); }
-  storage::StoreStats Stats() override { return inner_->Stats(); }
-  void Close() override { inner_->Close(); }
 
  private:
-  std::unique_ptr<storage::EventStore> inner_;
   std::mutex mu_;
   std::condition_variable changed_;
   bool armed_ = false;

@@ -16,6 +16,7 @@
 
 #include "evident/core/event.h"
 #include "evident/core/filter.h"
+#include "evident/merkle/merkle.h"
 #include "evident/storage/event_store.h"
 #include "evident/storage/histogram_layout.h"
 #include "evident/storage/memory/memory_event_store.h"
@@ -709,6 +710,141 @@ TEST_P(ConformanceTest, CursorPagingWhileEventsArrive) {
   for (const std::string& key : unique) EXPECT_TRUE(may_visit.count(key)) << "newer: " << key;
   // Backfills land strictly after the cursor of their time, so every one of them is visited.
   EXPECT_EQ(unique, may_visit);
+}
+
+// The reference root of a tenant's tree: RFC 6962 over its known events' stored JSON, in seq
+// order, computed here straight from the definition.
+merkle::Hash ReferenceRoot(std::span<const merkle::Hash> leaves) {
+  if (leaves.empty()) return merkle::EmptyRoot();
+  if (leaves.size() == 1) return leaves[0];
+  size_t k = 1;
+  while (k * 2 < leaves.size()) k *= 2;
+  return merkle::HashChildren(ReferenceRoot(leaves.first(k)), ReferenceRoot(leaves.subspan(k)));
+}
+
+TEST_P(ConformanceTest, EachTenantsEventsFormItsMerkleTree) {
+  // Batches refused (conflicts) and duplicates in between: neither may leave a leaf behind.
+  AppendAll(Generate(0, 700, 31), 90, 3);
+  std::vector<Event> doomed = Generate(5000, 20, 32);
+  Event conflicting = known_.begin()->second.event;
+  conflicting.action = "tampered";
+  doomed.push_back(conflicting);
+  std::vector<std::vector<Event>> mixed = {doomed, Generate(0, 5, 31), Generate(700, 30, 31)};
+  auto results = store_->Append(mixed);
+  ASSERT_FALSE(results[0].has_value());
+  ASSERT_TRUE(results[1].has_value() && results[2].has_value());
+  for (const Event& event : mixed[2]) {
+    EXPECT_EQ(event.seq, next_seq_[event.tenant]++);
+    known_.emplace(Key(event.tenant, event.id), Known{event, next_order_++});
+  }
+
+  std::map<std::string, std::vector<const Known*>> by_tenant;
+  for (const auto& [key, known] : known_) by_tenant[known.event.tenant].push_back(&known);
+  auto heads = store_->TreeHeads();
+  ASSERT_TRUE(heads.has_value());
+  ASSERT_EQ(heads->size(), by_tenant.size());
+  for (const TreeHead& head : *heads) {
+    auto& events = by_tenant[head.tenant];
+    ASSERT_EQ(head.size, events.size()) << head.tenant;
+    std::sort(events.begin(), events.end(),
+              [](const Known* a, const Known* b) { return a->event.seq < b->event.seq; });
+    // Entries are the stored JSON, in seq order, exactly as Get returns it.
+    auto entries = store_->Entries(head.tenant, 0, head.size);
+    ASSERT_TRUE(entries.has_value()) << entries.error().ToString();
+    std::vector<merkle::Hash> leaves;
+    for (uint64_t seq = 0; seq < head.size; ++seq) {
+      EXPECT_EQ((*entries)[seq], core::EncodeEvent(events[seq]->event)) << seq;
+      leaves.push_back(merkle::HashLeaf((*entries)[seq]));
+    }
+    auto middle = store_->Entries(head.tenant, 3, 7);
+    ASSERT_TRUE(middle.has_value());
+    EXPECT_EQ(*middle, std::vector<std::string>(entries->begin() + 3, entries->begin() + 7));
+    auto tree = store_->OpenTree(head.tenant);
+    ASSERT_TRUE(tree.has_value()) << tree.error().ToString();
+    ASSERT_EQ(tree->size, head.size);
+    const merkle::Hash root = ReferenceRoot(leaves);
+    auto stored_root = merkle::RootHash(tree->size, tree->nodes);
+    ASSERT_TRUE(stored_root.has_value()) << stored_root.error().ToString();
+    EXPECT_EQ(*stored_root, root) << head.tenant;
+    for (uint64_t index : {uint64_t{0}, head.size / 2, head.size - 1}) {
+      auto proof = merkle::InclusionProof(index, tree->size, tree->nodes);
+      ASSERT_TRUE(proof.has_value());
+      EXPECT_TRUE(merkle::VerifyInclusion(index, tree->size, leaves[index], *proof, root));
+    }
+    for (uint64_t from : {uint64_t{1}, head.size / 3, head.size - 1}) {
+      if (from == 0) continue;
+      auto proof = merkle::ConsistencyProof(from, tree->size, tree->nodes);
+      ASSERT_TRUE(proof.has_value());
+      EXPECT_TRUE(merkle::VerifyConsistency(from, tree->size, *proof,
+                                            ReferenceRoot(std::span(leaves).first(from)), root));
+    }
+  }
+  EXPECT_EQ(store_->OpenTree("nobody").error().code(), util::ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Entries("nobody", 0, 0).error().code(), util::ErrorCode::kNotFound);
+  const uint64_t acme = by_tenant["acme"].size();
+  EXPECT_EQ(store_->Entries("acme", 0, acme + 1).error().code(), util::ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store_->Entries("acme", 5, 4).error().code(), util::ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(store_->Entries("acme", acme, acme)->empty());
+}
+
+TEST_P(ConformanceTest, ATreeGrowsConsistentlyWithItsPast) {
+  AppendAll(Generate(0, 300, 41));
+  auto before = store_->OpenTree("acme");
+  ASSERT_TRUE(before.has_value());
+  const uint64_t old_size = before->size;
+  const merkle::Hash old_root = *merkle::RootHash(old_size, before->nodes);
+  AppendAll(Generate(300, 900, 42), 7, 5);
+  store_->WaitUntilIndexed();
+  AppendAll(Generate(1200, 100, 43));
+  auto after = store_->OpenTree("acme");
+  ASSERT_TRUE(after.has_value());
+  ASSERT_GT(after->size, old_size);
+  const merkle::Hash new_root = *merkle::RootHash(after->size, after->nodes);
+  auto proof = merkle::ConsistencyProof(old_size, after->size, after->nodes);
+  ASSERT_TRUE(proof.has_value());
+  EXPECT_TRUE(merkle::VerifyConsistency(old_size, after->size, *proof, old_root, new_root));
+  // The old view still answers for the old size.
+  EXPECT_EQ(*merkle::RootHash(old_size, after->nodes), old_root);
+}
+
+TEST_P(ConformanceTest, CheckpointsOnlyGrowAndAreListedNewestFirst) {
+  AppendAll(Generate(0, 200, 51));
+  const uint64_t size = store_->OpenTree("acme")->size;
+  ASSERT_GT(size, 10u);
+  auto checkpoint = [](uint64_t at) {
+    StoredCheckpoint c;
+    c.size = at;
+    c.root = merkle::HashLeaf(std::to_string(at));
+    c.note = "note " + std::to_string(at) + "\n";
+    c.signed_at = kBase + static_cast<int64_t>(at);
+    return c;
+  };
+  ASSERT_TRUE(store_->AddCheckpoint("acme", checkpoint(3)));
+  ASSERT_TRUE(store_->AddCheckpoint("acme", checkpoint(7)));
+  ASSERT_TRUE(store_->AddCheckpoint("acme", checkpoint(size)));
+  EXPECT_EQ(store_->AddCheckpoint("acme", checkpoint(size)).error().code(),
+            util::ErrorCode::kConflict);
+  EXPECT_EQ(store_->AddCheckpoint("acme", checkpoint(5)).error().code(),
+            util::ErrorCode::kConflict);
+  EXPECT_EQ(store_->AddCheckpoint("acme", checkpoint(size + 1)).error().code(),
+            util::ErrorCode::kConflict);
+  EXPECT_EQ(store_->AddCheckpoint("nobody", checkpoint(1)).error().code(),
+            util::ErrorCode::kNotFound);
+  auto all = store_->Checkpoints("acme", std::nullopt, 10);
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].size, size);
+  EXPECT_EQ((*all)[0].root, checkpoint(size).root);
+  EXPECT_EQ((*all)[0].note, checkpoint(size).note);
+  EXPECT_EQ((*all)[0].signed_at, checkpoint(size).signed_at);
+  EXPECT_EQ((*all)[2].size, 3u);
+  auto page = store_->Checkpoints("acme", 7, 1);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].size, 3u);
+  EXPECT_TRUE(store_->Checkpoints("globex", std::nullopt, 10)->empty());
+  EXPECT_EQ(store_->Checkpoints("nobody", std::nullopt, 10).error().code(),
+            util::ErrorCode::kNotFound);
 }
 
 TEST_P(ConformanceTest, EmptyStoreAnswers) {

@@ -12,6 +12,7 @@
 
 #include "evident/core/event.h"
 #include "evident/core/filter.h"
+#include "evident/merkle/merkle.h"
 #include "evident/util/result.h"
 
 namespace evident::storage {
@@ -48,6 +49,30 @@ struct Histogram {
   util::UnixMillis to = 0;    // exclusive
   int64_t interval_ms = 0;
   std::vector<HistogramBucket> buckets;  // oldest first; counts add up to the filter's total
+};
+
+// A read-only view of one tenant's Merkle tree (RFC 6962) as committed when it was opened: leaf
+// i is merkle::HashLeaf of the stored JSON of the tenant's event with seq i. Holds resources
+// (e.g. a database connection) until destroyed; use it for one request.
+struct TreeView {
+  uint64_t size = 0;
+  // Complete subtrees wholly inside the first `size` leaves. Errors: Corruption when the stored
+  // tree lacks a node it should have.
+  merkle::NodeSource nodes;
+};
+
+// One tenant's tree size, for the checkpoint signer.
+struct TreeHead {
+  std::string tenant;
+  uint64_t size = 0;
+};
+
+// A signed tree head as kept in the log.
+struct StoredCheckpoint {
+  uint64_t size = 0;
+  merkle::Hash root{};
+  std::string note;  // the C2SP signed note, as served
+  util::UnixMillis signed_at = 0;
 };
 
 struct StoreStats {
@@ -92,6 +117,25 @@ class EventStore {
   // Blocks until everything appended so far is in the index (or the store stops). For tests and
   // benchmarks, never for request handling.
   virtual void WaitUntilIndexed() = 0;
+
+  // The tamper-evidence log. Leaves are appended by Append in the same transaction as their
+  // events, so the tree never lags the data.
+  // Every tenant with at least one event, and its tree size.
+  virtual util::Result<std::vector<TreeHead>> TreeHeads() = 0;
+  // Errors: NotFound for a tenant without events.
+  virtual util::Result<TreeView> OpenTree(std::string_view tenant) = 0;
+  // The stored JSON of the tenant's events with seq in [start, end), in seq order. Errors:
+  // NotFound for a tenant without events, InvalidArgument unless start <= end <= tree size.
+  virtual util::Result<std::vector<std::string>> Entries(std::string_view tenant, uint64_t start,
+                                                         uint64_t end) = 0;
+  // Keeps a signed checkpoint. Errors: Conflict unless its size exceeds the tenant's latest
+  // checkpoint's and is at most the tree size; NotFound for a tenant without events.
+  virtual util::Status AddCheckpoint(std::string_view tenant,
+                                     const StoredCheckpoint& checkpoint) = 0;
+  // The tenant's checkpoints with size below `below_size` (all when nullopt), largest first, at
+  // most `limit`. Errors: NotFound for a tenant without events.
+  virtual util::Result<std::vector<StoredCheckpoint>> Checkpoints(
+      std::string_view tenant, std::optional<uint64_t> below_size, size_t limit) = 0;
 
   virtual StoreStats Stats() = 0;
 

@@ -114,6 +114,77 @@ class MemoryEventStore final : public EventStore {
     return stats;
   }
 
+  Result<std::vector<TreeHead>> TreeHeads() override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    std::vector<TreeHead> heads;
+    for (const auto& [tenant, tree] : trees_) heads.push_back({tenant, tree.frontier.size()});
+    return heads;
+  }
+
+  Result<TreeView> OpenTree(std::string_view tenant) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    EVIDENT_ASSIGN_OR_RETURN(const Tree* tree, FindTree(tenant));
+    TreeView view;
+    view.size = tree->frontier.size();
+    view.nodes = [this, tree](int level, uint64_t index) -> Result<merkle::Hash> {
+      std::lock_guard node_lock(mu_);
+      if (level < 0 || static_cast<size_t>(level) >= tree->levels.size() ||
+          index >= tree->levels[level].size()) {
+        return Error::Corruption("the tree has no node " + std::to_string(index) + " at level " +
+                                 std::to_string(level));
+      }
+      return tree->levels[level][index];
+    };
+    return view;
+  }
+
+  Result<std::vector<std::string>> Entries(std::string_view tenant, uint64_t start,
+                                           uint64_t end) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    EVIDENT_ASSIGN_OR_RETURN(const Tree* tree, FindTree(tenant));
+    if (start > end || end > tree->rows.size()) {
+      return Error::InvalidArgument("entries [" + std::to_string(start) + ", " +
+                                    std::to_string(end) + ") are not in a tree of size " +
+                                    std::to_string(tree->rows.size()));
+    }
+    std::vector<std::string> entries;
+    for (uint64_t seq = start; seq < end; ++seq) entries.push_back(rows_[tree->rows[seq]].json);
+    return entries;
+  }
+
+  util::Status AddCheckpoint(std::string_view tenant, const StoredCheckpoint& checkpoint) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    auto it = trees_.find(tenant);
+    if (it == trees_.end()) return Error::NotFound("no log for tenant " + std::string(tenant));
+    Tree& tree = it->second;
+    if (checkpoint.size > tree.frontier.size() ||
+        (!tree.checkpoints.empty() && checkpoint.size <= tree.checkpoints.back().size)) {
+      return Error(util::ErrorCode::kConflict,
+                   "a checkpoint of size " + std::to_string(checkpoint.size) +
+                       " does not extend the latest one within the tree");
+    }
+    tree.checkpoints.push_back(checkpoint);
+    return {};
+  }
+
+  Result<std::vector<StoredCheckpoint>> Checkpoints(std::string_view tenant,
+                                                    std::optional<uint64_t> below_size,
+                                                    size_t limit) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return Error::Unavailable("event store is closed");
+    EVIDENT_ASSIGN_OR_RETURN(const Tree* tree, FindTree(tenant));
+    std::vector<StoredCheckpoint> found;
+    for (auto it = tree->checkpoints.rbegin(); it != tree->checkpoints.rend(); ++it) {
+      if (found.size() == limit) break;
+      if (!below_size || it->size < *below_size) found.push_back(*it);
+    }
+    return found;
+  }
+
   void Close() override {
     std::lock_guard lock(mu_);
     closed_ = true;
@@ -162,14 +233,38 @@ class MemoryEventStore final : public EventStore {
     }
     for (Row& row : fresh) {
       by_id_.emplace(std::make_pair(row.event.tenant, row.event.id), rows_.size());
+      Tree& tree = trees_[row.event.tenant];
+      tree.rows.push_back(rows_.size());
+      tree.frontier.Append(merkle::HashLeaf(row.json),
+                           [&](int level, uint64_t, const merkle::Hash& hash) {
+                             if (tree.levels.size() <= static_cast<size_t>(level)) {
+                               tree.levels.resize(level + 1);
+                             }
+                             tree.levels[level].push_back(hash);
+                           });
       rows_.push_back(std::move(row));
     }
     for (const auto& [tenant, seq] : next_seq) tenant_next_seq_[tenant] = seq;
     return appended;
   }
 
+  // One tenant's Merkle tree: every node, by level.
+  struct Tree {
+    merkle::Frontier frontier;
+    std::vector<std::vector<merkle::Hash>> levels;
+    std::vector<size_t> rows;                   // seq -> rows_ index
+    std::vector<StoredCheckpoint> checkpoints;  // increasing size
+  };
+
+  Result<const Tree*> FindTree(std::string_view tenant) const {
+    auto it = trees_.find(tenant);
+    if (it == trees_.end()) return Error::NotFound("no log for tenant " + std::string(tenant));
+    return &it->second;
+  }
+
   std::mutex mu_;
   // State below is protected by mu_.
+  std::map<std::string, Tree, std::less<>> trees_;
   std::vector<Row> rows_;                                        // rows_[position - 1]
   std::map<std::pair<std::string, std::string>, size_t> by_id_;  // (tenant, id) -> rows_ index
   std::map<std::string, uint64_t> tenant_next_seq_;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -19,6 +20,7 @@
 #include "evident/storage/sqlite/db.h"
 #include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
+#include "evident/storage/sqlite/tiles.h"
 #include "evident/util/strings.h"
 
 namespace evident::storage::sqlite {
@@ -51,11 +53,21 @@ CREATE TABLE IF NOT EXISTS blocks(
 CREATE TABLE IF NOT EXISTS event_ids(
   tenant_id INTEGER NOT NULL, id NOT NULL, position INTEGER NOT NULL,
   PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 2);
+CREATE TABLE IF NOT EXISTS tiles(
+  tenant_id INTEGER NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
+  positions BLOB, PRIMARY KEY(tenant_id, level, idx));
+CREATE TABLE IF NOT EXISTS checkpoints(
+  tenant_id INTEGER NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,
+  signed_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, size)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 3);
 )sql";
 
-// Format 1 (pre-release builds) stored one compressed event per row; 2 stores blocks (log_block.h).
-constexpr int64_t kLogFormat = 2;
+// Formats 1 and 2 were never released: 1 stored one compressed event per row, 2 added blocks
+// (log_block.h), 3 the Merkle tiles (tiles.h) and checkpoints.
+constexpr int64_t kLogFormat = 3;
+
+// Trees whose writer state (frontier and rightmost tiles, up to ~9 KB each) stays in memory.
+constexpr size_t kOpenTrees = 4096;
 
 // Index partitions. Strings are stored as term ids (terms table) to keep rows small.
 constexpr std::string_view kIndexSchema = R"sql(
@@ -350,6 +362,14 @@ class SqliteEventStore final : public EventStore {
                      size_t limit) override;
   Result<Histogram> CountOverTime(const core::Filter& filter, int buckets) override;
   Result<StoredEvent> Get(std::string_view tenant, std::string_view id) override;
+  Result<std::vector<TreeHead>> TreeHeads() override;
+  Result<TreeView> OpenTree(std::string_view tenant) override;
+  Result<std::vector<std::string>> Entries(std::string_view tenant, uint64_t start,
+                                           uint64_t end) override;
+  Status AddCheckpoint(std::string_view tenant, const StoredCheckpoint& checkpoint) override;
+  Result<std::vector<StoredCheckpoint>> Checkpoints(std::string_view tenant,
+                                                    std::optional<uint64_t> below_size,
+                                                    size_t limit) override;
   void WaitUntilIndexed() override;
   StoreStats Stats() override;
   void Close() override;
@@ -365,13 +385,17 @@ class SqliteEventStore final : public EventStore {
   struct Pending {
     std::vector<TailPtr> fresh;
     std::vector<std::string> json;
+    std::vector<int64_t> tenant_ids;
     void Truncate(size_t size) {
       fresh.resize(size);
       json.resize(size);
+      tenant_ids.resize(size);
     }
   };
   Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch, Pending& pending);
   Status WriteBlocks(const Pending& pending);
+  Status AppendLeaves(const Pending& pending);
+  Result<std::pair<int64_t, uint64_t>> FindTenant(Db& db, std::string_view tenant);
   Result<LogBlockPtr> CachedBlock(int64_t position);
   Result<Partition*> OpenPartition(int64_t month, bool create);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
@@ -395,6 +419,7 @@ class SqliteEventStore final : public EventStore {
   std::unique_ptr<Db> log_writer_;                        // guarded by writer_mu_
   std::unordered_map<std::string, TenantState> tenants_;  // guarded by writer_mu_
   int64_t next_position_ = 1;                             // guarded by writer_mu_
+  std::unordered_map<int64_t, TreeWriter> trees_;         // by tenant id; guarded by writer_mu_
   std::atomic<int64_t> log_position_{0};
 
   std::unique_ptr<ConnectionPool> log_readers_;
@@ -840,7 +865,9 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
     results.push_back(std::move(appended));
   }
   Status committed = WriteBlocks(pending);
+  if (committed) committed = AppendLeaves(pending);
   if (committed) committed = log_writer_->Exec("COMMIT");
+  if (!committed || trees_.size() > kOpenTrees) trees_.clear();  // reloaded from the log
   if (!committed) {
     (void)log_writer_->Exec("ROLLBACK");
     tenants_ = tenants_before;
@@ -877,6 +904,33 @@ Status SqliteEventStore::WriteBlocks(const Pending& pending) {
     payload.clear();
     first = i + 1;
   }
+  return {};
+}
+
+// Appends the transaction's events to their tenants' trees (tiles.h), in the same transaction.
+Status SqliteEventStore::AppendLeaves(const Pending& pending) {
+  std::vector<TreeWriter*> touched;
+  for (size_t i = 0; i < pending.fresh.size(); ++i) {
+    const core::Event& event = pending.fresh[i]->event;
+    auto tree = trees_.find(pending.tenant_ids[i]);
+    if (tree == trees_.end()) {
+      // The tenant's first event in this transaction: everything before it is committed.
+      EVIDENT_ASSIGN_OR_RETURN(TreeWriter loaded,
+                               TreeWriter::Load(*log_writer_, pending.tenant_ids[i], event.seq));
+      tree = trees_.emplace(pending.tenant_ids[i], std::move(loaded)).first;
+    }
+    if (tree->second.size() != event.seq) {
+      return Error::Corruption("tenant " + event.tenant + ": tree size " +
+                               std::to_string(tree->second.size()) + " but seq " +
+                               std::to_string(event.seq));
+    }
+    if (std::find(touched.begin(), touched.end(), &tree->second) == touched.end()) {
+      touched.push_back(&tree->second);
+    }
+    EVIDENT_RETURN_IF_ERROR(tree->second.Append(*log_writer_, merkle::HashLeaf(pending.json[i]),
+                                                pending.fresh[i]->position));
+  }
+  for (TreeWriter* tree : touched) EVIDENT_RETURN_IF_ERROR(tree->Flush(*log_writer_));
   return {};
 }
 
@@ -952,6 +1006,7 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     event.seq = tenant.next_seq++;
     touched[tenant.tenant_id] = &tenant;
     const int64_t position = next_position_++;
+    pending.tenant_ids.push_back(tenant.tenant_id);
     std::string& json = pending.json.emplace_back();
     core::EncodeEvent(event, core::EncodeMode::kStored, json);
     insert_id->Reset();
@@ -1402,6 +1457,156 @@ Result<StoredEvent> SqliteEventStore::Get(std::string_view tenant, std::string_v
   EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(stored.json));
   stored.occurred_at = event.occurred_at;
   return stored;
+}
+
+// The tenant's id and tree size (its committed event count). Errors: NotFound without events.
+Result<std::pair<int64_t, uint64_t>> SqliteEventStore::FindTenant(Db& db, std::string_view tenant) {
+  EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                           db.Prepare("SELECT tenant_id, next_seq FROM tenants WHERE name = ?"));
+  select->Bind(1, tenant);
+  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  const int64_t tenant_id = found ? select->ColumnInt(0) : 0;
+  const int64_t size = found ? select->ColumnInt(1) : 0;
+  select->Reset();
+  if (size <= 0) return Error::NotFound("no log for tenant " + std::string(tenant));
+  return std::make_pair(tenant_id, static_cast<uint64_t>(size));
+}
+
+Result<std::vector<TreeHead>> SqliteEventStore::TreeHeads() {
+  if (closed_) return Error::Unavailable("event store is closed");
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+  EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                           db->Prepare("SELECT name, next_seq FROM tenants WHERE next_seq > 0"));
+  std::vector<TreeHead> heads;
+  for (;;) {
+    auto row = select->Step();
+    if (!row) {
+      select->Reset();
+      return row.error();
+    }
+    if (!*row) break;
+    heads.push_back(
+        {std::string(select->ColumnText(0)), static_cast<uint64_t>(select->ColumnInt(1))});
+  }
+  select->Reset();
+  return heads;
+}
+
+Result<TreeView> SqliteEventStore::OpenTree(std::string_view tenant) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, log_readers_->Acquire());
+  auto db = std::make_shared<ConnectionPool::Lease>(std::move(lease));
+  EVIDENT_ASSIGN_OR_RETURN(auto found, FindTenant(**db, tenant));
+  // Tiles only grow (a partial tile is replaced by a longer one), so reading them after the size
+  // in separate statements is safe.
+  auto reader = std::make_shared<TileReader>(**db, found.first);
+  TreeView view;
+  view.size = found.second;
+  view.nodes = [db, reader](int level, uint64_t index) { return reader->Node(level, index); };
+  return view;
+}
+
+Result<std::vector<std::string>> SqliteEventStore::Entries(std::string_view tenant, uint64_t start,
+                                                           uint64_t end) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  std::vector<int64_t> positions;
+  {
+    EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+    EVIDENT_ASSIGN_OR_RETURN(auto found, FindTenant(*db, tenant));
+    if (start > end || end > found.second) {
+      return Error::InvalidArgument("entries [" + std::to_string(start) + ", " +
+                                    std::to_string(end) + ") are not in a tree of size " +
+                                    std::to_string(found.second));
+    }
+    TileReader reader(*db, found.first);
+    EVIDENT_ASSIGN_OR_RETURN(positions, reader.Positions(start, end));
+  }
+  std::vector<std::string> entries;
+  entries.reserve(positions.size());
+  for (int64_t position : positions) {
+    EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
+    entries.push_back(std::move(json));
+  }
+  return entries;
+}
+
+Status SqliteEventStore::AddCheckpoint(std::string_view tenant,
+                                       const StoredCheckpoint& checkpoint) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  std::lock_guard lock(writer_mu_);
+  auto state = tenants_.find(std::string(tenant));
+  if (state == tenants_.end() || state->second.next_seq == 0) {
+    return Error::NotFound("no log for tenant " + std::string(tenant));
+  }
+  Db& db = *log_writer_;
+  EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  auto write = [&]() -> Status {
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * latest,
+        db.Prepare("SELECT coalesce(max(size), 0) FROM checkpoints WHERE tenant_id = ?"));
+    latest->Bind(1, state->second.tenant_id);
+    EVIDENT_RETURN_IF_ERROR(latest->Step());
+    const auto latest_size = static_cast<uint64_t>(latest->ColumnInt(0));
+    latest->Reset();
+    if (checkpoint.size <= latest_size || checkpoint.size > state->second.next_seq) {
+      return Error(util::ErrorCode::kConflict,
+                   "a checkpoint of size " + std::to_string(checkpoint.size) +
+                       " does not extend the latest one within the tree");
+    }
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * insert,
+        db.Prepare("INSERT INTO checkpoints(tenant_id, size, root, note, signed_at) "
+                   "VALUES(?, ?, ?, ?, ?)"));
+    insert->Bind(1, state->second.tenant_id)
+        .Bind(2, static_cast<int64_t>(checkpoint.size))
+        .BindBlob(3, std::span<const char>(reinterpret_cast<const char*>(checkpoint.root.data()),
+                                           checkpoint.root.size()))
+        .Bind(4, checkpoint.note)
+        .Bind(5, checkpoint.signed_at);
+    return insert->Run();
+  };
+  Status written = write();
+  if (written) written = db.Exec("COMMIT");
+  if (!written) (void)db.Exec("ROLLBACK");
+  return written;
+}
+
+Result<std::vector<StoredCheckpoint>> SqliteEventStore::Checkpoints(
+    std::string_view tenant, std::optional<uint64_t> below_size, size_t limit) {
+  if (closed_) return Error::Unavailable("event store is closed");
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+  EVIDENT_ASSIGN_OR_RETURN(auto found, FindTenant(*db, tenant));
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * select,
+      db->Prepare("SELECT size, root, note, signed_at FROM checkpoints WHERE tenant_id = ? AND "
+                  "size < ? ORDER BY size DESC LIMIT ?"));
+  select->Bind(1, found.first)
+      .Bind(2, below_size ? static_cast<int64_t>(std::min<uint64_t>(*below_size, INT64_MAX))
+                          : INT64_MAX)
+      .Bind(3, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<StoredCheckpoint> checkpoints;
+  for (;;) {
+    auto row = select->Step();
+    if (!row) {
+      select->Reset();
+      return row.error();
+    }
+    if (!*row) break;
+    StoredCheckpoint checkpoint;
+    checkpoint.size = static_cast<uint64_t>(select->ColumnInt(0));
+    const std::string_view root = select->ColumnBlob(1);
+    if (root.size() != checkpoint.root.size()) {
+      select->Reset();
+      return Error::Corruption("checkpoint " + std::to_string(checkpoint.size) + " of tenant " +
+                               std::string(tenant) + ": bad root");
+    }
+    std::memcpy(checkpoint.root.data(), root.data(), root.size());
+    checkpoint.note = std::string(select->ColumnText(2));
+    checkpoint.signed_at = select->ColumnInt(3);
+    checkpoints.push_back(std::move(checkpoint));
+  }
+  select->Reset();
+  return checkpoints;
 }
 
 void SqliteEventStore::WaitUntilIndexed() {

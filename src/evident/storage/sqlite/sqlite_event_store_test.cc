@@ -306,6 +306,62 @@ TEST_F(SqliteStoreTest, ALogOfAnotherFormatIsRefusedAndLeftAsItWas) {
   sqlite3_close(db);
 }
 
+// A tree reopened at awkward sizes continues from its stored tiles: partial tiles at level 0 and
+// level 1 (past 65,536 leaves) are reloaded and extended.
+TEST_F(SqliteStoreTest, ATreeResumesFromItsTilesAfterReopening) {
+  std::vector<merkle::Hash> leaves;
+  int number = 0;
+  auto append = [&](EventStore& store, int count) {
+    std::vector<std::vector<core::Event>> batches(1);
+    for (int i = 0; i < count; ++i, ++number) {
+      core::Event event = MakeEvent(number);
+      event.tenant = "big";
+      batches[0].push_back(event);
+    }
+    auto results = store.Append(batches);
+    ASSERT_TRUE(results[0].has_value()) << results[0].error().ToString();
+  };
+  for (int count : {300, 65'500, 4'000}) {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    append(*store, count);
+    append(*store, 1);
+    store->Close();
+  }
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  auto tree = store->OpenTree("big");
+  ASSERT_TRUE(tree.has_value());
+  ASSERT_EQ(tree->size, static_cast<uint64_t>(number));
+  auto entries = store->Entries("big", 0, tree->size);
+  ASSERT_TRUE(entries.has_value());
+  merkle::Frontier reference;
+  for (const std::string& entry : *entries) reference.Append(merkle::HashLeaf(entry));
+  EXPECT_EQ(*merkle::RootHash(tree->size, tree->nodes), reference.Root());
+  const uint64_t index = 65'536 + 17;
+  auto proof = merkle::InclusionProof(index, tree->size, tree->nodes);
+  ASSERT_TRUE(proof.has_value());
+  EXPECT_TRUE(merkle::VerifyInclusion(index, tree->size, merkle::HashLeaf((*entries)[index]),
+                                      *proof, reference.Root()));
+}
+
+TEST_F(SqliteStoreTest, ADamagedTileIsReportedAsCorruption) {
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    AppendRange(*store, 0, 30);
+    store->Close();
+  }
+  ExecOnLog(dir_, "UPDATE tiles SET hashes = substr(hashes, 1, 64) WHERE level = 0");
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  auto tree = store->OpenTree("acme");
+  ASSERT_TRUE(tree.has_value());
+  auto root = merkle::RootHash(tree->size, tree->nodes);
+  ASSERT_FALSE(root.has_value());
+  EXPECT_EQ(root.error().code(), util::ErrorCode::kCorruption);
+  // Appending to the damaged tree is refused rather than built on.
+  std::vector<std::vector<core::Event>> batches = {{MakeEvent(300)}};
+  auto results = store->Append(batches);
+  EXPECT_FALSE(results[0].has_value());
+}
+
 TEST(LogBlock, SplitsWhatWasAppended) {
   const std::string big(300, 'x');  // a length of two varint bytes
   std::string payload, body;

@@ -274,6 +274,18 @@ util::Status HttpServer::Impl::Listen() {
   }
   port_ = acceptor_.local_endpoint(error).port();
   if (error) return util::Error::IOError("cannot listen on " + where + ": " + error.message());
+  // Catch the stop signals now, before the caller announces the port: a SIGTERM sent right after
+  // that line must stop the server gracefully, not kill it.
+  if (options_.signals == HttpServerOptions::Signals::kStop) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    signals_.async_wait([this](beast::error_code wait_error, int signal) {
+      if (wait_error) return;
+      spdlog::info("received {}, stopping: finishing in-flight requests",
+                   signal == SIGTERM ? "SIGTERM" : "SIGINT");
+      DoStop();
+    });
+  }
   return {};
 }
 
@@ -298,16 +310,6 @@ void HttpServer::Impl::Accept() {
 }
 
 void HttpServer::Impl::Run() {
-  if (options_.signals == HttpServerOptions::Signals::kStop) {
-    signals_.add(SIGINT);
-    signals_.add(SIGTERM);
-    signals_.async_wait([this](beast::error_code error, int signal) {
-      if (error) return;
-      spdlog::info("received {}, stopping: finishing in-flight requests",
-                   signal == SIGTERM ? "SIGTERM" : "SIGINT");
-      DoStop();
-    });
-  }
   if (!stopping_) Accept();
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   const unsigned threads =

@@ -17,6 +17,13 @@ enum RouteIndex : size_t {
   kEvents,
   kHistogram,
   kTenantEvent,
+  kEventProof,
+  kLogKey,
+  kCheckpoint,
+  kCheckpoints,
+  kEntries,
+  kInclusion,
+  kConsistency,
   kHealth,
   kMetrics,
   kOther,
@@ -26,6 +33,13 @@ std::vector<std::string> RouteTemplates() {
   return {"/api/v1/events",
           "/api/v1/events/histogram",
           "/api/v1/tenants/{tenant}/events/{id}",
+          "/api/v1/tenants/{tenant}/events/{id}/proof",
+          "/api/v1/log/key",
+          "/api/v1/tenants/{tenant}/log/checkpoint",
+          "/api/v1/tenants/{tenant}/log/checkpoints",
+          "/api/v1/tenants/{tenant}/log/entries",
+          "/api/v1/tenants/{tenant}/log/proof/inclusion",
+          "/api/v1/tenants/{tenant}/log/proof/consistency",
           "/healthz",
           "/metrics",
           "other"};
@@ -56,11 +70,29 @@ Match MatchRoute(std::string_view path) {
   if (path == "/api/v1/events/histogram") return {kHistogram, "GET", {}, {}};
   if (path == "/healthz") return {kHealth, "GET", {}, {}};
   if (path == "/metrics") return {kMetrics, "GET", {}, {}};
+  if (path == "/api/v1/log/key") return {kLogKey, "GET", {}, {}};
   const std::vector<std::string_view> segments = Segments(path);
-  if (segments.size() == 6 && segments[0] == "api" && segments[1] == "v1" &&
-      segments[2] == "tenants" && !segments[3].empty() && segments[4] == "events" &&
-      !segments[5].empty()) {
-    return {kTenantEvent, "GET", segments[3], segments[5]};
+  if (segments.size() < 6 || segments[0] != "api" || segments[1] != "v1" ||
+      segments[2] != "tenants" || segments[3].empty()) {
+    return {};
+  }
+  const std::string_view tenant = segments[3];
+  if (segments[4] == "events" && !segments[5].empty()) {
+    if (segments.size() == 6) return {kTenantEvent, "GET", tenant, segments[5]};
+    if (segments.size() == 7 && segments[6] == "proof") {
+      return {kEventProof, "GET", tenant, segments[5]};
+    }
+    return {};
+  }
+  if (segments[4] != "log") return {};
+  if (segments.size() == 6) {
+    if (segments[5] == "checkpoint") return {kCheckpoint, "GET", tenant, {}};
+    if (segments[5] == "checkpoints") return {kCheckpoints, "GET", tenant, {}};
+    if (segments[5] == "entries") return {kEntries, "GET", tenant, {}};
+  }
+  if (segments.size() == 7 && segments[5] == "proof") {
+    if (segments[6] == "inclusion") return {kInclusion, "GET", tenant, {}};
+    if (segments[6] == "consistency") return {kConsistency, "GET", tenant, {}};
   }
   return {};
 }
@@ -137,6 +169,27 @@ void Api::Handle(HttpRequest request, Responder respond) {
         return;
       case kTenantEvent:
         observed(GetEvent(match.tenant, match.id, *principal));
+        return;
+      case kEventProof:
+        observed(EventProof(match.tenant, match.id, *principal));
+        return;
+      case kLogKey:
+        observed(LogKey());
+        return;
+      case kCheckpoint:
+        observed(LatestCheckpoint(match.tenant, *principal));
+        return;
+      case kCheckpoints:
+        observed(ListCheckpoints(match.tenant, query, *principal));
+        return;
+      case kEntries:
+        observed(LogEntries(match.tenant, query, *principal));
+        return;
+      case kInclusion:
+        observed(InclusionProof(match.tenant, query, *principal));
+        return;
+      case kConsistency:
+        observed(ConsistencyProof(match.tenant, query, *principal));
         return;
       case kHealth:
         observed(JsonResponse(200, R"({"status":"ok"})"));

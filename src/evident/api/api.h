@@ -5,10 +5,17 @@
 //   GET  /api/v1/events                         search, newest first, keyset cursor
 //   GET  /api/v1/events/histogram               counts over time
 //   GET  /api/v1/tenants/{tenant}/events/{id}   one event
+//   GET  /api/v1/tenants/{tenant}/events/{id}/proof   its inclusion proof and checkpoint
+//   GET  /api/v1/log/key                        the log's verifier key
+//   GET  /api/v1/tenants/{tenant}/log/checkpoint    the latest signed checkpoint
+//   GET  /api/v1/tenants/{tenant}/log/checkpoints   earlier ones, newest first
+//   GET  /api/v1/tenants/{tenant}/log/entries       leaf data, [start, end)
+//   GET  /api/v1/tenants/{tenant}/log/proof/inclusion, .../proof/consistency
 //   GET  /healthz, GET /metrics                 no authentication
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +25,7 @@
 #include "evident/core/canonical_json.h"
 #include "evident/core/clock.h"
 #include "evident/core/user_agent.h"
+#include "evident/ledger/checkpointer.h"
 #include "evident/ledger/writer.h"
 #include "evident/storage/event_store.h"
 
@@ -26,6 +34,9 @@ namespace evident::api {
 struct ApiOptions {
   std::vector<std::string> redact_keys = core::Redactor::DefaultKeys();
   size_t max_events_per_request = 100'000;
+  // Signs checkpoints for the log endpoints; not owned, must outlive the Api. Null: those
+  // endpoints answer 503.
+  ledger::Checkpointer* checkpointer = nullptr;
 };
 
 // Thread-safe: Handle may run on many threads at once. Holds references to `store`, `writer`,
@@ -57,6 +68,22 @@ class Api {
   HttpResponse EventHistogram(std::string_view query, const Principal& principal);
   HttpResponse GetEvent(std::string_view tenant, std::string_view id, const Principal& principal);
   HttpResponse RenderMetrics() const;
+  // Handlers of the tamper-evidence log (log_handler.cc).
+  std::optional<std::string> LogTenant(std::string_view raw_tenant,
+                                       const Principal& principal) const;
+  util::Result<storage::StoredCheckpoint> CheckpointCovering(const std::string& tenant,
+                                                             uint64_t min_size);
+  HttpResponse LogKey() const;
+  HttpResponse LatestCheckpoint(std::string_view tenant, const Principal& principal);
+  HttpResponse ListCheckpoints(std::string_view tenant, std::string_view query,
+                               const Principal& principal);
+  HttpResponse LogEntries(std::string_view tenant, std::string_view query,
+                          const Principal& principal);
+  HttpResponse InclusionProof(std::string_view tenant, std::string_view query,
+                              const Principal& principal);
+  HttpResponse ConsistencyProof(std::string_view tenant, std::string_view query,
+                                const Principal& principal);
+  HttpResponse EventProof(std::string_view tenant, std::string_view id, const Principal& principal);
 
   storage::EventStore& store_;
   ledger::Writer& writer_;

@@ -48,19 +48,24 @@ Status Checkpointer::SignGrownTrees() {
   for (const storage::TreeHead& head : heads) {
     auto known = signed_.find(head.tenant);
     if (known != signed_.end() && known->second >= head.size) continue;
-    if (Status signed_tree = SignTree(head); !signed_tree && first_error) {
+    if (Status signed_tree = SignTree(head.tenant); !signed_tree && first_error) {
       first_error = signed_tree.error();
     }
   }
   return first_error;
 }
 
-Status Checkpointer::SignTree(const storage::TreeHead& head) {
+Status Checkpointer::SignTenant(std::string_view tenant) {
+  std::lock_guard lock(sign_mu_);
+  return SignTree(std::string(tenant));
+}
+
+Status Checkpointer::SignTree(const std::string& tenant) {
   EVIDENT_ASSIGN_OR_RETURN(std::vector<storage::StoredCheckpoint> latest,
-                           store_.Checkpoints(head.tenant, std::nullopt, 1));
-  EVIDENT_ASSIGN_OR_RETURN(storage::TreeView tree, store_.OpenTree(head.tenant));
+                           store_.Checkpoints(tenant, std::nullopt, 1));
+  EVIDENT_ASSIGN_OR_RETURN(storage::TreeView tree, store_.OpenTree(tenant));
   if (!latest.empty() && latest[0].size >= tree.size) {
-    signed_[head.tenant] = latest[0].size;
+    signed_[tenant] = latest[0].size;
     return {};
   }
   EVIDENT_ASSIGN_OR_RETURN(merkle::Hash root, merkle::RootHash(tree.size, tree.nodes));
@@ -72,7 +77,7 @@ Status Checkpointer::SignTree(const storage::TreeHead& head) {
             merkle::VerifyConsistency(previous.size, tree.size, proof, previous.root, root);
         !consistent) {
       return Error::Corruption(
-          "tenant " + head.tenant + ": the tree of size " + std::to_string(tree.size) +
+          "tenant " + tenant + ": the tree of size " + std::to_string(tree.size) +
           " is not consistent with the checkpoint of size " + std::to_string(previous.size) +
           "; refusing to sign it (" + consistent.error().message() + ")");
     }
@@ -82,9 +87,9 @@ Status Checkpointer::SignTree(const storage::TreeHead& head) {
   checkpoint.root = root;
   checkpoint.signed_at = clock_.NowMillis();
   EVIDENT_ASSIGN_OR_RETURN(checkpoint.note,
-                           signer_.Sign(FormatCheckpoint({Origin(head.tenant), tree.size, root})));
-  EVIDENT_RETURN_IF_ERROR(store_.AddCheckpoint(head.tenant, checkpoint));
-  signed_[head.tenant] = tree.size;
+                           signer_.Sign(FormatCheckpoint({Origin(tenant), tree.size, root})));
+  EVIDENT_RETURN_IF_ERROR(store_.AddCheckpoint(tenant, checkpoint));
+  signed_[tenant] = tree.size;
   return {};
 }
 

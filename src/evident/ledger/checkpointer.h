@@ -42,13 +42,18 @@ class Checkpointer {
   // not consistent with its previous checkpoint; those of the store.
   util::Status SignGrownTrees();
 
+  // Signs the tenant's tree now if it is larger than its latest checkpoint (for an answer that
+  // needs a checkpoint covering the newest events). Errors: as SignGrownTrees, NotFound for a
+  // tenant without events.
+  util::Status SignTenant(std::string_view tenant);
+
   std::string Origin(std::string_view tenant) const {
     return options_.log_name + "/" + std::string(tenant);
   }
   const NoteSigner& signer() const { return signer_; }
 
  private:
-  util::Status SignTree(const storage::TreeHead& head);
+  util::Status SignTree(const std::string& tenant);  // sign_mu_ held
 
   storage::EventStore& store_;
   const NoteSigner signer_;

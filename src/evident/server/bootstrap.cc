@@ -4,9 +4,11 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "evident/util/encoding.h"
@@ -22,10 +24,9 @@ std::string Errno(const std::string& what, const std::filesystem::path& path) {
   return what + " " + path.string() + ": " + std::strerror(errno);
 }
 
-util::Status WriteHashFile(const std::filesystem::path& path, const api::TokenHash& hash) {
-  const std::string text =
-      util::HexEncode(std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size())) +
-      "\n";
+// Writes `text` to `path` atomically (temporary file, fsync, rename, fsync of the directory),
+// readable by the owner only.
+util::Status WritePrivateFile(const std::filesystem::path& path, std::string_view text) {
   const std::filesystem::path temporary = path.string() + ".tmp";
   ::unlink(temporary.c_str());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -44,6 +45,12 @@ util::Status WriteHashFile(const std::filesystem::path& path, const api::TokenHa
     ::close(dir);
   }
   return {};
+}
+
+util::Status WriteHashFile(const std::filesystem::path& path, const api::TokenHash& hash) {
+  return WritePrivateFile(path, util::HexEncode(std::string_view(
+                                    reinterpret_cast<const char*>(hash.data()), hash.size())) +
+                                    "\n");
 }
 
 util::Result<api::TokenHash> ReadHashFile(const std::filesystem::path& path) {
@@ -104,6 +111,45 @@ util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_d
   token.hash = wanted;
   token.origin = AdminToken::Origin::kReplaced;
   return token;
+}
+
+util::Result<ledger::NoteSigner> BootstrapSigningKey(const std::filesystem::path& data_dir,
+                                                     const std::string& configured_file,
+                                                     const std::string& log_name) {
+  const std::filesystem::path path =
+      configured_file.empty() ? data_dir / kSigningKeyFile : std::filesystem::path(configured_file);
+  std::error_code ec;
+  if (configured_file.empty() && !std::filesystem::exists(path, ec)) {
+    std::string name = log_name;
+    if (name.empty()) {
+      std::array<unsigned char, 8> instance{};
+      randombytes_buf(instance.data(), instance.size());
+      name = "evident/" + util::HexEncode(std::string_view(
+                              reinterpret_cast<const char*>(instance.data()), instance.size()));
+    }
+    EVIDENT_ASSIGN_OR_RETURN(ledger::NoteSigner signer, ledger::NoteSigner::Generate(name));
+    std::string secret = signer.PrivateKey() + "\n";
+    util::Status written = WritePrivateFile(path, secret);
+    sodium_memzero(secret.data(), secret.size());
+    if (!written) return written.error();
+    return signer;
+  }
+  std::ifstream in(path);
+  if (!in) return Error::IOError(Errno("cannot read the signing key", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto signer = ledger::NoteSigner::FromPrivateKey(text);
+  sodium_memzero(text.data(), text.size());
+  if (!signer) {
+    return Error::InvalidArgument("the signing key in " + path.string() +
+                                  " is not usable: " + signer.error().message());
+  }
+  if (!log_name.empty() && signer->name() != log_name) {
+    return Error::InvalidArgument("the signing key in " + path.string() + " is for the log \"" +
+                                  signer->name() + "\", not the configured log name \"" + log_name +
+                                  "\"");
+  }
+  return signer;
 }
 
 }  // namespace evident::server

@@ -11,11 +11,13 @@
 #include <string_view>
 
 #include "evident/api/auth.h"
+#include "evident/ledger/note.h"
 #include "evident/util/result.h"
 
 namespace evident::server {
 
 inline constexpr std::string_view kAdminTokenFile = "admin-token.sha256";
+inline constexpr std::string_view kSigningKeyFile = "log-signing.key";
 
 struct AdminToken {
   enum class Origin {
@@ -35,5 +37,15 @@ struct AdminToken {
 // 64 hex digits.
 util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_dir,
                                              std::string_view configured);
+
+// The log's Ed25519 signing key (docs/log-format.md). From `configured_file` when given (it must
+// exist); otherwise DATA/log-signing.key, created on first start (mode 0600, written atomically)
+// with the key name `log_name`, or "evident/<16 hex digits of a random instance id>" when empty.
+// The key name is the log name. Errors: IOError when the file cannot be read or written;
+// InvalidArgument when it holds no usable key, or a key for another log name than a configured
+// one.
+util::Result<ledger::NoteSigner> BootstrapSigningKey(const std::filesystem::path& data_dir,
+                                                     const std::string& configured_file,
+                                                     const std::string& log_name);
 
 }  // namespace evident::server

@@ -6,6 +6,7 @@
 #include <toml.hpp>
 
 #include "evident/core/canonical_json.h"
+#include "evident/ledger/note.h"
 #include "evident/util/strings.h"
 
 namespace evident::server {
@@ -35,6 +36,11 @@ util::Status Validate(ServeConfig& config, const std::string& source) {
   if (config.data_dir.empty()) return ConfigError(source, "data_dir", "must not be empty");
   if (config.max_body_bytes == 0) {
     return ConfigError(source, "max_body_bytes", "must be at least 1");
+  }
+  if (!config.log_name.empty()) {
+    if (auto valid = ledger::CheckKeyName(config.log_name); !valid) {
+      return ConfigError(source, "log_name", valid.error().message());
+    }
   }
   if (config.io_threads < 0 || config.io_threads > 256) {
     return ConfigError(source, "io_threads", "must be from 0 (one per core) to 256");
@@ -70,6 +76,10 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
         config.redact_keys = toml::get<std::vector<std::string>>(value);
       } else if (key == "admin_token") {
         config.admin_token = toml::get<std::string>(value);
+      } else if (key == "log_name") {
+        config.log_name = toml::get<std::string>(value);
+      } else if (key == "signing_key_file") {
+        config.signing_key_file = toml::get<std::string>(value);
       } else if (key == "io_threads") {
         const auto threads = toml::get<int64_t>(value);
         if (threads < 0 || threads > 256) {
@@ -79,7 +89,7 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
       } else {
         return ConfigError(source, key,
                            "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
-                           "admin_token, io_threads)");
+                           "admin_token, log_name, signing_key_file, io_threads)");
       }
     } catch (const toml::type_error&) {
       return ConfigError(source, key, "wrong type");
@@ -102,6 +112,8 @@ util::Status ApplyEnvironment(const EnvLookup& env, ServeConfig& config) {
   }
   if (auto value = env("EVIDENT_REDACT_KEYS")) config.redact_keys = util::SplitList(*value);
   if (auto value = env("EVIDENT_ADMIN_TOKEN")) config.admin_token = *value;
+  if (auto value = env("EVIDENT_LOG_NAME")) config.log_name = *value;
+  if (auto value = env("EVIDENT_SIGNING_KEY_FILE")) config.signing_key_file = *value;
   if (auto value = env("EVIDENT_IO_THREADS")) {
     auto threads = ParseInt<int>(*value);
     if (!threads || *threads < 0 || *threads > 256) {

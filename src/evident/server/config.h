@@ -22,6 +22,11 @@ struct ServeConfig {
   std::vector<std::string> redact_keys;  // core::Redactor::DefaultKeys() unless configured
   // The bootstrap super-admin token (server/bootstrap.h). A secret: never log or print it.
   std::string admin_token;
+  // The tamper-evidence log's name (origin prefix and signing key name); empty: the key's name,
+  // "evident/<instance id>" for a key created at first start.
+  std::string log_name;
+  // The Ed25519 signing key (Go note private key format); empty: DATA/log-signing.key.
+  std::string signing_key_file;
   int io_threads = 0;  // 0: one per hardware thread
 
   // "HOST:PORT", with IPv6 hosts in brackets.
@@ -43,9 +48,10 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 EnvLookup ProcessEnvironment();
 
 // Merges, lowest first: defaults; the TOML file named by --config or EVIDENT_CONFIG (keys
-// data_dir, listen, max_body_bytes, redact_keys, admin_token, io_threads); the variables
-// EVIDENT_DATA_DIR, EVIDENT_LISTEN, EVIDENT_MAX_BODY_BYTES, EVIDENT_REDACT_KEYS (comma list),
-// EVIDENT_ADMIN_TOKEN, EVIDENT_IO_THREADS; then the flags.
+// data_dir, listen, max_body_bytes, redact_keys, admin_token, log_name, signing_key_file,
+// io_threads); the variables EVIDENT_DATA_DIR, EVIDENT_LISTEN, EVIDENT_MAX_BODY_BYTES,
+// EVIDENT_REDACT_KEYS (comma list), EVIDENT_ADMIN_TOKEN, EVIDENT_LOG_NAME,
+// EVIDENT_SIGNING_KEY_FILE, EVIDENT_IO_THREADS; then the flags.
 // Errors: InvalidArgument naming the source and key (an unreadable or malformed file, an unknown
 // key, a wrong type, a listen address without a port, a port above 65535, a zero body limit,
 // io_threads outside 0..256, an empty redact key list entry). Never throws.

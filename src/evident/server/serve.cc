@@ -11,6 +11,7 @@
 #include "evident/api/api.h"
 #include "evident/core/clock.h"
 #include "evident/core/user_agent.h"
+#include "evident/ledger/checkpointer.h"
 #include "evident/ledger/writer.h"
 #include "evident/server/bootstrap.h"
 #include "evident/server/http_server.h"
@@ -66,12 +67,25 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     return 1;
   }
 
+  auto signing_key = BootstrapSigningKey(data_dir, config.signing_key_file, config.log_name);
+  if (!signing_key) {
+    spdlog::error("log signing key: {}", signing_key.error().ToString());
+    return 1;
+  }
+  const std::string verifier_key = signing_key->VerifierKey();
+  const std::string log_name = signing_key->name();
+
   const api::TokenVerifier verifier(token->hash);
   int exit_code = 0;
   {
+    ledger::Checkpointer checkpointer(**store, std::move(signing_key).value(),
+                                      ledger::CheckpointerOptions{.log_name = log_name},
+                                      core::SystemClock::Instance());
+    checkpointer.Start();
     ledger::Writer writer(**store, ledger::WriterOptions{});
     api::ApiOptions api_options;
     api_options.redact_keys = config.redact_keys;
+    api_options.checkpointer = &checkpointer;
     api::Api api(**store, writer, core::SystemClock::Instance(), parser->get(), verifier,
                  api_options);
 
@@ -93,6 +107,7 @@ int Serve(const ServeConfig& config, std::ostream& out) {
       actual.listen_port = http.port();
       out << "listening on http://" << actual.Listen() << "\n";
       out << "data directory: " << data_dir.string() << "\n";
+      out << "log verifier key: " << verifier_key << "\n";
       if (token->origin == AdminToken::Origin::kGenerated) {
         out << "admin token: " << token->generated
             << "  (shown once; only its SHA-256 is stored)\n";
@@ -104,6 +119,7 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     // Every request already received was answered before Run returned; this drains anything a
     // request queued without waiting for (none today) and joins the writer thread.
     writer.Shutdown();
+    checkpointer.Stop();  // signs what the last commits added
   }
   (*store)->Close();
   if (exit_code == 0) spdlog::info("evident stopped");

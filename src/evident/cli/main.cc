@@ -1,4 +1,4 @@
-// The `evident` binary: serve, reindex, ingest, query.
+// The `evident` binary: serve, reindex, ingest, query, verify, key.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
@@ -7,6 +7,7 @@
 #include "evident/cli/common.h"
 #include "evident/cli/ingest.h"
 #include "evident/cli/query.h"
+#include "evident/cli/verify.h"
 #include "evident/server/config.h"
 #include "evident/server/serve.h"
 #include "evident/storage/sqlite/sqlite_event_store.h"
@@ -80,6 +81,11 @@ int main(int argc, char** argv) {
   evident::cli::QueryOptions query;
   CLI::App* query_command = evident::cli::AddQueryCommand(app, query);
 
+  evident::cli::VerifyOptions verify;
+  CLI::App* verify_command = evident::cli::AddVerifyCommand(app, verify);
+  evident::cli::KeyShowOptions key_show;
+  CLI::App* key_command = evident::cli::AddKeyCommand(app, key_show);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -93,5 +99,7 @@ int main(int argc, char** argv) {
     return evident::cli::RunIngestCommand(ingest, std::cin, std::cout, std::cerr);
   }
   if (query_command->parsed()) return evident::cli::RunQuery(query, std::cout, std::cerr);
+  if (verify_command->parsed()) return evident::cli::RunVerify(verify, std::cout, std::cerr);
+  if (key_command->parsed()) return evident::cli::RunKeyShow(key_show, std::cout, std::cerr);
   return evident::cli::kExitUsage;
 }

@@ -18,7 +18,9 @@ void AppendVarint(uint64_t value, std::string& out) {
   } while (value != 0);
 }
 
-Result<std::vector<int64_t>> DecodePositions(std::string_view bytes) {
+}  // namespace
+
+Result<std::vector<int64_t>> DecodeTilePositions(std::string_view bytes) {
   std::vector<int64_t> positions;
   int64_t previous = 0;
   size_t at = 0;
@@ -36,6 +38,8 @@ Result<std::vector<int64_t>> DecodePositions(std::string_view bytes) {
   }
   return positions;
 }
+
+namespace {
 
 merkle::Hash HashAt(std::string_view hashes, size_t i) {
   merkle::Hash hash;
@@ -61,7 +65,7 @@ Result<const TileReader::Tile*> TileReader::Read(int level, uint64_t index) {
   Tile tile;
   if (found) {
     tile.hashes = std::string(select->ColumnBlob(0));
-    auto positions = DecodePositions(select->ColumnBlob(1));
+    auto positions = DecodeTilePositions(select->ColumnBlob(1));
     select->Reset();
     if (!positions) return positions.error();
     tile.positions = std::move(positions).value();
@@ -140,7 +144,8 @@ Result<TreeWriter> TreeWriter::Load(Db& db, int64_t tenant_id, uint64_t size) {
                                  " disagrees with the tree size " + std::to_string(size));
       }
       if (level == 0) {
-        EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> positions, DecodePositions(tile.positions));
+        EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> positions,
+                                 DecodeTilePositions(tile.positions));
         if (!positions.empty()) tile.last_position = positions.back();
       }
     }

@@ -21,6 +21,9 @@ namespace evident::storage::sqlite {
 inline constexpr int kTileHeight = 8;
 inline constexpr uint64_t kTileWidth = uint64_t{1} << kTileHeight;
 
+// The log positions a level-0 tile records. Errors: Corruption when malformed.
+util::Result<std::vector<int64_t>> DecodeTilePositions(std::string_view bytes);
+
 // Reads one tenant's nodes and leaf positions from tiles through `db` (not owned), caching the
 // tiles it has read. Not thread-safe.
 class TileReader {

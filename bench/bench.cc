@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench/dataset.h"
+#include "bench/log_bench.h"
 
 namespace evident::bench {
 namespace {
@@ -230,6 +231,9 @@ int Main(int argc, char** argv) {
   app.add_option("--batch", batch, "events per request");
   app.add_option("--runs", runs, "requests per query kind");
   app.add_option("--work-dir", work_dir, "data dir to use (default: a fresh temporary one)");
+  uint64_t log_leaves = 1'000'000;
+  app.add_option("--log-leaves", log_leaves,
+                 "leaves of the tamper-evidence log benchmark's tree (0: skip it)");
   CLI11_PARSE(app, argc, argv);
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -403,6 +407,33 @@ int Main(int argc, char** argv) {
   std::cout << "ingest failures: " << failures.load() << ", server exit code: " << exit_code
             << "\n";
 
+  LogBenchResults log;
+  if (log_leaves > 0) {
+    std::cout << "\ntamper-evidence log, in process, one tenant of " << log_leaves << " events\n";
+    log = RunLogBench(work_dir, log_leaves);
+    std::cout << "\n| measure | value | target |\n|---|---|---|\n";
+    std::snprintf(
+        line, sizeof line,
+        "| ingest with / without the tree | %.0f / %.0f events/s (%.1f%% slower) | <= 10%% "
+        "|\n",
+        log.ingest_with_tree, log.ingest_without_tree,
+        100.0 * (1.0 - log.ingest_with_tree / log.ingest_without_tree));
+    std::cout << line;
+    std::snprintf(line, sizeof line,
+                  "| inclusion proof at %llu leaves | p50 %.3f ms, p99 %.3f ms | p99 <= 2 ms |\n",
+                  static_cast<unsigned long long>(log.leaves), log.inclusion_p50_ms,
+                  log.inclusion_p99_ms);
+    std::cout << line;
+    std::snprintf(line, sizeof line,
+                  "| consistency proof at %llu leaves | p50 %.3f ms, p99 %.3f ms | p99 <= 2 ms |\n",
+                  static_cast<unsigned long long>(log.leaves), log.consistency_p50_ms,
+                  log.consistency_p99_ms);
+    std::cout << line;
+    std::snprintf(line, sizeof line, "| checkpoint signing | %.0f checkpoints/s | |\n",
+                  log.checkpoints_per_s);
+    std::cout << line;
+  }
+
   fs::create_directories(out_dir);
   std::ostringstream json;
   json << "{\"scale\":" << scale << ",\"clients\":" << clients << ",\"batch\":" << batch
@@ -416,7 +447,14 @@ int Main(int argc, char** argv) {
   json << "],\"bytes_per_event\":{\"raw_ndjson\":" << per(raw_bytes.load())
        << ",\"log\":" << per(log_bytes) << ",\"index\":" << per(index_bytes)
        << ",\"all\":" << per(all_bytes) << "},\"peak_rss_bytes\":" << rss
-       << ",\"ingest_failures\":" << failures.load() << "}\n";
+       << ",\"ingest_failures\":" << failures.load() << ",\"log\":{\"leaves\":" << log.leaves
+       << ",\"ingest_with_tree_events_per_s\":" << log.ingest_with_tree
+       << ",\"ingest_without_tree_events_per_s\":" << log.ingest_without_tree
+       << ",\"inclusion_p50_ms\":" << log.inclusion_p50_ms
+       << ",\"inclusion_p99_ms\":" << log.inclusion_p99_ms
+       << ",\"consistency_p50_ms\":" << log.consistency_p50_ms
+       << ",\"consistency_p99_ms\":" << log.consistency_p99_ms
+       << ",\"checkpoints_per_s\":" << log.checkpoints_per_s << "}}\n";
   const std::string file = out_dir + "/bench-" + std::to_string(scale) + ".json";
   std::ofstream(file) << json.str();
   std::cout << "wrote " << file << "\n";

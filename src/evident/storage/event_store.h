@@ -53,7 +53,8 @@ struct Histogram {
 
 // A read-only view of one tenant's Merkle tree (RFC 6962) as committed when it was opened: leaf
 // i is merkle::HashLeaf of the stored JSON of the tenant's event with seq i. Holds resources
-// (e.g. a database connection) until destroyed; use it for one request.
+// (e.g. a database connection) until destroyed; use it for one request, and never let it outlive
+// the store.
 struct TreeView {
   uint64_t size = 0;
   // Complete subtrees wholly inside the first `size` leaves. Errors: Corruption when the stored

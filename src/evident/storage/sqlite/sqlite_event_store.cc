@@ -865,7 +865,7 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
     results.push_back(std::move(appended));
   }
   Status committed = WriteBlocks(pending);
-  if (committed) committed = AppendLeaves(pending);
+  if (committed && options_.merkle_log) committed = AppendLeaves(pending);
   if (committed) committed = log_writer_->Exec("COMMIT");
   if (!committed || trees_.size() > kOpenTrees) trees_.clear();  // reloaded from the log
   if (!committed) {

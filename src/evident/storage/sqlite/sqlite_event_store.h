@@ -37,6 +37,9 @@ struct SqliteOptions {
   int log_cache_mib = 64;    // page cache of the log's writer connection
   int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
   int reader_cache_mib = 8;  // page cache of each reader connection
+  // Benchmarks only: false skips the Merkle tree (to measure what it costs). A store without its
+  // tree cannot be verified and its log endpoints answer wrongly; never turn it off in a server.
+  bool merkle_log = true;
 };
 
 // Opens the store in options.data_dir, creating it when empty. Recovers on its own from a crash:

@@ -100,5 +100,39 @@ TEST_F(BootstrapTest, DamagedHashFileIsCorruption) {
   EXPECT_EQ(token.error().code(), util::ErrorCode::kCorruption);
 }
 
+TEST_F(BootstrapTest, TheSigningKeyIsCreatedOnceOwnerOnlyAndReadBack) {
+  auto first = BootstrapSigningKey(dir_, "", "");
+  ASSERT_TRUE(first) << first.error().ToString();
+  EXPECT_THAT(first->name(), ::testing::MatchesRegex("evident/[0-9a-f]{16}"));
+  const auto path = dir_ / kSigningKeyFile;
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  auto again = BootstrapSigningKey(dir_, "", "");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->VerifierKey(), first->VerifierKey());
+  // The same key through a configured file; a configured name must match the key's.
+  auto configured = BootstrapSigningKey(dir_ / "elsewhere", path.string(), first->name());
+  ASSERT_TRUE(configured);
+  EXPECT_EQ(configured->VerifierKey(), first->VerifierKey());
+  auto renamed = BootstrapSigningKey(dir_, "", "another/name");
+  ASSERT_FALSE(renamed);
+  EXPECT_THAT(renamed.error().message(), ::testing::HasSubstr("another/name"));
+  EXPECT_FALSE(BootstrapSigningKey(dir_, (dir_ / "absent.key").string(), ""));
+}
+
+TEST_F(BootstrapTest, AConfiguredLogNameNamesANewKey) {
+  auto key = BootstrapSigningKey(dir_, "", "audit.example.com/log");
+  ASSERT_TRUE(key) << key.error().ToString();
+  EXPECT_EQ(key->name(), "audit.example.com/log");
+}
+
+TEST_F(BootstrapTest, ADamagedSigningKeyIsRefused) {
+  std::ofstream(dir_ / kSigningKeyFile) << "PRIVATE+KEY+x+00000000+AAAA\n";
+  auto key = BootstrapSigningKey(dir_, "", "");
+  ASSERT_FALSE(key);
+  EXPECT_EQ(key.error().code(), util::ErrorCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace evident::server

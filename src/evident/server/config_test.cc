@@ -112,7 +112,8 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
       {"colour = \"red\"\n", "colour"},          {"listen = 8080\n", "listen"},
       {"listen = \"localhost\"\n", "HOST:PORT"}, {"max_body_bytes = 0\n", "max_body_bytes"},
       {"io_threads = 999\n", "io_threads"},      {"redact_keys = \"password\"\n", "redact_keys"},
-      {"data_dir = \n", "evident.toml"},
+      {"data_dir = \n", "evident.toml"},         {"log_name = \"has space\"\n", "log_name"},
+      {"log_name = \"a+b\"\n", "log_name"},
   };
   for (const auto& [text, mention] : bad_toml) {
     ServeFlags flags;
@@ -145,6 +146,21 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
   flags.listen = "";
   flags.max_body_bytes = 0;
   EXPECT_FALSE(LoadServeConfig(flags, Env()));
+}
+
+TEST_F(ConfigTest, LogNameAndSigningKeyFile) {
+  ServeFlags flags;
+  flags.config_file =
+      WriteToml("log_name = \"audit.example.com/log\"\nsigning_key_file = \"/k\"\n");
+  auto config = LoadServeConfig(flags, Env());
+  ASSERT_TRUE(config) << config.error().ToString();
+  EXPECT_EQ(config->log_name, "audit.example.com/log");
+  EXPECT_EQ(config->signing_key_file, "/k");
+  env_ = {{"EVIDENT_LOG_NAME", "other/log"}, {"EVIDENT_SIGNING_KEY_FILE", "/j"}};
+  config = LoadServeConfig(flags, Env());
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->log_name, "other/log");
+  EXPECT_EQ(config->signing_key_file, "/j");
 }
 
 TEST(ParseListen, HostsAndPorts) {

@@ -1,6 +1,7 @@
 // The server as a process: paging while events arrive, refusals that change nothing, secrets that
 // never reach the disk, crashes right after an acknowledgement, graceful shutdown.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "evident/storage/sqlite/log_block.h"
 #include "integration/harness.h"
 
 namespace evident::integration {
@@ -16,6 +18,32 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
+
+// Every event's JSON as stored in log.db, decompressed from its block: compressed bytes would
+// hide a secret from a plain search of the files.
+std::string StoredEventsText(const fs::path& data_dir) {
+  std::string text;
+  sqlite3* db = nullptr;
+  if (sqlite3_open((data_dir / "log.db").c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    return text;
+  }
+  sqlite3_stmt* select = nullptr;
+  sqlite3_prepare_v2(db, "SELECT first_position, body FROM blocks", -1, &select, nullptr);
+  while (select != nullptr && sqlite3_step(select) == SQLITE_ROW) {
+    auto block = storage::sqlite::LogBlock::Decode(
+        sqlite3_column_int64(select, 0),
+        std::string_view(static_cast<const char*>(sqlite3_column_blob(select, 1)),
+                         static_cast<size_t>(sqlite3_column_bytes(select, 1))));
+    if (!block) continue;
+    for (int64_t p = (*block)->first_position(); p <= (*block)->last_position(); ++p) {
+      text += (*block)->Event(p);
+    }
+  }
+  sqlite3_finalize(select);
+  sqlite3_close(db);
+  return text;
+}
 
 json Event(const std::string& tenant, const std::string& id, int64_t occurred_at = 0) {
   json event = {{"tenant", tenant}, {"action", "create"}, {"id", id}};
@@ -184,6 +212,12 @@ TEST(Secrets, NeverReachTheDataDirectory) {
     EXPECT_FALSE(DirContains(server.data_dir(), secret)) << secret;
   }
   EXPECT_FALSE(DirContains(server.data_dir(), kAdminToken));
+  // The stored events themselves, decompressed: the kept value is there, no secret is.
+  const std::string on_disk = StoredEventsText(server.data_dir());
+  EXPECT_NE(on_disk.find("\"note\":\"kept\""), std::string::npos) << "control: events not read";
+  for (const std::string& secret : secrets) {
+    EXPECT_EQ(on_disk.find(secret), std::string::npos) << secret;
+  }
   EXPECT_EQ(server.Output().find(secrets[0]), std::string::npos);
 }
 

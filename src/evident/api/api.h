@@ -73,6 +73,7 @@ class Api {
                                        const Principal& principal) const;
   util::Result<storage::StoredCheckpoint> CheckpointCovering(const std::string& tenant,
                                                              uint64_t min_size);
+  util::Result<uint64_t> SizeOrLatest(const std::string& tenant, std::optional<uint64_t> given);
   HttpResponse LogKey() const;
   HttpResponse LatestCheckpoint(std::string_view tenant, const Principal& principal);
   HttpResponse ListCheckpoints(std::string_view tenant, std::string_view query,

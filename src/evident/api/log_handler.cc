@@ -40,11 +40,29 @@ std::string Base64(const merkle::Hash& hash) {
       std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
 }
 
-void WriteHashes(JsonWriter& writer, const std::vector<merkle::Hash>& hashes) {
+// {"<first_key>": first, "<second_key>": second, "hashes": [base64, ...]}, and the signed
+// checkpoint the proof is against when given: the answer of every proof endpoint.
+HttpResponse ProofAnswer(std::string_view first_key, uint64_t first, std::string_view second_key,
+                         uint64_t second, const std::vector<merkle::Hash>& hashes,
+                         const std::string* checkpoint = nullptr) {
+  std::string body;
+  StringOutput out(body);
+  JsonWriter writer(out);
+  writer.StartObject();
+  WriteKey(writer, first_key);
+  writer.Uint64(first);
+  WriteKey(writer, second_key);
+  writer.Uint64(second);
   WriteKey(writer, "hashes");
   writer.StartArray();
   for (const merkle::Hash& hash : hashes) WriteString(writer, Base64(hash));
   writer.EndArray();
+  if (checkpoint != nullptr) {
+    WriteKey(writer, "checkpoint");
+    WriteString(writer, *checkpoint);
+  }
+  writer.EndObject();
+  return JsonResponse(200, std::move(body));
 }
 
 // The query's parameters as non-negative integers; unknown parameters are refused so that a typo
@@ -111,6 +129,13 @@ util::Result<storage::StoredCheckpoint> Api::CheckpointCovering(const std::strin
     return Error::Unavailable("no checkpoint covers the tree yet");
   }
   return latest[0];
+}
+
+// The tree size a proof request gave, or else the latest checkpoint's.
+util::Result<uint64_t> Api::SizeOrLatest(const std::string& tenant, std::optional<uint64_t> given) {
+  if (given) return *given;
+  EVIDENT_ASSIGN_OR_RETURN(storage::StoredCheckpoint checkpoint, CheckpointCovering(tenant, 1));
+  return checkpoint.size;
 }
 
 HttpResponse Api::LogKey() const {
@@ -228,14 +253,9 @@ HttpResponse Api::InclusionProof(std::string_view raw_tenant, std::string_view q
   if (!index) return ProblemResponse(index.error());
   auto tree = store_.OpenTree(*tenant);
   if (!tree) return LogFailure(tree.error());
-  uint64_t size = 0;
-  if (auto given = params->Get("size")) {
-    size = *given;
-  } else {
-    auto checkpoint = CheckpointCovering(*tenant, 1);
-    if (!checkpoint) return LogFailure(checkpoint.error());
-    size = checkpoint->size;
-  }
+  auto latest = SizeOrLatest(*tenant, params->Get("size"));
+  if (!latest) return LogFailure(latest.error());
+  const uint64_t size = *latest;
   if (size == 0 || size > tree->size) {
     return ProblemResponse(400,
                            "'size' must be from 1 to the tree size " + std::to_string(tree->size));
@@ -245,17 +265,7 @@ HttpResponse Api::InclusionProof(std::string_view raw_tenant, std::string_view q
   }
   auto proof = merkle::InclusionProof(*index, size, tree->nodes);
   if (!proof) return LogFailure(proof.error());
-  std::string body;
-  StringOutput out(body);
-  JsonWriter writer(out);
-  writer.StartObject();
-  WriteKey(writer, "leaf_index");
-  writer.Uint64(*index);
-  WriteKey(writer, "tree_size");
-  writer.Uint64(size);
-  WriteHashes(writer, *proof);
-  writer.EndObject();
-  return JsonResponse(200, std::move(body));
+  return ProofAnswer("leaf_index", *index, "tree_size", size, *proof);
 }
 
 HttpResponse Api::ConsistencyProof(std::string_view raw_tenant, std::string_view query,
@@ -268,14 +278,9 @@ HttpResponse Api::ConsistencyProof(std::string_view raw_tenant, std::string_view
   if (!from) return ProblemResponse(from.error());
   auto tree = store_.OpenTree(*tenant);
   if (!tree) return LogFailure(tree.error());
-  uint64_t to = 0;
-  if (auto given = params->Get("to")) {
-    to = *given;
-  } else {
-    auto checkpoint = CheckpointCovering(*tenant, 1);
-    if (!checkpoint) return LogFailure(checkpoint.error());
-    to = checkpoint->size;
-  }
+  auto latest = SizeOrLatest(*tenant, params->Get("to"));
+  if (!latest) return LogFailure(latest.error());
+  const uint64_t to = *latest;
   if (to > tree->size) {
     return ProblemResponse(400, "'to' " + std::to_string(to) + " is beyond the tree size " +
                                     std::to_string(tree->size));
@@ -285,17 +290,7 @@ HttpResponse Api::ConsistencyProof(std::string_view raw_tenant, std::string_view
   }
   auto proof = merkle::ConsistencyProof(*from, to, tree->nodes);
   if (!proof) return LogFailure(proof.error());
-  std::string body;
-  StringOutput out(body);
-  JsonWriter writer(out);
-  writer.StartObject();
-  WriteKey(writer, "from");
-  writer.Uint64(*from);
-  WriteKey(writer, "to");
-  writer.Uint64(to);
-  WriteHashes(writer, *proof);
-  writer.EndObject();
-  return JsonResponse(200, std::move(body));
+  return ProofAnswer("from", *from, "to", to, *proof);
 }
 
 HttpResponse Api::EventProof(std::string_view raw_tenant, std::string_view raw_id,
@@ -318,19 +313,8 @@ HttpResponse Api::EventProof(std::string_view raw_tenant, std::string_view raw_i
   if (!tree) return LogFailure(tree.error());
   auto proof = merkle::InclusionProof(event->seq, checkpoint->size, tree->nodes);
   if (!proof) return LogFailure(proof.error());
-  std::string body;
-  StringOutput out(body);
-  JsonWriter writer(out);
-  writer.StartObject();
-  WriteKey(writer, "leaf_index");
-  writer.Uint64(event->seq);
-  WriteKey(writer, "tree_size");
-  writer.Uint64(checkpoint->size);
-  WriteHashes(writer, *proof);
-  WriteKey(writer, "checkpoint");
-  WriteString(writer, checkpoint->note);
-  writer.EndObject();
-  return JsonResponse(200, std::move(body));
+  return ProofAnswer("leaf_index", event->seq, "tree_size", checkpoint->size, *proof,
+                     &checkpoint->note);
 }
 
 }  // namespace evident::api

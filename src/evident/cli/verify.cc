@@ -1,7 +1,5 @@
 #include "evident/cli/verify.h"
 
-#include <sodium.h>
-
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
@@ -35,12 +33,8 @@ util::Result<std::string> ReadFile(const std::string& path) {
 
 // The verifier key of the signing key in `key_file`.
 util::Result<std::string> VerifierKeyFromSigningKey(const std::string& key_file) {
-  EVIDENT_ASSIGN_OR_RETURN(std::string text, ReadFile(key_file));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  auto signer = ledger::NoteSigner::FromPrivateKey(text);
-  sodium_memzero(text.data(), text.size());
-  if (!signer) return signer.error();
-  return signer->VerifierKey();
+  EVIDENT_ASSIGN_OR_RETURN(ledger::NoteSigner signer, server::ReadSigningKey(key_file));
+  return signer.VerifierKey();
 }
 
 int VerifyOffline(const VerifyOptions& options, std::ostream& out, std::ostream& err) {

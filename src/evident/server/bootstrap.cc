@@ -113,6 +113,20 @@ util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_d
   return token;
 }
 
+util::Result<ledger::NoteSigner> ReadSigningKey(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return Error::IOError(Errno("cannot read the signing key", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto signer = ledger::NoteSigner::FromPrivateKey(text);
+  sodium_memzero(text.data(), text.size());
+  if (!signer) {
+    return Error::InvalidArgument("the signing key in " + path.string() +
+                                  " is not usable: " + signer.error().message());
+  }
+  return signer;
+}
+
 util::Result<ledger::NoteSigner> BootstrapSigningKey(const std::filesystem::path& data_dir,
                                                      const std::string& configured_file,
                                                      const std::string& log_name) {
@@ -134,19 +148,10 @@ util::Result<ledger::NoteSigner> BootstrapSigningKey(const std::filesystem::path
     if (!written) return written.error();
     return signer;
   }
-  std::ifstream in(path);
-  if (!in) return Error::IOError(Errno("cannot read the signing key", path));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  auto signer = ledger::NoteSigner::FromPrivateKey(text);
-  sodium_memzero(text.data(), text.size());
-  if (!signer) {
-    return Error::InvalidArgument("the signing key in " + path.string() +
-                                  " is not usable: " + signer.error().message());
-  }
-  if (!log_name.empty() && signer->name() != log_name) {
+  EVIDENT_ASSIGN_OR_RETURN(ledger::NoteSigner signer, ReadSigningKey(path));
+  if (!log_name.empty() && signer.name() != log_name) {
     return Error::InvalidArgument("the signing key in " + path.string() + " is for the log \"" +
-                                  signer->name() + "\", not the configured log name \"" + log_name +
+                                  signer.name() + "\", not the configured log name \"" + log_name +
                                   "\"");
   }
   return signer;

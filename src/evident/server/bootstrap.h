@@ -38,6 +38,10 @@ struct AdminToken {
 util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_dir,
                                              std::string_view configured);
 
+// The signing key stored in `path` (Go note private key format). Errors: IOError when it cannot
+// be read, InvalidArgument when it holds no usable key.
+util::Result<ledger::NoteSigner> ReadSigningKey(const std::filesystem::path& path);
+
 // The log's Ed25519 signing key (docs/log-format.md). From `configured_file` when given (it must
 // exist); otherwise DATA/log-signing.key, created on first start (mode 0600, written atomically)
 // with the key name `log_name`, or "evident/<16 hex digits of a random instance id>" when empty.

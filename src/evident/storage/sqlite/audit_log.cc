@@ -6,6 +6,7 @@
 #include "evident/core/event.h"
 #include "evident/storage/sqlite/db.h"
 #include "evident/storage/sqlite/log_block.h"
+#include "evident/storage/sqlite/sqlite_event_store.h"
 #include "evident/storage/sqlite/tiles.h"
 
 namespace evident::storage::sqlite {
@@ -106,17 +107,11 @@ class Auditor {
       tenant.tile_index = index;
       tenant.tile_hashes.clear();
       tenant.tile_positions.clear();
-      auto select = db_.Prepare(
-          "SELECT hashes, positions FROM tiles WHERE tenant_id = ? AND level = 0 AND idx = ?");
-      if (select) {
-        (*select)->Bind(1, tenant.tenant_id).Bind(2, static_cast<int64_t>(index));
-        auto row = (*select)->Step();
-        if (row && *row) {
-          tenant.tile_hashes = std::string((*select)->ColumnBlob(0));
-          auto positions = DecodeTilePositions((*select)->ColumnBlob(1));
-          if (positions) tenant.tile_positions = std::move(positions).value();
-        }
-        (*select)->Reset();
+      // Unreadable or damaged: no stored leaf, which the caller reports.
+      if (auto tile = ReadTile(db_, tenant.tenant_id, 0, index)) {
+        tenant.tile_hashes = std::move(tile->hashes);
+        auto positions = DecodeTilePositions(tile->positions);
+        if (positions) tenant.tile_positions = std::move(positions).value();
       }
     }
     const size_t at = seq % kTileWidth;
@@ -270,9 +265,9 @@ Result<LogAudit> AuditLog(const std::string& data_dir) {
   EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
   const int64_t found = has_format ? format->ColumnInt(0) : 0;
   format->Reset();
-  if (found != 3) {
+  if (found != kLogFormat) {
     return Error::Corruption(path + " has log format " + std::to_string(found) +
-                             "; this build audits format 3");
+                             "; this build audits format " + std::to_string(kLogFormat));
   }
   Auditor auditor(*db);
   return auditor.Run();

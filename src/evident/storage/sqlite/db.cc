@@ -62,6 +62,24 @@ Status Statement::Run() {
   }
 }
 
+Status Statement::ForEachRow(const std::function<Result<bool>()>& row) {
+  Status status;
+  for (;;) {
+    Result<bool> stepped = Step();
+    if (!stepped || !*stepped) {
+      if (!stepped) status = stepped.error();
+      break;
+    }
+    Result<bool> more = row();
+    if (!more || !*more) {
+      if (!more) status = more.error();
+      break;
+    }
+  }
+  Reset();
+  return status;
+}
+
 std::string_view Statement::ColumnText(int column) const {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   if (text == nullptr) return {};

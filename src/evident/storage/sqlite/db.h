@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -38,6 +39,9 @@ class Statement {
   util::Result<bool> Step();
   // Steps until done, for statements without rows.
   util::Status Run();
+  // Calls `row` for each row while it answers true, then resets the statement whatever happened,
+  // which ends the read it holds on a pooled connection. Errors: Step's, then `row`'s.
+  util::Status ForEachRow(const std::function<util::Result<bool>()>& row);
 
   int64_t ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
   bool ColumnIsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }

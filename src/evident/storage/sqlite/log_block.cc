@@ -3,18 +3,14 @@
 #include <algorithm>
 
 #include "evident/storage/sqlite/body_codec.h"
+#include "evident/storage/sqlite/varint.h"
 
 namespace evident::storage::sqlite {
 
 using util::Error;
 
 void AppendToBlock(std::string_view json, std::string& payload) {
-  size_t size = json.size();
-  do {
-    const auto low = static_cast<unsigned char>(size & 0x7f);
-    size >>= 7;
-    payload.push_back(static_cast<char>(size != 0 ? (low | 0x80) : low));
-  } while (size != 0);
+  AppendVarint(json.size(), payload);
   payload.append(json);
 }
 
@@ -25,15 +21,10 @@ util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_v
   const std::string_view payload = block->payload_;
   size_t at = 0;
   while (at < payload.size()) {
-    size_t size = 0;
-    for (int shift = 0;; shift += 7) {
-      if (at == payload.size() || shift > 28) {
-        return Error::Corruption("log block " + std::to_string(first_position) +
-                                 ": bad event length");
-      }
-      const auto byte = static_cast<unsigned char>(payload[at++]);
-      size |= static_cast<size_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) break;
+    uint64_t size = 0;
+    if (!ReadVarint(payload, at, size)) {
+      return Error::Corruption("log block " + std::to_string(first_position) +
+                               ": bad event length");
     }
     if (size > payload.size() - at) {
       return Error::Corruption("log block " + std::to_string(first_position) +

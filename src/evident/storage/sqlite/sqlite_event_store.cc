@@ -14,6 +14,7 @@
 #include <thread>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "evident/storage/histogram_layout.h"
 #include "evident/storage/sqlite/body_codec.h"
@@ -59,12 +60,7 @@ CREATE TABLE IF NOT EXISTS tiles(
 CREATE TABLE IF NOT EXISTS checkpoints(
   tenant_id INTEGER NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,
   signed_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, size)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 3);
 )sql";
-
-// Formats 1 and 2 were never released: 1 stored one compressed event per row, 2 added blocks
-// (log_block.h), 3 the Merkle tiles (tiles.h) and checkpoints.
-constexpr int64_t kLogFormat = 3;
 
 // Trees whose writer state (frontier and rightmost tiles, up to ~9 KB each) stays in memory.
 constexpr size_t kOpenTrees = 4096;
@@ -202,26 +198,11 @@ Status ReadBlocks(Db& db, int64_t from, const std::function<Result<bool>(const L
                  "coalesce((SELECT max(first_position) FROM blocks WHERE first_position <= ?), 0) "
                  "ORDER BY first_position"));
   select->Bind(1, from);
-  Status status;
-  for (;;) {
-    auto row = select->Step();
-    if (!row || !*row) {
-      if (!row) status = row.error();
-      break;
-    }
-    auto block = LogBlock::Decode(select->ColumnInt(0), select->ColumnBlob(1));
-    if (!block) {
-      status = block.error();
-      break;
-    }
-    auto more = visit(**block);
-    if (!more || !*more) {
-      if (!more) status = more.error();
-      break;
-    }
-  }
-  select->Reset();  // ends the read transaction
-  return status;
+  return select->ForEachRow([&]() -> Result<bool> {
+    EVIDENT_ASSIGN_OR_RETURN(LogBlockPtr block,
+                             LogBlock::Decode(select->ColumnInt(0), select->ColumnBlob(1)));
+    return visit(*block);
+  });
 }
 
 bool SortsBefore(util::UnixMillis a_time, int64_t a_position, util::UnixMillis b_time,
@@ -473,6 +454,9 @@ Status SqliteEventStore::Open() {
     }
   }
   EVIDENT_RETURN_IF_ERROR(log_writer_->Exec(kLogSchema));
+  EVIDENT_RETURN_IF_ERROR(
+      log_writer_->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
+                        std::to_string(kLogFormat) + ")"));
   {
     EVIDENT_ASSIGN_OR_RETURN(Statement * select,
                              log_writer_->Prepare("SELECT tenant_id, name, next_seq FROM tenants"));
@@ -909,7 +893,7 @@ Status SqliteEventStore::WriteBlocks(const Pending& pending) {
 
 // Appends the transaction's events to their tenants' trees (tiles.h), in the same transaction.
 Status SqliteEventStore::AppendLeaves(const Pending& pending) {
-  std::vector<TreeWriter*> touched;
+  std::unordered_set<TreeWriter*> touched;
   for (size_t i = 0; i < pending.fresh.size(); ++i) {
     const core::Event& event = pending.fresh[i]->event;
     auto tree = trees_.find(pending.tenant_ids[i]);
@@ -924,9 +908,7 @@ Status SqliteEventStore::AppendLeaves(const Pending& pending) {
                                std::to_string(tree->second.size()) + " but seq " +
                                std::to_string(event.seq));
     }
-    if (std::find(touched.begin(), touched.end(), &tree->second) == touched.end()) {
-      touched.push_back(&tree->second);
-    }
+    touched.insert(&tree->second);
     EVIDENT_RETURN_IF_ERROR(tree->second.Append(*log_writer_, merkle::HashLeaf(pending.json[i]),
                                                 pending.fresh[i]->position));
   }
@@ -1478,17 +1460,11 @@ Result<std::vector<TreeHead>> SqliteEventStore::TreeHeads() {
   EVIDENT_ASSIGN_OR_RETURN(Statement * select,
                            db->Prepare("SELECT name, next_seq FROM tenants WHERE next_seq > 0"));
   std::vector<TreeHead> heads;
-  for (;;) {
-    auto row = select->Step();
-    if (!row) {
-      select->Reset();
-      return row.error();
-    }
-    if (!*row) break;
+  EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
     heads.push_back(
         {std::string(select->ColumnText(0)), static_cast<uint64_t>(select->ColumnInt(1))});
-  }
-  select->Reset();
+    return true;
+  }));
   return heads;
 }
 
@@ -1585,18 +1561,11 @@ Result<std::vector<StoredCheckpoint>> SqliteEventStore::Checkpoints(
                           : INT64_MAX)
       .Bind(3, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
   std::vector<StoredCheckpoint> checkpoints;
-  for (;;) {
-    auto row = select->Step();
-    if (!row) {
-      select->Reset();
-      return row.error();
-    }
-    if (!*row) break;
+  EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
     StoredCheckpoint checkpoint;
     checkpoint.size = static_cast<uint64_t>(select->ColumnInt(0));
     const std::string_view root = select->ColumnBlob(1);
     if (root.size() != checkpoint.root.size()) {
-      select->Reset();
       return Error::Corruption("checkpoint " + std::to_string(checkpoint.size) + " of tenant " +
                                std::string(tenant) + ": bad root");
     }
@@ -1604,8 +1573,8 @@ Result<std::vector<StoredCheckpoint>> SqliteEventStore::Checkpoints(
     checkpoint.note = std::string(select->ColumnText(2));
     checkpoint.signed_at = select->ColumnInt(3);
     checkpoints.push_back(std::move(checkpoint));
-  }
-  select->Reset();
+    return true;
+  }));
   return checkpoints;
 }
 

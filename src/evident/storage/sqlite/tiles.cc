@@ -2,23 +2,29 @@
 
 #include <cstring>
 
+#include "evident/storage/sqlite/varint.h"
+
 namespace evident::storage::sqlite {
 
 using util::Error;
 using util::Result;
 using util::Status;
 
-namespace {
-
-void AppendVarint(uint64_t value, std::string& out) {
-  do {
-    const auto low = static_cast<unsigned char>(value & 0x7f);
-    value >>= 7;
-    out.push_back(static_cast<char>(value != 0 ? (low | 0x80) : low));
-  } while (value != 0);
+Result<StoredTile> ReadTile(Db& db, int64_t tenant_id, int level, uint64_t index) {
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * select,
+      db.Prepare("SELECT hashes, positions FROM tiles WHERE tenant_id = ? AND level = ? AND "
+                 "idx = ?"));
+  select->Bind(1, tenant_id).Bind(2, level).Bind(3, static_cast<int64_t>(index));
+  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  StoredTile tile;
+  if (found) {
+    tile.hashes = std::string(select->ColumnBlob(0));
+    tile.positions = std::string(select->ColumnBlob(1));
+  }
+  select->Reset();
+  return tile;
 }
-
-}  // namespace
 
 Result<std::vector<int64_t>> DecodeTilePositions(std::string_view bytes) {
   std::vector<int64_t> positions;
@@ -26,12 +32,7 @@ Result<std::vector<int64_t>> DecodeTilePositions(std::string_view bytes) {
   size_t at = 0;
   while (at < bytes.size()) {
     uint64_t value = 0;
-    for (int shift = 0;; shift += 7) {
-      if (at == bytes.size() || shift > 63) return Error::Corruption("tile: bad position");
-      const auto byte = static_cast<unsigned char>(bytes[at++]);
-      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) break;
-    }
+    if (!ReadVarint(bytes, at, value)) return Error::Corruption("tile: bad position");
     previous =
         positions.empty() ? static_cast<int64_t>(value) : previous + static_cast<int64_t>(value);
     positions.push_back(previous);
@@ -56,21 +57,10 @@ std::string NodeName(int level, uint64_t index) {
 Result<const TileReader::Tile*> TileReader::Read(int level, uint64_t index) {
   const auto key = std::make_pair(level, index);
   if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
-  EVIDENT_ASSIGN_OR_RETURN(
-      Statement * select,
-      db_.Prepare("SELECT hashes, positions FROM tiles WHERE tenant_id = ? AND level = ? AND "
-                  "idx = ?"));
-  select->Bind(1, tenant_id_).Bind(2, level).Bind(3, static_cast<int64_t>(index));
-  EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+  EVIDENT_ASSIGN_OR_RETURN(StoredTile stored, ReadTile(db_, tenant_id_, level, index));
   Tile tile;
-  if (found) {
-    tile.hashes = std::string(select->ColumnBlob(0));
-    auto positions = DecodeTilePositions(select->ColumnBlob(1));
-    select->Reset();
-    if (!positions) return positions.error();
-    tile.positions = std::move(positions).value();
-  }
-  select->Reset();
+  tile.hashes = std::move(stored.hashes);
+  EVIDENT_ASSIGN_OR_RETURN(tile.positions, DecodeTilePositions(stored.positions));
   if (tile.hashes.size() % merkle::kHashSize != 0 ||
       (level == 0 && tile.positions.size() != tile.hashes.size() / merkle::kHashSize)) {
     return Error::Corruption("tile " + std::to_string(index) + " at level " +
@@ -127,17 +117,9 @@ Result<TreeWriter> TreeWriter::Load(Db& db, int64_t tenant_id, uint64_t size) {
     OpenTile tile;
     tile.index = nodes / kTileWidth;
     if (nodes % kTileWidth != 0) {
-      EVIDENT_ASSIGN_OR_RETURN(
-          Statement * select,
-          db.Prepare("SELECT hashes, positions FROM tiles WHERE tenant_id = ? AND level = ? AND "
-                     "idx = ?"));
-      select->Bind(1, tenant_id).Bind(2, level).Bind(3, static_cast<int64_t>(tile.index));
-      EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
-      if (found) {
-        tile.hashes = std::string(select->ColumnBlob(0));
-        tile.positions = std::string(select->ColumnBlob(1));
-      }
-      select->Reset();
+      EVIDENT_ASSIGN_OR_RETURN(StoredTile stored, ReadTile(db, tenant_id, level, tile.index));
+      tile.hashes = std::move(stored.hashes);
+      tile.positions = std::move(stored.positions);
       if (tile.hashes.size() != (nodes % kTileWidth) * merkle::kHashSize) {
         return Error::Corruption("tenant " + std::to_string(tenant_id) + ": tile " +
                                  std::to_string(tile.index) + " at level " + std::to_string(level) +

@@ -21,6 +21,14 @@ namespace evident::storage::sqlite {
 inline constexpr int kTileHeight = 8;
 inline constexpr uint64_t kTileWidth = uint64_t{1} << kTileHeight;
 
+// One tile as stored: its hashes, and for level 0 its leaves' positions (encoded). Both empty
+// when the tile does not exist.
+struct StoredTile {
+  std::string hashes;
+  std::string positions;
+};
+util::Result<StoredTile> ReadTile(Db& db, int64_t tenant_id, int level, uint64_t index);
+
 // The log positions a level-0 tile records. Errors: Corruption when malformed.
 util::Result<std::vector<int64_t>> DecodeTilePositions(std::string_view bytes);
 

@@ -1,0 +1,171 @@
+// The IdentityStore: tenants, users and credentials (API tokens and sessions), the state behind
+// Evident's access control (docs/identity.md). Unlike events, these rows change: a session's last
+// activity moves, a token is deactivated, a user is disabled. No row is ever deleted by hand;
+// retention alone may remove old credentials.
+//
+// Secrets never reach the store: passwords arrive as argon2id strings and tokens as SHA-256
+// hashes (auth/secrets.h). Roles, statuses, kinds and scopes are stored as the names the API
+// uses; the auth module validates them before they get here.
+//
+// Backend: storage/sqlite (DATA/identity.db).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "evident/util/result.h"
+#include "evident/util/time.h"
+
+namespace evident::storage {
+
+struct TenantRecord {
+  std::string id;
+  std::string name;
+  util::UnixMillis created_at = 0;
+  bool operator==(const TenantRecord&) const = default;
+};
+
+struct UserRecord {
+  std::string id;     // UUIDv7
+  std::string email;  // unique, compared case-insensitively (ASCII)
+  std::string name;
+  std::string role;           // super_admin | admin | viewer
+  std::string tenant;         // empty for super admins
+  std::string status;         // active | disabled
+  std::string password_hash;  // argon2id encoded string; empty: no password login
+  util::UnixMillis created_at = 0;
+  util::UnixMillis updated_at = 0;
+  bool operator==(const UserRecord&) const = default;
+};
+
+// An API token, a session token or (later) an OAuth token: one row of the tokens log.
+struct CredentialRecord {
+  std::string id;    // public identifier (UUIDv7); never the secret
+  std::string kind;  // api | session | oauth
+  std::string name;
+  std::string user_id;
+  std::string tenant;               // the tenant it is bound to; empty: all (super admins only)
+  std::vector<std::string> scopes;  // api tokens; empty for sessions (the role decides)
+  std::string secret_hash;          // SHA-256 of the secret, 32 raw bytes
+  util::UnixMillis created_at = 0;
+  util::UnixMillis expires_at = 0;    // 0: never
+  util::UnixMillis revoked_at = 0;    // 0: not revoked (deactivated, revoked or logged out)
+  std::string revoked_reason;         // logout | revoke | deactivate | user_disabled | ...
+  util::UnixMillis last_used_at = 0;  // kept to the minute
+  std::string last_used_ip;
+  // Sessions only.
+  int64_t idle_timeout_ms = 0;  // 0: no idle expiry
+  std::string ip;               // where it was created
+  std::string user_agent;
+  std::string assumed_by;  // user id of the super admin acting as `user_id`
+  std::string assume_reason;
+  bool operator==(const CredentialRecord&) const = default;
+
+  // revoked | expired | active at `now` (idle expiry counts from last_used_at, or created_at).
+  std::string_view StatusAt(util::UnixMillis now) const {
+    if (revoked_at != 0) return "revoked";
+    if (expires_at != 0 && now >= expires_at) return "expired";
+    if (idle_timeout_ms > 0 && now >= std::max(last_used_at, created_at) + idle_timeout_ms) {
+      return "expired";
+    }
+    return "active";
+  }
+};
+
+// A credential with its owner, as the tokens log and the sessions list show it.
+struct CredentialWithUser {
+  CredentialRecord credential;
+  UserRecord user;
+};
+
+// Which credentials to list. Empty lists and strings mean "any".
+struct CredentialQuery {
+  std::vector<std::string> kinds;
+  std::vector<std::string> statuses;  // active | expired | revoked, judged at `now`
+  std::vector<std::string> tenants;   // credential's tenant or, unbound, its owner's
+  std::string user;                   // owner's id, or email (case-insensitive)
+  std::string assumed_by;             // only credentials of sessions assumed by this user id
+  std::string q;                      // substring of name, id, owner's email or name, ip
+  util::UnixMillis now = 0;
+  // Keyset: strictly older than (created_at, id), newest first.
+  std::optional<std::pair<util::UnixMillis, std::string>> after;
+  size_t limit = 20;
+};
+
+struct CredentialPage {
+  std::vector<CredentialWithUser> items;
+  bool more = false;   // another page follows the last item
+  uint64_t total = 0;  // every credential matching the query, all pages
+};
+
+struct UserQuery {
+  std::string tenant;  // empty: every user
+  std::string q;       // substring of email or name
+  std::optional<std::pair<util::UnixMillis, std::string>> after;
+  size_t limit = 20;
+};
+
+struct UserPage {
+  std::vector<UserRecord> items;
+  bool more = false;
+  uint64_t total = 0;
+};
+
+// Thread-safe: every method may be called from any thread.
+class IdentityStore {
+ public:
+  virtual ~IdentityStore() = default;
+
+  // Errors: Conflict when the id exists.
+  virtual util::Status CreateTenant(const TenantRecord& tenant) = 0;
+  // Creates the tenant unless it exists; true when it was created now.
+  virtual util::Result<bool> EnsureTenant(const TenantRecord& tenant) = 0;
+  // Errors: NotFound.
+  virtual util::Result<TenantRecord> GetTenant(const std::string& id) = 0;
+  // Every tenant, by id.
+  virtual util::Result<std::vector<TenantRecord>> ListTenants() = 0;
+
+  // Errors: Conflict when the email (case-insensitive) or id is taken.
+  virtual util::Status CreateUser(const UserRecord& user) = 0;
+  // Replaces the stored row with the same id. Errors: NotFound; Conflict on a taken email.
+  virtual util::Status UpdateUser(const UserRecord& user) = 0;
+  // Errors: NotFound.
+  virtual util::Result<UserRecord> GetUser(const std::string& id) = 0;
+  virtual util::Result<UserRecord> FindUserByEmail(const std::string& email) = 0;
+  virtual util::Result<UserPage> ListUsers(const UserQuery& query) = 0;
+  virtual util::Result<uint64_t> CountUsers() = 0;
+
+  // Errors: Conflict when the id or secret hash exists.
+  virtual util::Status CreateCredential(const CredentialRecord& credential) = 0;
+  // The credential whose secret hashes to `secret_hash`, with its owner. Errors: NotFound.
+  virtual util::Result<CredentialWithUser> FindCredentialBySecret(
+      const std::string& secret_hash) = 0;
+  // Errors: NotFound.
+  virtual util::Result<CredentialWithUser> GetCredential(const std::string& id) = 0;
+  // Records a use: last_used_at and last_used_ip. Errors: NotFound.
+  virtual util::Status RecordUse(const std::string& id, util::UnixMillis at,
+                                 const std::string& ip) = 0;
+  // Revokes one credential unless already revoked; true when it was revoked now.
+  // Errors: NotFound.
+  virtual util::Result<bool> Revoke(const std::string& id, util::UnixMillis at,
+                                    const std::string& reason) = 0;
+  // Revokes every unrevoked credential of `user_id`, or of sessions it assumed; returns their
+  // ids.
+  virtual util::Result<std::vector<std::string>> RevokeAllOf(const std::string& user_id,
+                                                             util::UnixMillis at,
+                                                             const std::string& reason) = 0;
+  virtual util::Result<CredentialPage> ListCredentials(const CredentialQuery& query) = 0;
+
+  // Audit events recorded while the server was not running (e.g. `evident admin
+  // reset-password`), as canonical event JSON; the server appends and then forgets them.
+  virtual util::Status AddPendingEvent(const std::string& json) = 0;
+  virtual util::Result<std::vector<std::pair<int64_t, std::string>>> PendingEvents() = 0;
+  virtual util::Status ForgetPendingEvents(int64_t up_to_id) = 0;
+};
+
+}  // namespace evident::storage

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -204,6 +205,14 @@ util::Status ServerProcess::Start() {
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   Environment env = options_.env;
   env.emplace_back("EVIDENT_ADMIN_TOKEN", options_.admin_token);
+  for (const auto& [name, value] :
+       {std::pair<const char*, const char*>{"EVIDENT_ADMIN_EMAIL", kAdminEmail},
+        {"EVIDENT_ADMIN_PASSWORD", kAdminPassword},
+        {"EVIDENT_RATE_LIMIT_RPS", "0"}}) {
+    const bool given = std::any_of(options_.env.begin(), options_.env.end(),
+                                   [&](const auto& entry) { return entry.first == name; });
+    if (!given) env.emplace_back(name, value);
+  }
   EVIDENT_ASSIGN_OR_RETURN(Spawned child, Spawn(std::move(argv), env, /*with_stdin=*/false));
   pid_ = child.pid;
   readers_.emplace_back([this, fd = child.stdout_fd] { ReadStream(fd, true); });

@@ -33,8 +33,11 @@ namespace evident::integration {
 using cli::HttpHeader;
 using cli::HttpResponse;
 
-// The bootstrap super-admin token every ServerProcess starts with (EVIDENT_ADMIN_TOKEN).
+// The bootstrap super-admin token every ServerProcess starts with (EVIDENT_ADMIN_TOKEN), and that
+// super admin's email and password (EVIDENT_ADMIN_EMAIL, EVIDENT_ADMIN_PASSWORD).
 inline constexpr char kAdminToken[] = "evident-integration-admin-token";
+inline constexpr char kAdminEmail[] = "root@evident.test";
+inline constexpr char kAdminPassword[] = "integration super admin password";
 
 using Environment = std::vector<std::pair<std::string, std::string>>;
 
@@ -43,7 +46,9 @@ std::string EvidentBinary();
 
 struct ServerOptions {
   // Added to the child's environment. Inherited EVIDENT_* variables are always dropped, so
-  // the developer's shell cannot change a test; EVIDENT_ADMIN_TOKEN is set to admin_token.
+  // the developer's shell cannot change a test; EVIDENT_ADMIN_TOKEN is set to admin_token,
+  // EVIDENT_ADMIN_EMAIL and EVIDENT_ADMIN_PASSWORD to kAdminEmail and kAdminPassword, and
+  // EVIDENT_RATE_LIMIT_RPS to 0 (no rate limits) unless `env` sets them.
   Environment env;
   std::vector<std::string> extra_args;  // after `serve --data DIR --listen 127.0.0.1:0`
   std::string admin_token = kAdminToken;

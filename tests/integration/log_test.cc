@@ -215,8 +215,8 @@ void ExecOnLog(const std::filesystem::path& data_dir, const std::string& sql) {
 
 class VerifyData : public ::testing::Test {
  protected:
-  // A stopped server's data directory: 150 events of acme (blocks 1-64, 65-128, 129-150) and
-  // 10 of globex, all signed.
+  // A stopped server's data directory: the first start's audit event (tenant system, block 1),
+  // 150 events of acme (blocks 2-65, 66-129, 130-151) and 10 of globex, all signed.
   void SetUp() override {
     ASSERT_TRUE(server_.Start()) << server_.Output();
     ApiClient api(server_.url());
@@ -257,7 +257,7 @@ TEST_F(VerifyData, AnIntactLogVerifies) {
 
 TEST_F(VerifyData, AnEditedEventIsNamed) {
   const auto dir = Copy("edited");
-  EditBlock(dir, 1, [](std::vector<std::string>& events) {
+  EditBlock(dir, 2, [](std::vector<std::string>& events) {
     const size_t at = events[4].find("action-4");
     ASSERT_NE(at, std::string::npos);
     events[4].replace(at, 8, "action-X");
@@ -276,15 +276,15 @@ TEST_F(VerifyData, AnEditedEventIsNamed) {
 
 TEST_F(VerifyData, DeletedEventsAreNamed) {
   const auto dir = Copy("deleted");
-  ExecOnLog(dir, "DELETE FROM blocks WHERE first_position = 65");
-  EditBlock(dir, 1, [](std::vector<std::string>& events) { events.pop_back(); });
-  ExecOnLog(dir, "UPDATE blocks SET last_position = 63 WHERE first_position = 1");
+  ExecOnLog(dir, "DELETE FROM blocks WHERE first_position = 66");
+  EditBlock(dir, 2, [](std::vector<std::string>& events) { events.pop_back(); });
+  ExecOnLog(dir, "UPDATE blocks SET last_position = 64 WHERE first_position = 2");
   CommandResult result = Verify(dir);
   EXPECT_EQ(result.exit_code, 1) << result.out;
-  EXPECT_NE(result.out.find("log positions 64 to 128 are missing"), std::string::npos)
+  EXPECT_NE(result.out.find("log positions 65 to 129 are missing"), std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("tenant acme seq 63: missing leaf, no stored event (the tree puts it "
-                            "at log position 64)"),
+                            "at log position 65)"),
             std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("tenant acme seq 100: missing leaf"), std::string::npos);
@@ -292,10 +292,10 @@ TEST_F(VerifyData, DeletedEventsAreNamed) {
 
 TEST_F(VerifyData, ReorderedEventsAreNamed) {
   const auto dir = Copy("reordered");
-  EditBlock(dir, 1, [](std::vector<std::string>& events) { std::swap(events[2], events[3]); });
+  EditBlock(dir, 2, [](std::vector<std::string>& events) { std::swap(events[2], events[3]); });
   CommandResult result = Verify(dir);
   EXPECT_EQ(result.exit_code, 1) << result.out;
-  EXPECT_NE(result.out.find("tenant acme seq 3: stored at log position 3, the tree records 4"),
+  EXPECT_NE(result.out.find("tenant acme seq 3: stored at log position 4, the tree records 5"),
             std::string::npos)
       << result.out;
 }

@@ -7,6 +7,8 @@
 
 #include "evident/api/problem.h"
 #include "evident/api/query_string.h"
+#include "evident/auth/secrets.h"
+#include "evident/util/strings.h"
 
 namespace evident::api {
 
@@ -24,6 +26,18 @@ enum RouteIndex : size_t {
   kEntries,
   kInclusion,
   kConsistency,
+  kLogin,
+  kLogout,
+  kSession,
+  kTenants,
+  kUsers,
+  kUser,
+  kAssume,
+  kSessions,
+  kRevokeSession,
+  kTokens,
+  kToken,
+  kDeactivateToken,
   kHealth,
   kMetrics,
   kOther,
@@ -40,6 +54,18 @@ std::vector<std::string> RouteTemplates() {
           "/api/v1/tenants/{tenant}/log/entries",
           "/api/v1/tenants/{tenant}/log/proof/inclusion",
           "/api/v1/tenants/{tenant}/log/proof/consistency",
+          "/api/v1/auth/login",
+          "/api/v1/auth/logout",
+          "/api/v1/auth/session",
+          "/api/v1/tenants",
+          "/api/v1/users",
+          "/api/v1/users/{id}",
+          "/api/v1/users/{id}/assume",
+          "/api/v1/sessions",
+          "/api/v1/sessions/{id}/revoke",
+          "/api/v1/tokens",
+          "/api/v1/tokens/{id}",
+          "/api/v1/tokens/{id}/deactivate",
           "/healthz",
           "/metrics",
           "other"};
@@ -71,11 +97,35 @@ Match MatchRoute(std::string_view path) {
   if (path == "/healthz") return {kHealth, "GET", {}, {}};
   if (path == "/metrics") return {kMetrics, "GET", {}, {}};
   if (path == "/api/v1/log/key") return {kLogKey, "GET", {}, {}};
+  if (path == "/api/v1/auth/login") return {kLogin, "POST", {}, {}};
+  if (path == "/api/v1/auth/logout") return {kLogout, "POST", {}, {}};
+  if (path == "/api/v1/auth/session") return {kSession, "GET", {}, {}};
+  if (path == "/api/v1/tenants") return {kTenants, "GET, POST", {}, {}};
+  if (path == "/api/v1/users") return {kUsers, "GET, POST", {}, {}};
+  if (path == "/api/v1/sessions") return {kSessions, "GET", {}, {}};
+  if (path == "/api/v1/tokens") return {kTokens, "GET, POST", {}, {}};
   const std::vector<std::string_view> segments = Segments(path);
-  if (segments.size() < 6 || segments[0] != "api" || segments[1] != "v1" ||
-      segments[2] != "tenants" || segments[3].empty()) {
+  if (segments.size() < 4 || segments[0] != "api" || segments[1] != "v1" || segments[3].empty()) {
     return {};
   }
+  const std::string_view id = segments[3];
+  if (segments[2] == "users") {
+    if (segments.size() == 4) return {kUser, "GET, PATCH", {}, id};
+    if (segments.size() == 5 && segments[4] == "assume") return {kAssume, "POST", {}, id};
+    return {};
+  }
+  if (segments[2] == "sessions") {
+    if (segments.size() == 5 && segments[4] == "revoke") return {kRevokeSession, "POST", {}, id};
+    return {};
+  }
+  if (segments[2] == "tokens") {
+    if (segments.size() == 4) return {kToken, "GET", {}, id};
+    if (segments.size() == 5 && segments[4] == "deactivate") {
+      return {kDeactivateToken, "POST", {}, id};
+    }
+    return {};
+  }
+  if (segments.size() < 6 || segments[2] != "tenants") return {};
   const std::string_view tenant = segments[3];
   if (segments[4] == "events" && !segments[5].empty()) {
     if (segments.size() == 6) return {kTenantEvent, "GET", tenant, segments[5]};
@@ -97,16 +147,74 @@ Match MatchRoute(std::string_view path) {
   return {};
 }
 
+bool MethodAllowed(std::string_view method, std::string_view allow) {
+  for (const std::string& one : util::SplitList(allow)) {
+    if (util::Trim(one) == method) return true;
+  }
+  return false;
+}
+
+// The value of cookie `name` in a Cookie header, or empty.
+std::string_view CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const size_t end = header.find(';');
+    std::string_view pair = util::Trim(header.substr(0, end));
+    const size_t equals = pair.find('=');
+    if (equals != std::string_view::npos && util::Trim(pair.substr(0, equals)) == name) {
+      return util::Trim(pair.substr(equals + 1));
+    }
+    if (end == std::string_view::npos) break;
+    header.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+// The bearer token of an Authorization header ("Bearer x", the scheme case-insensitive), or
+// empty.
+std::string_view BearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size() ||
+      !util::EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme)) {
+    return {};
+  }
+  return util::Trim(authorization.substr(kScheme.size()));
+}
+
+// Whether a cookie-authenticated request comes from Evident's own pages: an Origin header naming
+// this very host (CSRF defence, part one; the token is part two).
+bool SameOrigin(const HttpRequest& request) {
+  if (request.origin.empty() || request.host.empty()) return false;
+  const std::string_view scheme = request.secure ? "https://" : "http://";
+  return util::EqualsIgnoreCase(request.origin, std::string(scheme) + request.host);
+}
+
+void AddRateHeaders(HttpResponse& response, const auth::RateDecision& decision) {
+  response.headers.emplace_back("RateLimit-Limit", std::to_string(decision.limit));
+  response.headers.emplace_back("RateLimit-Remaining", std::to_string(decision.remaining));
+  response.headers.emplace_back("RateLimit-Reset", std::to_string(decision.reset_seconds));
+}
+
+HttpResponse TooManyRequests(const auth::RateDecision& decision, std::string_view what) {
+  HttpResponse response =
+      ProblemResponse(429, "rate limit exceeded for this " + std::string(what) + "; retry in " +
+                               std::to_string(decision.retry_after_seconds) + " s");
+  response.headers.emplace_back("Retry-After", std::to_string(decision.retry_after_seconds));
+  AddRateHeaders(response, decision);
+  return response;
+}
+
 }  // namespace
 
 Api::Api(storage::EventStore& store, ledger::Writer& writer, const core::Clock& clock,
-         const core::UserAgentParser* agents, const TokenVerifier& verifier, ApiOptions options)
+         const core::UserAgentParser* agents, auth::IdentityService& identity, ApiOptions options)
     : store_(store),
       writer_(writer),
       clock_(clock),
       agents_(agents),
-      verifier_(verifier),
+      identity_(identity),
       options_(std::move(options)),
+      ip_limiter_(options_.rate_limit, clock),
+      credential_limiter_(options_.rate_limit, clock),
       redactor_(options_.redact_keys),
       metrics_(std::make_unique<Metrics>(RouteTemplates())) {}
 
@@ -125,80 +233,207 @@ void Api::Handle(HttpRequest request, Responder respond) {
       question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   const Match match = MatchRoute(path);
 
+  std::optional<auth::RateDecision> credential_rate;
   Responder observed = [this, started, route = match.route,
                         respond = std::move(respond)](HttpResponse response) {
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
     metrics_->ObserveRequest(route, response.status, elapsed.count());
     respond(std::move(response));
   };
+  // Adds the credential's rate-limit headers to an answer given later (on the writer's thread).
+  const auto with_rate_headers = [&](Responder inner) -> Responder {
+    if (!credential_rate) return inner;
+    return [decision = *credential_rate, inner = std::move(inner)](HttpResponse response) {
+      AddRateHeaders(response, decision);
+      inner(std::move(response));
+    };
+  };
 
   try {
-    const bool is_api = path.starts_with("/api/");
-    std::optional<Principal> principal;
-    if (is_api) {
-      principal = verifier_.Verify(request.authorization);
-      if (!principal) {
-        observed(ProblemResponse(401, request.authorization.empty()
-                                          ? "an Authorization: Bearer token is required"
-                                          : "the bearer token is not valid"));
+    const Call call{request, path, query, started};
+    if (!path.starts_with("/api/")) {
+      if (match.route == kHealth && request.method == "GET") {
+        observed(JsonResponse(200, R"({"status":"ok"})"));
+      } else if (match.route == kMetrics && request.method == "GET") {
+        observed(RenderMetrics());
+      } else if (match.route == kOther) {
+        observed(ProblemResponse(404, "no such resource"));
+      } else {
+        HttpResponse response = ProblemResponse(405, "method " + request.method + " not allowed");
+        response.headers.emplace_back("Allow", std::string(match.allow));
+        observed(std::move(response));
+      }
+      return;
+    }
+
+    // Per client IP first: it also bounds guessing of credentials.
+    if (ip_limiter_.enabled()) {
+      const auth::RateDecision decision = ip_limiter_.Take("ip " + request.remote_ip);
+      if (!decision.allowed) {
+        observed(TooManyRequests(decision, "client address"));
         return;
       }
     }
-    if (match.route == kOther) {
-      observed(ProblemResponse(404, "no such resource"));
+    if (match.route == kLogin) {
+      if (request.method != "POST") {
+        HttpResponse response = ProblemResponse(405, "method " + request.method + " not allowed");
+        response.headers.emplace_back("Allow", "POST");
+        observed(std::move(response));
+        return;
+      }
+      Login(call, std::move(observed));
       return;
     }
-    const bool allowed =
-        request.method == "GET" || (request.method == "POST" && match.route == kEvents);
-    if (!allowed) {
-      HttpResponse response = ProblemResponse(405, "method " + request.method + " not allowed");
+
+    const std::string_view bearer = BearerToken(request.authorization);
+    const std::string_view cookie =
+        bearer.empty() ? CookieValue(request.cookie, kSessionCookie) : std::string_view();
+    if (bearer.empty() && cookie.empty()) {
+      observed(ProblemResponse(401, request.authorization.empty()
+                                        ? "an Authorization: Bearer token or a session is required"
+                                        : "the Authorization header must be 'Bearer <token>'"));
+      return;
+    }
+    auto principal =
+        identity_.Authenticate(bearer.empty() ? cookie : bearer, request.remote_ip, bearer.empty());
+    if (!principal) {
+      observed(ProblemResponse(principal.error()));
+      return;
+    }
+    if (credential_limiter_.enabled()) {
+      credential_rate = credential_limiter_.Take(principal->credential_id);
+      if (!credential_rate->allowed) {
+        observed(TooManyRequests(*credential_rate, "credential"));
+        return;
+      }
+    }
+    Responder answer = with_rate_headers(std::move(observed));
+    if (match.route == kOther) {
+      answer(ProblemResponse(404, "no such resource"));
+      return;
+    }
+    if (!MethodAllowed(request.method, match.allow)) {
+      HttpResponse response = ProblemResponse(
+          405, request.method == "DELETE" && (match.route == kToken || match.route == kTokens)
+                   ? "tokens log entries are never deleted by hand: they are kept for the audit "
+                     "trail and removed only by the retention policy; deactivate a token instead"
+                   : "method " + request.method + " not allowed");
       response.headers.emplace_back("Allow", std::string(match.allow));
-      observed(std::move(response));
+      answer(std::move(response));
+      return;
+    }
+    // A cookie rides along with requests that other sites trigger: state changes made with one
+    // need this host as Origin and the session's CSRF token.
+    if (principal->via_cookie && request.method != "GET" && request.method != "HEAD") {
+      if (!SameOrigin(request)) {
+        answer(ProblemResponse(403,
+                               "cross-origin request refused: the Origin header must name "
+                               "this server"));
+        return;
+      }
+      if (request.csrf_token.empty() ||
+          !auth::SameHash(request.csrf_token, auth::CsrfTokenFor(cookie))) {
+        answer(ProblemResponse(403, "the X-CSRF-Token header is missing or wrong"));
+        return;
+      }
+    }
+    const bool post = request.method == "POST";
+    const bool reads_events = (match.route >= kEvents && match.route <= kConsistency &&
+                               match.route != kLogKey && !(match.route == kEvents && post));
+    if (reads_events && !principal->Can(auth::kEventsRead)) {
+      answer(ProblemResponse(403, "reading events needs the events:read scope or an admin role"));
+      return;
+    }
+    if (match.route == kEvents && post && !principal->Can(auth::kEventsWrite)) {
+      answer(ProblemResponse(403, "writing events needs the events:write scope or an admin role"));
       return;
     }
     switch (match.route) {
       case kEvents:
-        if (request.method == "POST") {
-          PostEvents(request, *principal, std::move(observed));
+        if (post) {
+          PostEvents(request, *principal, std::move(answer));
         } else {
-          observed(ListEvents(query, *principal));
+          answer(ListEvents(query, *principal));
         }
         return;
       case kHistogram:
-        observed(EventHistogram(query, *principal));
+        answer(EventHistogram(query, *principal));
         return;
       case kTenantEvent:
-        observed(GetEvent(match.tenant, match.id, *principal));
+        answer(GetEvent(match.tenant, match.id, *principal));
         return;
       case kEventProof:
-        observed(EventProof(match.tenant, match.id, *principal));
+        answer(EventProof(match.tenant, match.id, *principal));
         return;
       case kLogKey:
-        observed(LogKey());
+        answer(LogKey());
         return;
       case kCheckpoint:
-        observed(LatestCheckpoint(match.tenant, *principal));
+        answer(LatestCheckpoint(match.tenant, *principal));
         return;
       case kCheckpoints:
-        observed(ListCheckpoints(match.tenant, query, *principal));
+        answer(ListCheckpoints(match.tenant, query, *principal));
         return;
       case kEntries:
-        observed(LogEntries(match.tenant, query, *principal));
+        answer(LogEntries(match.tenant, query, *principal));
         return;
       case kInclusion:
-        observed(InclusionProof(match.tenant, query, *principal));
+        answer(InclusionProof(match.tenant, query, *principal));
         return;
       case kConsistency:
-        observed(ConsistencyProof(match.tenant, query, *principal));
+        answer(ConsistencyProof(match.tenant, query, *principal));
         return;
-      case kHealth:
-        observed(JsonResponse(200, R"({"status":"ok"})"));
+      case kLogout:
+        Logout(call, *principal, std::move(answer));
         return;
-      case kMetrics:
-        observed(RenderMetrics());
+      case kSession:
+        answer(CurrentSession(*principal));
+        return;
+      case kTenants:
+        if (post) {
+          CreateTenant(call, *principal, std::move(answer));
+        } else {
+          answer(ListTenants(*principal));
+        }
+        return;
+      case kUsers:
+        if (post) {
+          CreateUser(call, *principal, std::move(answer));
+        } else {
+          answer(ListUsers(query, *principal));
+        }
+        return;
+      case kUser:
+        if (request.method == "PATCH") {
+          UpdateUser(call, match.id, *principal, std::move(answer));
+        } else {
+          answer(GetUser(match.id, *principal));
+        }
+        return;
+      case kAssume:
+        AssumeUser(call, match.id, *principal, std::move(answer));
+        return;
+      case kSessions:
+        answer(ListCredentials(query, *principal, /*sessions=*/true));
+        return;
+      case kRevokeSession:
+        RevokeCredential(call, match.id, *principal, /*session=*/true, std::move(answer));
+        return;
+      case kTokens:
+        if (post) {
+          CreateToken(call, *principal, std::move(answer));
+        } else {
+          answer(ListCredentials(query, *principal, /*sessions=*/false));
+        }
+        return;
+      case kToken:
+        answer(GetCredential(match.id, *principal));
+        return;
+      case kDeactivateToken:
+        RevokeCredential(call, match.id, *principal, /*session=*/false, std::move(answer));
         return;
       default:
-        observed(ProblemResponse(404, "no such resource"));
+        answer(ProblemResponse(404, "no such resource"));
         return;
     }
   } catch (const std::exception& e) {

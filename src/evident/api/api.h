@@ -11,17 +11,24 @@
 //   GET  /api/v1/tenants/{tenant}/log/checkpoints   earlier ones, newest first
 //   GET  /api/v1/tenants/{tenant}/log/entries       leaf data, [start, end)
 //   GET  /api/v1/tenants/{tenant}/log/proof/inclusion, .../proof/consistency
+//   POST /api/v1/auth/login, /api/v1/auth/logout; GET /api/v1/auth/session
+//   GET/POST /api/v1/tenants
+//   GET/POST /api/v1/users; GET/PATCH /api/v1/users/{id}; POST /api/v1/users/{id}/assume
+//   GET /api/v1/sessions; POST /api/v1/sessions/{id}/revoke
+//   GET/POST /api/v1/tokens; GET /api/v1/tokens/{id}; POST /api/v1/tokens/{id}/deactivate
 //   GET  /healthz, GET /metrics                 no authentication
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "evident/api/auth.h"
 #include "evident/api/http.h"
 #include "evident/api/metrics.h"
+#include "evident/auth/identity_service.h"
+#include "evident/auth/rate_limiter.h"
 #include "evident/core/canonical_json.h"
 #include "evident/core/clock.h"
 #include "evident/core/user_agent.h"
@@ -31,21 +38,41 @@
 
 namespace evident::api {
 
+using auth::Principal;
+
+// The session cookie: HttpOnly, SameSite=Strict, Secure under TLS (docs/identity.md).
+inline constexpr std::string_view kSessionCookie = "evident_session";
+
 struct ApiOptions {
   std::vector<std::string> redact_keys = core::Redactor::DefaultKeys();
   size_t max_events_per_request = 100'000;
   // Signs checkpoints for the log endpoints; not owned, must outlive the Api. Null: those
   // endpoints answer 503.
   ledger::Checkpointer* checkpointer = nullptr;
+  // Token buckets per client IP and per credential (rate <= 0: no limit).
+  auth::RateLimit rate_limit;
+};
+
+// What the audit trail records about one state change Evident made (docs/identity.md). The
+// request's method, path, status code, duration, IP and user agent are added by Api::Audit, and
+// the actor is the principal unless set here.
+struct AuditRecord {
+  std::string tenant;  // the tenant whose log receives it; kSystemTenant when it has none
+  core::EventType type = core::EventType::kActivity;
+  std::string action;
+  core::EventStatus status = core::EventStatus::kSuccess;
+  core::Resource resource;
+  std::vector<std::pair<std::string, std::string>> details;  // string members of `details`
+  core::Actor actor;                                         // empty: the principal
 };
 
 // Thread-safe: Handle may run on many threads at once. Holds references to `store`, `writer`,
-// `clock`, `agents` and `verifier`, which must outlive the Api; `agents` may be null (no
+// `clock`, `agents` and `identity`, which must outlive the Api; `agents` may be null (no
 // request.agent is derived).
 class Api {
  public:
   Api(storage::EventStore& store, ledger::Writer& writer, const core::Clock& clock,
-      const core::UserAgentParser* agents, const TokenVerifier& verifier, ApiOptions options);
+      const core::UserAgentParser* agents, auth::IdentityService& identity, ApiOptions options);
   ~Api();
   Api(const Api&) = delete;
   Api& operator=(const Api&) = delete;
@@ -61,7 +88,43 @@ class Api {
 
   const Metrics& metrics() const { return *metrics_; }
 
+  // Appends Evident's own audit events that were recorded while the server was not running
+  // (IdentityStore::PendingEvents) and forgets them. Called once at start.
+  util::Status FlushPendingAudit();
+
  private:
+  // One request as its handler sees it.
+  struct Call {
+    const HttpRequest& request;
+    std::string_view path;
+    std::string_view query;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  // Writes `records` to the log, then answers `response` once they are durable: a state change is
+  // acknowledged only with its audit trail. Never refused for back-pressure.
+  void Audit(const Call& call, const Principal* principal, std::vector<AuditRecord> records,
+             HttpResponse response, Responder respond);
+
+  // Identity and access (identity_handler.cc).
+  void Login(const Call& call, Responder respond);
+  void Logout(const Call& call, const Principal& principal, Responder respond);
+  HttpResponse CurrentSession(const Principal& principal);
+  void CreateTenant(const Call& call, const Principal& principal, Responder respond);
+  HttpResponse ListTenants(const Principal& principal);
+  void CreateUser(const Call& call, const Principal& principal, Responder respond);
+  HttpResponse ListUsers(std::string_view query, const Principal& principal);
+  HttpResponse GetUser(std::string_view id, const Principal& principal);
+  void UpdateUser(const Call& call, std::string_view id, const Principal& principal,
+                  Responder respond);
+  void AssumeUser(const Call& call, std::string_view id, const Principal& principal,
+                  Responder respond);
+  HttpResponse ListCredentials(std::string_view query, const Principal& principal, bool sessions);
+  HttpResponse GetCredential(std::string_view id, const Principal& principal);
+  void CreateToken(const Call& call, const Principal& principal, Responder respond);
+  void RevokeCredential(const Call& call, std::string_view id, const Principal& principal,
+                        bool session, Responder respond);
+
   // Handlers of the events resource (events_handler.cc).
   void PostEvents(const HttpRequest& request, const Principal& principal, Responder respond);
   HttpResponse ListEvents(std::string_view query, const Principal& principal);
@@ -90,8 +153,10 @@ class Api {
   ledger::Writer& writer_;
   const core::Clock& clock_;
   const core::UserAgentParser* const agents_;
-  const TokenVerifier& verifier_;
+  auth::IdentityService& identity_;
   const ApiOptions options_;
+  auth::RateLimiter ip_limiter_;
+  auth::RateLimiter credential_limiter_;
   const core::Redactor redactor_;
   std::unique_ptr<Metrics> metrics_;
 };

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "evident/api/problem.h"
+#include "evident/auth/test_identity.h"
 #include "evident/storage/memory/memory_event_store.h"
 
 namespace evident::api {
@@ -31,8 +32,9 @@ class ApiTest : public ::testing::Test {
       : store_(storage::memory::NewMemoryEventStore()),
         writer_(std::make_unique<ledger::Writer>(*store_, ledger::WriterOptions{})),
         clock_(kNow),
-        verifier_(HashToken(kToken)),
-        api_(std::make_unique<Api>(*store_, *writer_, clock_, nullptr, verifier_, ApiOptions{})) {}
+        identity_(clock_, std::string(kToken)),
+        api_(std::make_unique<Api>(*store_, *writer_, clock_, nullptr, identity_.service(),
+                                   ApiOptions{})) {}
 
   ~ApiTest() override {
     api_.reset();
@@ -43,8 +45,13 @@ class ApiTest : public ::testing::Test {
   HttpResponse Send(std::string method, std::string target, std::string body = "",
                     std::string content_type = "application/json",
                     std::string authorization = "Bearer " + std::string(kToken)) {
-    HttpRequest request{std::move(method), std::move(target), std::move(authorization),
-                        std::move(content_type), std::move(body)};
+    HttpRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.authorization = std::move(authorization);
+    request.content_type = std::move(content_type);
+    request.body = std::move(body);
+    request.remote_ip = "192.0.2.1";
     std::promise<HttpResponse> answered;
     std::future<HttpResponse> answer = answered.get_future();
     int calls = 0;
@@ -86,7 +93,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<storage::EventStore> store_;
   std::unique_ptr<ledger::Writer> writer_;
   core::FakeClock clock_;
-  TokenVerifier verifier_;
+  auth::TestIdentity identity_;
   std::unique_ptr<Api> api_;
 };
 

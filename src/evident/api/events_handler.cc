@@ -113,6 +113,32 @@ void Api::PostEvents(const HttpRequest& request, const Principal& principal, Res
     respond(Failure(events.error()));
     return;
   }
+  std::vector<util::FieldError> reserved;
+  std::vector<const std::string*> tenants;
+  for (size_t index = 0; index < events->size(); ++index) {
+    const std::string& tenant = (*events)[index].tenant;
+    if (tenant == auth::kSystemTenant) {
+      reserved.push_back({.index = static_cast<int64_t>(index),
+                          .field = "tenant",
+                          .message = "the tenant 'system' is reserved for Evident's own events"});
+    } else if (tenants.empty() || *tenants.back() != tenant) {
+      tenants.push_back(&tenant);
+    }
+  }
+  if (!reserved.empty()) {
+    respond(Failure(util::Error(util::ErrorCode::kInvalidArgument,
+                                "the request holds events for a reserved tenant",
+                                std::move(reserved))));
+    return;
+  }
+  // A tenant comes into being with the first event written for it (known ones cost a look-up in
+  // memory).
+  for (const std::string* tenant : tenants) {
+    if (auto known = identity_.EnsureTenant(*tenant); !known) {
+      respond(Failure(known.error()));
+      return;
+    }
+  }
   writer_.Submit(std::move(*events), [respond = std::move(respond)](
                                          util::Result<std::vector<storage::Appended>> appended) {
     if (!appended) {

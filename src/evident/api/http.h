@@ -15,6 +15,13 @@ struct HttpRequest {
   std::string target;         // origin-form: path and optional "?query"
   std::string authorization;  // the Authorization header, or empty
   std::string content_type;   // the Content-Type header, or empty
+  std::string cookie;         // the Cookie header, or empty
+  std::string origin;         // the Origin header, or empty
+  std::string host;           // the Host header, or empty
+  std::string csrf_token;     // the X-CSRF-Token header, or empty
+  std::string user_agent;     // the User-Agent header, or empty
+  std::string remote_ip;      // the peer's address (text form), or empty when unknown
+  bool secure = false;        // arrived over TLS
   std::string body;
 };
 

@@ -51,6 +51,8 @@ std::string_view ReasonPhrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 204:
+      return "No Content";
     case 400:
       return "Bad Request";
     case 401:
@@ -67,6 +69,8 @@ std::string_view ReasonPhrase(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
     case 500:
       return "Internal Server Error";
     case 503:

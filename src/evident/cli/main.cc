@@ -1,9 +1,10 @@
-// The `evident` binary: serve, reindex, ingest, query, verify, key.
+// The `evident` binary: serve, reindex, ingest, query, verify, key, admin.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 
+#include "evident/cli/admin.h"
 #include "evident/cli/common.h"
 #include "evident/cli/ingest.h"
 #include "evident/cli/query.h"
@@ -85,6 +86,8 @@ int main(int argc, char** argv) {
   CLI::App* verify_command = evident::cli::AddVerifyCommand(app, verify);
   evident::cli::KeyShowOptions key_show;
   CLI::App* key_command = evident::cli::AddKeyCommand(app, key_show);
+  evident::cli::ResetPasswordOptions reset_password;
+  CLI::App* admin_command = evident::cli::AddAdminCommand(app, reset_password);
 
   try {
     app.parse(argc, argv);
@@ -101,5 +104,8 @@ int main(int argc, char** argv) {
   if (query_command->parsed()) return evident::cli::RunQuery(query, std::cout, std::cerr);
   if (verify_command->parsed()) return evident::cli::RunVerify(verify, std::cout, std::cerr);
   if (key_command->parsed()) return evident::cli::RunKeyShow(key_show, std::cout, std::cerr);
+  if (admin_command->parsed()) {
+    return evident::cli::RunResetPassword(reset_password, std::cin, std::cout, std::cerr);
+  }
   return evident::cli::kExitUsage;
 }

@@ -20,14 +20,15 @@ Writer::Writer(storage::EventStore& store, WriterOptions options)
 
 Writer::~Writer() { Shutdown(); }
 
-void Writer::Submit(std::vector<core::Event> events, Callback done) {
+void Writer::Submit(std::vector<core::Event> events, Callback done, Admission admission) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
       done(Error::Unavailable("the server is shutting down"));
       return;
     }
-    if (queued_events_ > 0 && queued_events_ + events.size() > options_.max_queued_events) {
+    if (admission == Admission::kBounded && queued_events_ > 0 &&
+        queued_events_ + events.size() > options_.max_queued_events) {
       done(Error::Unavailable("the write queue is full; retry shortly"));
       return;
     }

@@ -32,6 +32,12 @@ struct WriterStats {
   uint64_t last_group_events = 0;  // size of the latest commit group
 };
 
+// Whether Submit may refuse a request because the queue is full.
+enum class Admission {
+  kBounded,  // refused (Unavailable) beyond max_queued_events: back-pressure on clients
+  kAlways,   // Evident's own audit events: a state change already made must be recorded
+};
+
 // Thread-safe. Holds a reference to `store`, which must outlive the Writer.
 class Writer {
  public:
@@ -45,7 +51,8 @@ class Writer {
   // Queues one request's events. `done` runs on the writer thread once they are durable (or
   // refused); it must be quick and must not call Submit. Errors passed to `done`: those of
   // EventStore::Append, and Unavailable when the queue is full or the writer is shut down.
-  void Submit(std::vector<core::Event> events, Callback done);
+  void Submit(std::vector<core::Event> events, Callback done,
+              Admission admission = Admission::kBounded);
 
   // Blocking convenience for the CLI and tests.
   util::Result<std::vector<storage::Appended>> SubmitAndWait(std::vector<core::Event> events);

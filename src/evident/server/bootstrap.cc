@@ -47,71 +47,7 @@ util::Status WritePrivateFile(const std::filesystem::path& path, std::string_vie
   return {};
 }
 
-util::Status WriteHashFile(const std::filesystem::path& path, const api::TokenHash& hash) {
-  return WritePrivateFile(path, util::HexEncode(std::string_view(
-                                    reinterpret_cast<const char*>(hash.data()), hash.size())) +
-                                    "\n");
-}
-
-util::Result<api::TokenHash> ReadHashFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return Error::IOError(Errno("cannot read", path));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  std::string text = contents.str();
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  api::TokenHash hash{};
-  size_t decoded = 0;
-  if (text.size() != hash.size() * 2 ||
-      sodium_hex2bin(hash.data(), hash.size(), text.data(), text.size(), nullptr, &decoded,
-                     nullptr) != 0 ||
-      decoded != hash.size()) {
-    return Error::Corruption(path.string() + " does not hold a SHA-256 in hex");
-  }
-  return hash;
-}
-
 }  // namespace
-
-util::Result<AdminToken> BootstrapAdminToken(const std::filesystem::path& data_dir,
-                                             std::string_view configured) {
-  const std::filesystem::path path = data_dir / kAdminTokenFile;
-  std::error_code error;
-  const bool exists = std::filesystem::exists(path, error);
-  if (error) return Error::IOError("cannot inspect " + path.string() + ": " + error.message());
-
-  AdminToken token;
-  if (!exists) {
-    if (configured.empty()) {
-      unsigned char random[32];
-      util::RandomBytes(random, sizeof random);
-      token.generated =
-          "evd_" +
-          util::Base64Encode(std::string_view(reinterpret_cast<char*>(random), sizeof random),
-                             util::Base64Variant::kUrlNoPadding);
-      sodium_memzero(random, sizeof random);
-      token.origin = AdminToken::Origin::kGenerated;
-      token.hash = api::HashToken(token.generated);
-    } else {
-      token.origin = AdminToken::Origin::kConfigured;
-      token.hash = api::HashToken(configured);
-    }
-    EVIDENT_RETURN_IF_ERROR(WriteHashFile(path, token.hash));
-    return token;
-  }
-
-  EVIDENT_ASSIGN_OR_RETURN(token.hash, ReadHashFile(path));
-  if (configured.empty()) return token;
-  const api::TokenHash wanted = api::HashToken(configured);
-  if (sodium_memcmp(wanted.data(), token.hash.data(), wanted.size()) == 0) {
-    token.origin = AdminToken::Origin::kConfigured;
-    return token;
-  }
-  EVIDENT_RETURN_IF_ERROR(WriteHashFile(path, wanted));
-  token.hash = wanted;
-  token.origin = AdminToken::Origin::kReplaced;
-  return token;
-}
 
 util::Result<ledger::NoteSigner> ReadSigningKey(const std::filesystem::path& path) {
   std::ifstream in(path);

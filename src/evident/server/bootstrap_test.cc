@@ -11,8 +11,6 @@
 namespace evident::server {
 namespace {
 
-using Origin = AdminToken::Origin;
-
 class BootstrapTest : public ::testing::Test {
  protected:
   BootstrapTest() {
@@ -38,67 +36,6 @@ class BootstrapTest : public ::testing::Test {
 
   std::filesystem::path dir_;
 };
-
-TEST_F(BootstrapTest, FirstStartGeneratesATokenStoredOnlyAsHash) {
-  auto token = BootstrapAdminToken(dir_, "");
-  ASSERT_TRUE(token) << token.error().ToString();
-  EXPECT_EQ(token->origin, Origin::kGenerated);
-  ASSERT_TRUE(token->generated.starts_with("evd_"));
-  EXPECT_EQ(token->generated.size(), 4u + 43u);  // base64url of 32 bytes, no padding
-  EXPECT_EQ(token->hash, api::HashToken(token->generated));
-
-  const std::string stored = AllBytes();
-  EXPECT_EQ(stored.find(token->generated), std::string::npos);
-  EXPECT_EQ(stored.find(token->generated.substr(4)), std::string::npos);
-  EXPECT_EQ(stored.size(), 65u);  // 64 hex digits and a newline
-
-  struct stat info {};
-  ASSERT_EQ(::stat((dir_ / kAdminTokenFile).c_str(), &info), 0);
-  EXPECT_EQ(info.st_mode & 0777, 0600);
-
-  api::TokenVerifier verifier(token->hash);
-  EXPECT_TRUE(verifier.Verify("Bearer " + token->generated));
-  EXPECT_FALSE(verifier.Verify("Bearer " + token->generated + "x"));
-}
-
-TEST_F(BootstrapTest, LaterStartsReadTheStoredHashAndPrintNothing) {
-  auto first = BootstrapAdminToken(dir_, "");
-  ASSERT_TRUE(first);
-  auto second = BootstrapAdminToken(dir_, "");
-  ASSERT_TRUE(second) << second.error().ToString();
-  EXPECT_EQ(second->origin, Origin::kStored);
-  EXPECT_TRUE(second->generated.empty());
-  EXPECT_EQ(second->hash, first->hash);
-}
-
-TEST_F(BootstrapTest, ConfiguredTokenIsUsedAndReplacesADifferentOne) {
-  auto first = BootstrapAdminToken(dir_, "evd_configured-secret");
-  ASSERT_TRUE(first);
-  EXPECT_EQ(first->origin, Origin::kConfigured);
-  EXPECT_TRUE(first->generated.empty());
-  EXPECT_EQ(AllBytes().find("configured-secret"), std::string::npos);
-
-  auto same = BootstrapAdminToken(dir_, "evd_configured-secret");
-  ASSERT_TRUE(same);
-  EXPECT_EQ(same->origin, Origin::kConfigured);
-  EXPECT_EQ(same->hash, first->hash);
-
-  auto replaced = BootstrapAdminToken(dir_, "evd_rotated");
-  ASSERT_TRUE(replaced);
-  EXPECT_EQ(replaced->origin, Origin::kReplaced);
-  EXPECT_EQ(replaced->hash, api::HashToken("evd_rotated"));
-  auto after = BootstrapAdminToken(dir_, "");
-  ASSERT_TRUE(after);
-  EXPECT_EQ(after->hash, api::HashToken("evd_rotated"));
-  EXPECT_EQ(AllBytes().find("rotated"), std::string::npos);
-}
-
-TEST_F(BootstrapTest, DamagedHashFileIsCorruption) {
-  std::ofstream(dir_ / kAdminTokenFile) << "not a hash\n";
-  auto token = BootstrapAdminToken(dir_, "");
-  ASSERT_FALSE(token);
-  EXPECT_EQ(token.error().code(), util::ErrorCode::kCorruption);
-}
 
 TEST_F(BootstrapTest, TheSigningKeyIsCreatedOnceOwnerOnlyAndReadBack) {
   auto first = BootstrapSigningKey(dir_, "", "");

@@ -1,5 +1,7 @@
 #include "evident/server/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <exception>
@@ -30,6 +32,46 @@ util::Result<Int> ParseInt(std::string_view text) {
     return Error::InvalidArgument("'" + std::string(text) + "' is not an integer");
   }
   return value;
+}
+
+// The numeric settings of identity and access, each with its bounds.
+struct NumberSetting {
+  std::string_view key;
+  double ServeConfig::*real = nullptr;
+  int64_t ServeConfig::*integer = nullptr;
+  double min = 0, max = 0;
+};
+
+const std::vector<NumberSetting>& NumberSettings() {
+  static const std::vector<NumberSetting> settings = {
+      {"rate_limit_rps", &ServeConfig::rate_limit_rps, nullptr, 0, 1e9},
+      {"rate_limit_burst", &ServeConfig::rate_limit_burst, nullptr, 1, 1e9},
+      {"session_ttl_seconds", nullptr, &ServeConfig::session_ttl_seconds, 60, 366.0 * 86400},
+      {"session_idle_seconds", nullptr, &ServeConfig::session_idle_seconds, 0, 366.0 * 86400},
+      {"lockout_max_failures", nullptr, &ServeConfig::lockout_max_failures, 1, 1000},
+      {"lockout_window_seconds", nullptr, &ServeConfig::lockout_window_seconds, 1, 86400},
+      {"lockout_seconds", nullptr, &ServeConfig::lockout_seconds, 1, 7 * 86400},
+      {"lockout_max_failures_per_ip", nullptr, &ServeConfig::lockout_max_failures_per_ip, 1, 1e6},
+  };
+  return settings;
+}
+
+util::Status SetNumber(const NumberSetting& setting, double value, const std::string& source,
+                       std::string_view name, ServeConfig& config) {
+  if (!(value >= setting.min && value <= setting.max)) {
+    return ConfigError(source, std::string(name),
+                       "must be from " + std::to_string(static_cast<int64_t>(setting.min)) +
+                           " to " + std::to_string(static_cast<int64_t>(setting.max)));
+  }
+  if (setting.real != nullptr) {
+    config.*setting.real = value;
+  } else {
+    if (value != static_cast<double>(static_cast<int64_t>(value))) {
+      return ConfigError(source, std::string(name), "must be an integer");
+    }
+    config.*setting.integer = static_cast<int64_t>(value);
+  }
+  return {};
 }
 
 util::Status Validate(ServeConfig& config, const std::string& source) {
@@ -86,10 +128,26 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
           return ConfigError(source, key, "must be from 0 (one per core) to 256");
         }
         config.io_threads = static_cast<int>(threads);
+      } else if (key == "admin_email") {
+        config.admin_email = toml::get<std::string>(value);
+      } else if (key == "admin_password") {
+        config.admin_password = toml::get<std::string>(value);
       } else {
-        return ConfigError(source, key,
-                           "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
-                           "admin_token, log_name, signing_key_file, io_threads)");
+        const auto& settings = NumberSettings();
+        const auto setting = std::find_if(settings.begin(), settings.end(),
+                                          [&](const auto& one) { return one.key == key; });
+        if (setting == settings.end()) {
+          return ConfigError(source, key,
+                             "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
+                             "admin_token, log_name, signing_key_file, io_threads, admin_email, "
+                             "admin_password, rate_limit_rps, rate_limit_burst, "
+                             "session_ttl_seconds, session_idle_seconds, lockout_max_failures, "
+                             "lockout_window_seconds, lockout_seconds, "
+                             "lockout_max_failures_per_ip)");
+        }
+        const double number = value.is_floating() ? toml::get<double>(value)
+                                                  : static_cast<double>(toml::get<int64_t>(value));
+        EVIDENT_RETURN_IF_ERROR(SetNumber(*setting, number, source, key, config));
       }
     } catch (const toml::type_error&) {
       return ConfigError(source, key, "wrong type");
@@ -120,6 +178,22 @@ util::Status ApplyEnvironment(const EnvLookup& env, ServeConfig& config) {
       return ConfigError(source, "EVIDENT_IO_THREADS", "must be an integer from 0 to 256");
     }
     config.io_threads = *threads;
+  }
+  if (auto value = env("EVIDENT_ADMIN_EMAIL")) config.admin_email = *value;
+  if (auto value = env("EVIDENT_ADMIN_PASSWORD")) config.admin_password = *value;
+  for (const NumberSetting& setting : NumberSettings()) {
+    std::string name = "EVIDENT_";
+    for (const char c : setting.key)
+      name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const auto value = env(name);
+    if (!value) continue;
+    double number = 0;
+    const std::string_view text = util::Trim(*value);
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end != text.data() + text.size()) {
+      return ConfigError(source, name, "'" + *value + "' is not a number");
+    }
+    EVIDENT_RETURN_IF_ERROR(SetNumber(setting, number, source, name, config));
   }
   return Validate(config, source);
 }

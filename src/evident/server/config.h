@@ -28,6 +28,18 @@ struct ServeConfig {
   // The Ed25519 signing key (Go note private key format); empty: DATA/log-signing.key.
   std::string signing_key_file;
   int io_threads = 0;  // 0: one per hardware thread
+  // The super admin made on first start; the password is a secret, like admin_token.
+  std::string admin_email = "admin@localhost";
+  std::string admin_password;
+  // Token buckets per client IP and per credential; rate 0 turns them off.
+  double rate_limit_rps = 200;
+  double rate_limit_burst = 400;
+  int64_t session_ttl_seconds = 12 * 60 * 60;
+  int64_t session_idle_seconds = 30 * 60;
+  int64_t lockout_max_failures = 5;
+  int64_t lockout_window_seconds = 15 * 60;
+  int64_t lockout_seconds = 15 * 60;
+  int64_t lockout_max_failures_per_ip = 50;
 
   // "HOST:PORT", with IPv6 hosts in brackets.
   std::string Listen() const;
@@ -49,9 +61,10 @@ EnvLookup ProcessEnvironment();
 
 // Merges, lowest first: defaults; the TOML file named by --config or EVIDENT_CONFIG (keys
 // data_dir, listen, max_body_bytes, redact_keys, admin_token, log_name, signing_key_file,
-// io_threads); the variables EVIDENT_DATA_DIR, EVIDENT_LISTEN, EVIDENT_MAX_BODY_BYTES,
-// EVIDENT_REDACT_KEYS (comma list), EVIDENT_ADMIN_TOKEN, EVIDENT_LOG_NAME,
-// EVIDENT_SIGNING_KEY_FILE, EVIDENT_IO_THREADS; then the flags.
+// io_threads, admin_email, admin_password, rate_limit_rps, rate_limit_burst, session_ttl_seconds,
+// session_idle_seconds, lockout_max_failures, lockout_window_seconds, lockout_seconds,
+// lockout_max_failures_per_ip); the variables EVIDENT_ + the key in upper case (EVIDENT_DATA_DIR,
+// EVIDENT_REDACT_KEYS as a comma list, ...); then the flags.
 // Errors: InvalidArgument naming the source and key (an unreadable or malformed file, an unknown
 // key, a wrong type, a listen address without a port, a port above 65535, a zero body limit,
 // io_threads outside 0..256, an empty redact key list entry). Never throws.

@@ -77,7 +77,17 @@ class HttpServer::Impl {
 // posts the answer onto the strand.
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {}
+  Session(Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
+    beast::error_code error;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(error);
+    if (!error) {
+      // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d; audit it as a.b.c.d.
+      const net::ip::address address = peer.address();
+      remote_ip_ = address.is_v6() && address.to_v6().is_v4_mapped()
+                       ? net::ip::make_address_v4(net::ip::v4_mapped, address.to_v6()).to_string()
+                       : address.to_string();
+    }
+  }
 
   ~Session() {
     std::lock_guard lock(server_.sessions_mu_);
@@ -160,6 +170,12 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     request.target = std::string(message.target());
     request.authorization = std::string(message[http::field::authorization]);
     request.content_type = std::string(message[http::field::content_type]);
+    request.cookie = std::string(message[http::field::cookie]);
+    request.origin = std::string(message[http::field::origin]);
+    request.host = std::string(message[http::field::host]);
+    request.csrf_token = std::string(message["X-CSRF-Token"]);
+    request.user_agent = std::string(message[http::field::user_agent]);
+    request.remote_ip = remote_ip_;
     request.body = std::move(message.body());
     // The work guard keeps the io_context running while a POST waits for the ledger writer, so
     // that a graceful stop still writes its answer.
@@ -247,6 +263,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   Impl& server_;
   beast::tcp_stream stream_;
+  std::string remote_ip_;  // constant after construction
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::unique_ptr<std::array<char, kReadBufferBytes>> discard_;

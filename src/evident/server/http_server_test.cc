@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "evident/auth/test_identity.h"
 #include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/memory/memory_event_store.h"
 
@@ -142,8 +143,8 @@ class HttpServerTest : public ::testing::Test {
   HttpServerTest()
       : writer_(store_, ledger::WriterOptions{}),
         clock_(1746775626123),
-        verifier_(api::HashToken(kToken)),
-        api_(store_, writer_, clock_, nullptr, verifier_, api::ApiOptions{}),
+        identity_(clock_, std::string(kToken)),
+        api_(store_, writer_, clock_, nullptr, identity_.service(), api::ApiOptions{}),
         server_(api_, HttpServerOptions{.host = "127.0.0.1",
                                         .port = 0,
                                         .max_body_bytes = 1024,
@@ -168,7 +169,7 @@ class HttpServerTest : public ::testing::Test {
   GatedStore store_;
   ledger::Writer writer_;
   core::FakeClock clock_;
-  api::TokenVerifier verifier_;
+  auth::TestIdentity identity_;
   api::Api api_;
   HttpServer server_;
   std::thread runner_;

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "evident/api/api.h"
+#include "evident/auth/identity_service.h"
 #include "evident/core/clock.h"
 #include "evident/core/user_agent.h"
 #include "evident/ledger/checkpointer.h"
@@ -16,6 +17,7 @@
 #include "evident/server/bootstrap.h"
 #include "evident/server/http_server.h"
 #include "evident/storage/sqlite/sqlite_event_store.h"
+#include "evident/storage/sqlite/sqlite_identity_store.h"
 
 namespace evident::server {
 
@@ -43,15 +45,6 @@ int Serve(const ServeConfig& config, std::ostream& out) {
   const std::filesystem::path data_dir =
       std::filesystem::weakly_canonical(std::filesystem::absolute(config.data_dir), fs_error);
 
-  auto token = BootstrapAdminToken(data_dir, config.admin_token);
-  if (!token) {
-    spdlog::error("admin token: {}", token.error().ToString());
-    return 1;
-  }
-  if (token->origin == AdminToken::Origin::kReplaced) {
-    spdlog::warn("EVIDENT_ADMIN_TOKEN differs from the stored admin token: it replaces it");
-  }
-
   auto parser = core::UserAgentParser::CreateDefault();
   if (!parser) {
     spdlog::error("user-agent rules: {}", parser.error().ToString());
@@ -75,7 +68,39 @@ int Serve(const ServeConfig& config, std::ostream& out) {
   const std::string verifier_key = signing_key->VerifierKey();
   const std::string log_name = signing_key->name();
 
-  const api::TokenVerifier verifier(token->hash);
+  auto identity_store = storage::sqlite::OpenSqliteIdentityStore(
+      (data_dir / storage::sqlite::kIdentityDbFile).string());
+  if (!identity_store) {
+    spdlog::error("cannot open the identity store: {}", identity_store.error().ToString());
+    return 1;
+  }
+  auth::IdentityOptions identity_options;
+  identity_options.session_ttl_ms = config.session_ttl_seconds * 1000;
+  identity_options.session_idle_ms = config.session_idle_seconds * 1000;
+  identity_options.lockout = auth::LockoutPolicy{
+      .max_failures = static_cast<int>(config.lockout_max_failures),
+      .window_ms = config.lockout_window_seconds * 1000,
+      .lockout_ms = config.lockout_seconds * 1000,
+      .max_failures_per_ip = static_cast<int>(config.lockout_max_failures_per_ip)};
+  auth::IdentityService identity(**identity_store, core::SystemClock::Instance(), identity_options);
+  auto admin = identity.Bootstrap(config.admin_email, config.admin_password, config.admin_token);
+  if (!admin) {
+    spdlog::error("first super admin: {}", admin.error().ToString());
+    return 1;
+  }
+  if (admin->token_replaced) {
+    spdlog::warn("EVIDENT_ADMIN_TOKEN differs from the earlier bootstrap token: it replaces it");
+  }
+  if (admin->created) {
+    const std::string event = auth::OfflineAuditEvent(
+        admin->admin, "create", "evident", {{"role", admin->admin.role}, {"reason", "first start"}},
+        core::SystemClock::Instance().NowMillis());
+    if (auto queued = identity.AddPendingAudit(event); !queued) {
+      spdlog::error("cannot record the first super admin: {}", queued.error().ToString());
+      return 1;
+    }
+  }
+
   int exit_code = 0;
   {
     ledger::Checkpointer checkpointer(**store, std::move(signing_key).value(),
@@ -86,8 +111,14 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     api::ApiOptions api_options;
     api_options.redact_keys = config.redact_keys;
     api_options.checkpointer = &checkpointer;
-    api::Api api(**store, writer, core::SystemClock::Instance(), parser->get(), verifier,
+    api_options.rate_limit = {.rate_per_second = config.rate_limit_rps,
+                              .burst = config.rate_limit_burst};
+    api::Api api(**store, writer, core::SystemClock::Instance(), parser->get(), identity,
                  api_options);
+    if (auto flushed = api.FlushPendingAudit(); !flushed) {
+      spdlog::error("cannot append audit events recorded offline: {}", flushed.error().ToString());
+      exit_code = 1;
+    }
 
     HttpServerOptions http_options;
     http_options.host = config.listen_host;
@@ -95,12 +126,16 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     http_options.max_body_bytes = config.max_body_bytes;
     http_options.io_threads = config.io_threads;
     HttpServer http(api, http_options);
-    if (auto listening = http.Listen(); !listening) {
+    if (exit_code != 0) {
+      // The pending audit events are still there for the next start.
+    } else if (auto listening = http.Listen(); !listening) {
       spdlog::error("{}", listening.error().message());
       exit_code = 1;
-      if (token->origin == AdminToken::Origin::kGenerated) {
-        // Nobody saw the generated token: forget it so that the next start makes a new one.
-        std::filesystem::remove(data_dir / kAdminTokenFile, fs_error);
+      if (admin->created) {
+        spdlog::warn(
+            "the super admin {} was created but its start-up credentials were not "
+            "shown; recover with `evident admin reset-password`",
+            admin->admin.email);
       }
     } else {
       ServeConfig actual = config;
@@ -108,8 +143,13 @@ int Serve(const ServeConfig& config, std::ostream& out) {
       out << "listening on http://" << actual.Listen() << "\n";
       out << "data directory: " << data_dir.string() << "\n";
       out << "log verifier key: " << verifier_key << "\n";
-      if (token->origin == AdminToken::Origin::kGenerated) {
-        out << "admin token: " << token->generated
+      out << "super admin: " << admin->admin.email << "\n";
+      if (!admin->generated_password.empty()) {
+        out << "admin password: " << admin->generated_password
+            << "  (shown once; stored only as an argon2id hash)\n";
+      }
+      if (!admin->generated_token.empty()) {
+        out << "admin token: " << admin->generated_token
             << "  (shown once; only its SHA-256 is stored)\n";
       }
       out.flush();

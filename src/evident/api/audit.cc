@@ -1,0 +1,129 @@
+// Evident audits itself: every state change it makes is an event in the right tenant's log,
+// written before the change is acknowledged (docs/identity.md, "The audit trail").
+#include <spdlog/spdlog.h>
+
+#include "evident/api/api.h"
+#include "evident/api/json_writer.h"
+#include "evident/util/strings.h"
+#include "evident/util/uuid.h"
+
+namespace evident::api {
+
+namespace {
+
+using detail::JsonWriter;
+using detail::StringOutput;
+using detail::WriteKey;
+using detail::WriteString;
+
+constexpr size_t kMaxHeaderText = 1024;
+
+// Header text as stored text: valid UTF-8 kept as it is (cut at kMaxHeaderText on a character
+// boundary), anything else with its non-ASCII bytes as '?'.
+std::string StorableText(std::string_view text) {
+  std::string out(text.substr(0, kMaxHeaderText));
+  if (!util::IsValidUtf8(out)) {
+    for (char& c : out) {
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+    }
+  }
+  while (!out.empty() && !util::IsValidUtf8(out)) out.pop_back();
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return out;
+}
+
+}  // namespace
+
+void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditRecord> records,
+                HttpResponse response, Responder respond) {
+  const util::UnixMillis now = clock_.NowMillis();
+  const int64_t duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - call.started)
+                                  .count();
+  core::Request request;
+  request.method = call.request.method;
+  request.path = StorableText(call.path);
+  request.status_code = response.status;
+  request.duration_ms = duration_ms;
+  request.ip = call.request.remote_ip;
+  request.user_agent = StorableText(call.request.user_agent);
+  if (agents_ != nullptr && !request.user_agent.empty()) {
+    request.agent = agents_->Parse(request.user_agent);
+  }
+
+  std::vector<core::Event> events;
+  events.reserve(records.size());
+  for (AuditRecord& record : records) {
+    core::Event event;
+    event.id = util::NewUuidV7(now);
+    event.tenant = record.tenant.empty() ? std::string(auth::kSystemTenant) : record.tenant;
+    event.type = record.type;
+    event.action = std::move(record.action);
+    event.status = record.status;
+    event.occurred_at = now;
+    event.received_at = now;
+    event.resource = std::move(record.resource);
+    event.request = request;
+    if (!record.actor.empty()) {
+      event.actor = std::move(record.actor);
+    } else if (principal != nullptr) {
+      event.actor = core::Actor{.id = principal->user_id,
+                                .email = principal->email,
+                                .name = principal->name,
+                                .role = std::string(auth::ToString(principal->role)),
+                                .assumed_by = principal->assumed_by_email};
+    }
+    if (principal != nullptr) {
+      record.details.emplace_back("credential_id", principal->credential_id);
+      record.details.emplace_back("credential_kind", principal->kind);
+      if (!principal->assumed_by_id.empty()) {
+        record.details.emplace_back("assumedBy", principal->assumed_by_email);
+        record.details.emplace_back("assume_reason", principal->assume_reason);
+      }
+    }
+    std::string details;
+    StringOutput output(details);
+    JsonWriter writer(output);
+    writer.StartObject();
+    for (const auto& [key, value] : record.details) {
+      WriteKey(writer, key);
+      WriteString(writer, value);
+    }
+    writer.EndObject();
+    event.details.clear();
+    core::CanonicalizeOptions options;
+    options.redactor = &redactor_;
+    if (auto canonical = core::CanonicalizeJson(details, options, event.details); !canonical) {
+      spdlog::error("audit details not canonical: {}", canonical.error().ToString());
+      event.details = "{}";
+    }
+    events.push_back(std::move(event));
+  }
+  writer_.Submit(
+      std::move(events),
+      [response = std::move(response), respond = std::move(respond)](
+          util::Result<std::vector<storage::Appended>> appended) mutable {
+        if (!appended) {
+          spdlog::error("an audit event could not be stored: {}", appended.error().ToString());
+        }
+        respond(std::move(response));
+      },
+      ledger::Admission::kAlways);
+}
+
+util::Status Api::FlushPendingAudit() {
+  EVIDENT_ASSIGN_OR_RETURN(auto pending, identity_.PendingAudit());
+  if (pending.empty()) return {};
+  std::vector<core::Event> events;
+  for (const auto& [id, json] : pending) {
+    EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+    events.push_back(std::move(event));
+  }
+  auto appended = writer_.SubmitAndWait(std::move(events));
+  if (!appended) return appended.error();
+  return identity_.ForgetPendingAudit(pending.back().first);
+}
+
+}  // namespace evident::api

@@ -24,6 +24,9 @@
 
 #include "bench/dataset.h"
 #include "bench/log_bench.h"
+#include "evident/auth/identity_service.h"
+#include "evident/core/clock.h"
+#include "evident/storage/sqlite/sqlite_identity_store.h"
 
 namespace evident::bench {
 namespace {
@@ -32,6 +35,8 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kToken = "evd_bench_token_not_secret";
+constexpr const char* kAdminEmail = "bench@evident.test";
+constexpr const char* kAdminPassword = "bench password not secret";
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -50,6 +55,11 @@ Server StartServer(const std::string& data_dir) {
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     setenv("EVIDENT_ADMIN_TOKEN", kToken, 1);
+    setenv("EVIDENT_ADMIN_EMAIL", kAdminEmail, 1);
+    setenv("EVIDENT_ADMIN_PASSWORD", kAdminPassword, 1);
+    // Limits stay on (their cost is part of every request) but far above what one host sends.
+    setenv("EVIDENT_RATE_LIMIT_RPS", "1000000", 1);
+    setenv("EVIDENT_RATE_LIMIT_BURST", "1000000", 1);
     execl(EVIDENT_BINARY, EVIDENT_BINARY, "serve", "--data", data_dir.c_str(), "--listen",
           "127.0.0.1:0", static_cast<char*>(nullptr));
     _exit(127);
@@ -209,6 +219,36 @@ Latency Measure(const std::string& name, double target_ms, int runs,
   return result;
 }
 
+struct AuthCost {
+  double p50_us = 0, p99_us = 0;
+};
+
+// Times IdentityService::Authenticate of `token` on the stopped server's identity.db.
+AuthCost MeasureAuthentication(const std::string& data_dir, const std::string& token) {
+  AuthCost cost;
+  auto store = storage::sqlite::OpenSqliteIdentityStore(data_dir + "/identity.db");
+  if (!store) {
+    std::cerr << "identity store: " << store.error().ToString() << "\n";
+    return cost;
+  }
+  auth::IdentityService identity(**store, core::SystemClock::Instance(), auth::IdentityOptions{});
+  std::vector<double> samples;
+  for (int i = 0; i < 20'000; ++i) {
+    const auto start = Clock::now();
+    auto principal = identity.Authenticate(token, "127.0.0.1", false);
+    const double us = Seconds(Clock::now() - start) * 1e6;
+    if (!principal) {
+      std::cerr << "authenticate: " << principal.error().ToString() << "\n";
+      return cost;
+    }
+    if (i >= 100) samples.push_back(us);
+  }
+  std::sort(samples.begin(), samples.end());
+  cost.p50_us = samples[samples.size() / 2];
+  cost.p99_us = samples[samples.size() * 99 / 100];
+  return cost;
+}
+
 std::string NextCursor(const std::string& body) {
   const std::string key = "\"next_cursor\":\"";
   const size_t at = body.find(key);
@@ -366,6 +406,28 @@ int Main(int argc, char** argv) {
       },
       http));
 
+  // Password logins (argon2id at OWASP's cost), one at a time.
+  Latency login{"password login", 0, 0, 0, 0};
+  {
+    std::vector<double> samples;
+    const std::string body =
+        std::string(R"({"email":")") + kAdminEmail + R"(","password":")" + kAdminPassword + R"("})";
+    for (int i = 0; i < 50; ++i) {
+      const auto start = Clock::now();
+      const long code = http.Post("/api/v1/auth/login", body);
+      if (code != 200) {
+        ++login.errors;
+        continue;
+      }
+      samples.push_back(Seconds(Clock::now() - start) * 1000);
+    }
+    std::sort(samples.begin(), samples.end());
+    if (!samples.empty()) {
+      login.p50_ms = samples[samples.size() / 2];
+      login.p99_ms = samples[std::min(samples.size() - 1, samples.size() * 99 / 100)];
+    }
+  }
+
   const uint64_t log_bytes = PathBytes(data_dir + "/log.db") + PathBytes(data_dir + "/log.db-wal");
   const uint64_t index_bytes = PathBytes(data_dir + "/index");
   const uint64_t all_bytes = PathBytes(data_dir);
@@ -406,6 +468,23 @@ int Main(int argc, char** argv) {
   std::cout << line;
   std::cout << "ingest failures: " << failures.load() << ", server exit code: " << exit_code
             << "\n";
+
+  // What authentication adds to each request: the server's own check of the bench's bearer
+  // token against its identity.db, timed in process, beside the server time one batch takes.
+  const AuthCost auth = MeasureAuthentication(data_dir, kToken);
+  const double batch_server_us = 1e6 * batch / ingest_rate;
+  std::cout << "\n| measure | value | target |\n|---|---|---|\n";
+  std::snprintf(line, sizeof line,
+                "| authentication per request (in process) | p50 %.1f us, p99 %.1f us | |\n",
+                auth.p50_us, auth.p99_us);
+  std::cout << line;
+  std::snprintf(line, sizeof line,
+                "| authentication share of one %d-event ingest request | %.3f%% | <= 5%% |\n",
+                batch, 100.0 * auth.p50_us / batch_server_us);
+  std::cout << line;
+  std::snprintf(line, sizeof line, "| password login over HTTP | p50 %.1f ms, p99 %.1f ms%s | |\n",
+                login.p50_ms, login.p99_ms, login.errors ? " (errors!)" : "");
+  std::cout << line;
 
   LogBenchResults log;
   if (log_leaves > 0) {
@@ -454,12 +533,17 @@ int Main(int argc, char** argv) {
        << ",\"inclusion_p99_ms\":" << log.inclusion_p99_ms
        << ",\"consistency_p50_ms\":" << log.consistency_p50_ms
        << ",\"consistency_p99_ms\":" << log.consistency_p99_ms
-       << ",\"checkpoints_per_s\":" << log.checkpoints_per_s << "}}\n";
+       << ",\"checkpoints_per_s\":" << log.checkpoints_per_s
+       << "},\"identity\":{\"authentication_p50_us\":" << auth.p50_us
+       << ",\"authentication_p99_us\":" << auth.p99_us
+       << ",\"authentication_share_of_ingest_request\":" << auth.p50_us / batch_server_us
+       << ",\"login_p50_ms\":" << login.p50_ms << ",\"login_p99_ms\":" << login.p99_ms
+       << ",\"login_errors\":" << login.errors << "}}\n";
   const std::string file = out_dir + "/bench-" + std::to_string(scale) + ".json";
   std::ofstream(file) << json.str();
   std::cout << "wrote " << file << "\n";
   if (work_dir.find("/evident-bench-") != std::string::npos) fs::remove_all(work_dir);
-  return failures.load() == 0 && exit_code == 0 ? 0 : 1;
+  return failures.load() == 0 && exit_code == 0 && login.errors == 0 ? 0 : 1;
 }
 
 }  // namespace

@@ -437,9 +437,36 @@ int Main(int argc, char** argv) {
     return result;
   };
   const Latency login = time_logins("password login", kAdminEmail, kAdminPassword, 200);
-  const Latency wrong_password =
-      time_logins("wrong password", kAdminEmail, "not the password at all", 401);
-  const Latency unknown_email = time_logins("unknown email", "", "not the password at all", 401);
+  // Wrong passwords and unknown emails alternate, so that both meet the same load on this
+  // shared machine and their ratio is fair.
+  Latency wrong_password{"wrong password", 0, 0, 0, 0};
+  Latency unknown_email{"unknown email", 0, 0, 0, 0};
+  {
+    std::vector<double> wrong_samples, unknown_samples;
+    for (int i = 0; i < 80; ++i) {
+      const bool unknown = i % 2 == 1;
+      const std::string email =
+          unknown ? "nobody" + std::to_string(i) + "@evident.test" : std::string(kAdminEmail);
+      const std::string body =
+          R"({"email":")" + email + R"(","password":"not the password at all"})";
+      const auto start = Clock::now();
+      const long code = http.Post("/api/v1/auth/login", body);
+      const double ms = Seconds(Clock::now() - start) * 1000;
+      Latency& latency = unknown ? unknown_email : wrong_password;
+      if (code != 401) {
+        ++latency.errors;
+        continue;
+      }
+      (unknown ? unknown_samples : wrong_samples).push_back(ms);
+    }
+    for (auto [latency, samples] : {std::pair{&wrong_password, &wrong_samples},
+                                    std::pair{&unknown_email, &unknown_samples}}) {
+      std::sort(samples->begin(), samples->end());
+      if (samples->empty()) continue;
+      latency->p50_ms = (*samples)[samples->size() / 2];
+      latency->p99_ms = (*samples)[std::min(samples->size() - 1, samples->size() * 99 / 100)];
+    }
+  }
 
   const uint64_t log_bytes = PathBytes(data_dir + "/log.db") + PathBytes(data_dir + "/log.db-wal");
   const uint64_t index_bytes = PathBytes(data_dir + "/index");
@@ -495,7 +522,8 @@ int Main(int argc, char** argv) {
                 "| authentication share of one %d-event ingest request | %.3f%% | <= 5%% |\n",
                 batch, 100.0 * auth.p50_us / batch_server_us);
   std::cout << line;
-  for (const Latency* l : {&login, &wrong_password, &unknown_email}) {
+  for (const Latency* l :
+       std::initializer_list<const Latency*>{&login, &wrong_password, &unknown_email}) {
     std::snprintf(line, sizeof line, "| %s over HTTP | p50 %.1f ms, p99 %.1f ms%s | |\n",
                   l->name.c_str(), l->p50_ms, l->p99_ms, l->errors ? " (errors!)" : "");
     std::cout << line;

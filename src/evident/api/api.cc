@@ -249,6 +249,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
     };
   };
 
+  Responder answer;
   try {
     const Call call{request, path, query, started};
     if (!path.starts_with("/api/")) {
@@ -307,7 +308,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
         return;
       }
     }
-    Responder answer = with_rate_headers(std::move(observed));
+    answer = with_rate_headers(std::move(observed));
     if (match.route == kOther) {
       answer(ProblemResponse(404, "no such resource"));
       return;
@@ -438,7 +439,12 @@ void Api::Handle(HttpRequest request, Responder respond) {
     }
   } catch (const std::exception& e) {
     spdlog::error("{} {}: unexpected exception: {}", request.method, path, e.what());
-    if (observed) observed(ProblemResponse(500, "internal error; see the server log"));
+    // A handler that took the responder answers itself; otherwise answer here.
+    if (answer) {
+      answer(ProblemResponse(500, "internal error; see the server log"));
+    } else if (observed) {
+      observed(ProblemResponse(500, "internal error; see the server log"));
+    }
   }
 }
 

@@ -587,14 +587,16 @@ void Api::UpdateUser(const Call& call, std::string_view raw_id, const Principal&
                        .actor = {}});
   }
   for (const std::string& revoked : change->revoked_credentials) {
+    const bool session = identity_.KindOf(revoked) == "session";
     records.push_back(
         {.tenant = tenant,
-         .type = EventType::kSession,
-         .action = "revoke",
+         .type = session ? EventType::kSession : EventType::kToken,
+         .action = session ? "revoke" : "deactivate",
          .status = EventStatus::kSuccess,
-         .resource = {.type = "credential", .id = revoked, .name = {}},
+         .resource = {.type = session ? "session" : "token", .id = revoked, .name = {}},
          .details = {{"reason", after.status == "disabled" ? "user_disabled" : "password_changed"},
-                     {"user_id", after.id}},
+                     {"owner_id", after.id},
+                     {"owner_email", after.email}},
          .actor = {}});
   }
   HttpResponse response = JsonResponse(200, UserJson(after));

@@ -591,6 +591,9 @@ Result<IssuedCredential> IdentityService::CreateToken(const Principal& principal
 }
 
 bool IdentityService::MaySee(const Principal& principal, const CredentialWithUser& item) const {
+  // A credential bound to a tenant sees nothing outside it, not even its owner's other
+  // credentials (a super admin's token bound to one tenant acts as that tenant's admin only).
+  if (!principal.Unbound() && item.credential.tenant != principal.tenant) return false;
   if (item.credential.user_id == principal.user_id) return true;
   if (!principal.Can(kAdminScope)) return false;
   if (principal.Unbound()) return true;
@@ -607,8 +610,11 @@ Result<storage::CredentialPage> IdentityService::ListCredentials(const Principal
                    "listing sessions and tokens with a token needs the admin scope");
     }
     // Everyone sees their own sessions and tokens.
-    if (!query.tenants.empty()) {
-      return Error(util::ErrorCode::kForbidden, "only admins filter by tenant");
+    for (const std::string& tenant : query.tenants) {
+      if (tenant != principal.tenant) {
+        return Error(util::ErrorCode::kForbidden,
+                     "this role sees only its own sessions and tokens");
+      }
     }
     if (!query.user.empty() && query.user != principal.user_id &&
         !util::EqualsIgnoreCase(query.user, principal.email)) {
@@ -684,6 +690,11 @@ std::string IdentityService::EmailOf(const std::string& id) {
   if (id.empty()) return {};
   auto user = store_.GetUser(id);
   return user ? user->email : std::string();
+}
+
+std::string IdentityService::KindOf(const std::string& id) {
+  auto credential = store_.GetCredential(id);
+  return credential ? credential->credential.kind : std::string();
 }
 
 Result<UserChange> IdentityService::ResetPassword(const std::string& email,

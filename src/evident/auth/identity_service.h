@@ -158,6 +158,8 @@ class IdentityService {
 
   // The email of user `id`, or empty: for showing who assumed a session.
   std::string EmailOf(const std::string& id);
+  // The kind of credential `id` ("session", "api", ...), or empty: for auditing revocations.
+  std::string KindOf(const std::string& id);
 
   // Audit events recorded offline (IdentityStore::AddPendingEvent), as stored event JSON.
   util::Status AddPendingAudit(const std::string& json) { return store_.AddPendingEvent(json); }

@@ -750,7 +750,10 @@ TEST_F(IdentityServiceTest, ListCredentialsShowsWhatThePrincipalMaySee) {
   storage::CredentialQuery someone_else;
   someone_else.user = alice.user_id;
   EXPECT_EQ(CodeOf(service_->ListCredentials(vic, someone_else)), ErrorCode::kForbidden);
+  // Its own tenant narrows nothing; another tenant is refused.
   own_tenant.tenants = {"acme"};
+  EXPECT_EQ(ListedIds(vic, own_tenant), std::vector<std::string>{vic.credential_id});
+  own_tenant.tenants = {"globex"};
   EXPECT_EQ(CodeOf(service_->ListCredentials(vic, own_tenant)), ErrorCode::kForbidden);
   EXPECT_EQ(vic.user_id, vic_user.id);
 

@@ -38,6 +38,7 @@ enum RouteIndex : size_t {
   kTokens,
   kToken,
   kDeactivateToken,
+  kAdministrationLogs,
   kHealth,
   kMetrics,
   kOther,
@@ -66,6 +67,7 @@ std::vector<std::string> RouteTemplates() {
           "/api/v1/tokens",
           "/api/v1/tokens/{id}",
           "/api/v1/tokens/{id}/deactivate",
+          "/api/v1/administration/logs",
           "/healthz",
           "/metrics",
           "other"};
@@ -104,6 +106,7 @@ Match MatchRoute(std::string_view path) {
   if (path == "/api/v1/users") return {kUsers, "GET, POST", {}, {}};
   if (path == "/api/v1/sessions") return {kSessions, "GET", {}, {}};
   if (path == "/api/v1/tokens") return {kTokens, "GET, POST", {}, {}};
+  if (path == "/api/v1/administration/logs") return {kAdministrationLogs, "GET", {}, {}};
   const std::vector<std::string_view> segments = Segments(path);
   if (segments.size() < 4 || segments[0] != "api" || segments[1] != "v1" || segments[3].empty()) {
     return {};
@@ -432,6 +435,9 @@ void Api::Handle(HttpRequest request, Responder respond) {
         return;
       case kDeactivateToken:
         RevokeCredential(call, match.id, *principal, /*session=*/false, std::move(answer));
+        return;
+      case kAdministrationLogs:
+        answer(AdministrationLogs(query, *principal));
         return;
       default:
         answer(ProblemResponse(404, "no such resource"));

@@ -16,6 +16,7 @@
 //   GET/POST /api/v1/users; GET/PATCH /api/v1/users/{id}; POST /api/v1/users/{id}/assume
 //   GET /api/v1/sessions; POST /api/v1/sessions/{id}/revoke
 //   GET/POST /api/v1/tokens; GET /api/v1/tokens/{id}; POST /api/v1/tokens/{id}/deactivate
+//   GET  /api/v1/administration/logs            AirVantage-compatible authentication logs
 //   GET  /healthz, GET /metrics                 no authentication
 #pragma once
 
@@ -131,6 +132,8 @@ class Api {
   HttpResponse EventHistogram(std::string_view query, const Principal& principal);
   HttpResponse GetEvent(std::string_view tenant, std::string_view id, const Principal& principal);
   HttpResponse RenderMetrics() const;
+  // The AirVantage-compatible administration logs (compat_handler.cc).
+  HttpResponse AdministrationLogs(std::string_view query, const Principal& principal);
   // Handlers of the tamper-evidence log (log_handler.cc).
   std::optional<std::string> LogTenant(std::string_view raw_tenant,
                                        const Principal& principal) const;

@@ -1,16 +1,14 @@
 // The server as a process: paging while events arrive, refusals that change nothing, secrets that
 // never reach the disk, crashes right after an acknowledgement, graceful shutdown.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
-#include "evident/storage/sqlite/log_block.h"
+#include "integration/data_dir.h"
 #include "integration/harness.h"
 
 namespace evident::integration {
@@ -18,32 +16,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-// Every event's JSON as stored in log.db, decompressed from its block: compressed bytes would
-// hide a secret from a plain search of the files.
-std::string StoredEventsText(const fs::path& data_dir) {
-  std::string text;
-  sqlite3* db = nullptr;
-  if (sqlite3_open((data_dir / "log.db").c_str(), &db) != SQLITE_OK) {
-    sqlite3_close(db);
-    return text;
-  }
-  sqlite3_stmt* select = nullptr;
-  sqlite3_prepare_v2(db, "SELECT first_position, body FROM blocks", -1, &select, nullptr);
-  while (select != nullptr && sqlite3_step(select) == SQLITE_ROW) {
-    auto block = storage::sqlite::LogBlock::Decode(
-        sqlite3_column_int64(select, 0),
-        std::string_view(static_cast<const char*>(sqlite3_column_blob(select, 1)),
-                         static_cast<size_t>(sqlite3_column_bytes(select, 1))));
-    if (!block) continue;
-    for (int64_t p = (*block)->first_position(); p <= (*block)->last_position(); ++p) {
-      text += (*block)->Event(p);
-    }
-  }
-  sqlite3_finalize(select);
-  sqlite3_close(db);
-  return text;
-}
 
 json Event(const std::string& tenant, const std::string& id, int64_t occurred_at = 0) {
   json event = {{"tenant", tenant}, {"action", "create"}, {"id", id}};
@@ -66,13 +38,7 @@ uint64_t Total(ApiClient& api, const std::string& query = "") {
 
 // True when any file under `dir` contains `needle`.
 bool DirContains(const fs::path& dir, const std::string& needle) {
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream file(entry.path(), std::ios::binary);
-    const std::string content((std::istreambuf_iterator<char>(file)), {});
-    if (content.find(needle) != std::string::npos) return true;
-  }
-  return false;
+  return !FilesContaining(dir, needle).empty();
 }
 
 TEST(Paging, CursorIsExactWhileEventsArrive) {

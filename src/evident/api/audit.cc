@@ -3,18 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include "evident/api/api.h"
-#include "evident/api/json_writer.h"
 #include "evident/util/strings.h"
 #include "evident/util/uuid.h"
 
 namespace evident::api {
 
 namespace {
-
-using detail::JsonWriter;
-using detail::StringOutput;
-using detail::WriteKey;
-using detail::WriteString;
 
 constexpr size_t kMaxHeaderText = 1024;
 
@@ -83,22 +77,13 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
         record.details.emplace_back("assume_reason", principal->assume_reason);
       }
     }
-    std::string details;
-    StringOutput output(details);
-    JsonWriter writer(output);
-    writer.StartObject();
-    for (const auto& [key, value] : record.details) {
-      WriteKey(writer, key);
-      WriteString(writer, value);
+    // Evident's own details hold no secret; the redaction rules apply anyway, as to any event.
+    for (auto& [key, value] : record.details) {
+      if (redactor_.IsSensitiveKey(key) || core::Redactor::IsPrivateKeyText(value)) {
+        value = std::string(core::kRedacted);
+      }
     }
-    writer.EndObject();
-    event.details.clear();
-    core::CanonicalizeOptions options;
-    options.redactor = &redactor_;
-    if (auto canonical = core::CanonicalizeJson(details, options, event.details); !canonical) {
-      spdlog::error("audit details not canonical: {}", canonical.error().ToString());
-      event.details = "{}";
-    }
+    event.details = core::CanonicalStringObject(std::move(record.details));
     events.push_back(std::move(event));
   }
   writer_.Submit(

@@ -1,6 +1,5 @@
 // The events resource: POST/GET /api/v1/events, /api/v1/events/histogram and
 // /api/v1/tenants/{tenant}/events/{id}.
-#include <spdlog/spdlog.h>
 
 #include "evident/api/api.h"
 #include "evident/api/event_query.h"
@@ -19,13 +18,6 @@ using detail::JsonWriter;
 using detail::StringOutput;
 using detail::WriteKey;
 using detail::WriteString;
-
-HttpResponse Failure(const util::Error& error) {
-  if (HttpStatusFor(error.code()) >= 500) {
-    spdlog::warn("request failed: {}", error.ToString());
-  }
-  return ProblemResponse(error);
-}
 
 void WriteRawJson(JsonWriter& writer, std::string_view json) {
   writer.RawValue(json.data(), json.size(), rapidjson::kObjectType);
@@ -110,7 +102,7 @@ void Api::PostEvents(const HttpRequest& request, const Principal& principal, Res
   options.max_events = options_.max_events_per_request;
   auto events = core::DecodeEvents(request.body, format, options);
   if (!events) {
-    respond(Failure(events.error()));
+    respond(ProblemResponse(events.error()));
     return;
   }
   std::vector<util::FieldError> reserved;
@@ -126,23 +118,23 @@ void Api::PostEvents(const HttpRequest& request, const Principal& principal, Res
     }
   }
   if (!reserved.empty()) {
-    respond(Failure(util::Error(util::ErrorCode::kInvalidArgument,
-                                "the request holds events for a reserved tenant",
-                                std::move(reserved))));
+    respond(ProblemResponse(util::Error(util::ErrorCode::kInvalidArgument,
+                                        "the request holds events for a reserved tenant",
+                                        std::move(reserved))));
     return;
   }
   // A tenant comes into being with the first event written for it (known ones cost a look-up in
   // memory).
   for (const std::string* tenant : tenants) {
     if (auto known = identity_.EnsureTenant(*tenant); !known) {
-      respond(Failure(known.error()));
+      respond(ProblemResponse(known.error()));
       return;
     }
   }
   writer_.Submit(std::move(*events), [respond = std::move(respond)](
                                          util::Result<std::vector<storage::Appended>> appended) {
     if (!appended) {
-      respond(Failure(appended.error()));
+      respond(ProblemResponse(appended.error()));
     } else {
       respond(JsonResponse(201, AcceptedBody(*appended)));
     }
@@ -151,9 +143,9 @@ void Api::PostEvents(const HttpRequest& request, const Principal& principal, Res
 
 HttpResponse Api::ListEvents(std::string_view query, const Principal& principal) {
   auto parsed = ParseQuery(query, QueryKind::kList, principal);
-  if (!parsed) return Failure(parsed.error());
+  if (!parsed) return ProblemResponse(parsed.error());
   auto page = store_.Query(parsed->filter, parsed->cursor, parsed->limit);
-  if (!page) return Failure(page.error());
+  if (!page) return ProblemResponse(page.error());
 
   std::string body;
   size_t size = 64;
@@ -180,9 +172,9 @@ HttpResponse Api::ListEvents(std::string_view query, const Principal& principal)
 
 HttpResponse Api::EventHistogram(std::string_view query, const Principal& principal) {
   auto parsed = ParseQuery(query, QueryKind::kHistogram, principal);
-  if (!parsed) return Failure(parsed.error());
+  if (!parsed) return ProblemResponse(parsed.error());
   auto histogram = store_.CountOverTime(parsed->filter, parsed->buckets);
-  if (!histogram) return Failure(histogram.error());
+  if (!histogram) return ProblemResponse(histogram.error());
 
   std::string body;
   StringOutput output(body);
@@ -224,7 +216,7 @@ HttpResponse Api::GetEvent(std::string_view raw_tenant, std::string_view raw_id,
     if (event.error().code() == util::ErrorCode::kNotFound) {
       return ProblemResponse(404, "no event '" + *id + "' in tenant '" + *tenant + "'");
     }
-    return Failure(event.error());
+    return ProblemResponse(event.error());
   }
   return JsonResponse(200, std::move(event->json));
 }

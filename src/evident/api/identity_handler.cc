@@ -1,6 +1,5 @@
 // Identity and access over HTTP (docs/identity.md): login and logout, tenants, users, sessions,
 // the tokens log and assumed identities. Every state change is audited before it is answered.
-#include <spdlog/spdlog.h>
 
 #include <cmath>
 
@@ -30,11 +29,6 @@ using storage::UserRecord;
 
 constexpr size_t kDefaultLimit = 20;
 constexpr size_t kMaxLimit = 1000;
-
-HttpResponse Failure(const util::Error& error) {
-  if (HttpStatusFor(error.code()) >= 500) spdlog::warn("request failed: {}", error.ToString());
-  return ProblemResponse(error);
-}
 
 void WriteTime(JsonWriter& writer, util::UnixMillis millis) {
   if (millis == 0) {
@@ -165,12 +159,7 @@ core::Resource UserResource(const UserRecord& user) {
   return core::Resource{.type = "user", .id = user.id, .name = user.email};
 }
 
-}  // namespace
-
-// --- sessions and the tokens log, as JSON ---------------------------------------------------
-
-namespace {
-
+// Sessions and the tokens log, as JSON: the session shape or the tokens-log shape.
 struct CredentialJson {
   const core::UserAgentParser* agents;
   util::UnixMillis now;
@@ -244,22 +233,57 @@ void WriteCredential(JsonWriter& writer, const CredentialJson& how, const Creden
   writer.EndObject();
 }
 
+// {token, csrf_token, session, user}: a session just started, its secrets shown this once.
+std::string NewSessionJson(const CredentialJson& how, const CredentialWithUser& session,
+                           std::string_view secret, std::string_view csrf_token,
+                           const std::string& assumed_by_email) {
+  std::string json;
+  StringOutput output(json);
+  JsonWriter writer(output);
+  writer.StartObject();
+  WriteKey(writer, "token");
+  WriteString(writer, secret);
+  WriteKey(writer, "csrf_token");
+  WriteString(writer, csrf_token);
+  WriteKey(writer, "session");
+  WriteCredential(writer, how, session, assumed_by_email);
+  WriteKey(writer, "user");
+  WriteUser(writer, session.user);
+  writer.EndObject();
+  return json;
+}
+
+// Applies a list's `limit` or `cursor` parameter; false when `key` is neither.
+util::Result<bool> PagingParameter(std::string_view key, const std::string& value, size_t& limit,
+                                   std::optional<std::pair<util::UnixMillis, std::string>>& after) {
+  if (key == "limit") {
+    EVIDENT_ASSIGN_OR_RETURN(limit, ParseLimit(value));
+    return true;
+  }
+  if (key == "cursor") {
+    EVIDENT_ASSIGN_OR_RETURN(after, DecodeListCursor(value));
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void Api::Login(const Call& call, Responder respond) {
   auto body = JsonBody::Parse(call.request.body, {"email", "password"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auto email = body->String("email");
   auto password = body->String("password");
-  if (!email || !password) return respond(Failure(!email ? email.error() : password.error()));
+  if (!email || !password)
+    return respond(ProblemResponse(!email ? email.error() : password.error()));
   if (!*email || (*email)->empty()) {
-    return respond(Failure(detail::FieldProblem("email", "is required")));
+    return respond(ProblemResponse(detail::FieldProblem("email", "is required")));
   }
   if (!*password || (*password)->empty()) {
-    return respond(Failure(detail::FieldProblem("password", "is required")));
+    return respond(ProblemResponse(detail::FieldProblem("password", "is required")));
   }
   if ((*password)->size() > auth::kMaxPasswordBytes) {
-    return respond(Failure(detail::FieldProblem("password", "is too long")));
+    return respond(ProblemResponse(detail::FieldProblem("password", "is too long")));
   }
   auth::LoginResult result =
       identity_.Login(**email, **password, call.request.remote_ip, call.request.user_agent);
@@ -306,21 +330,9 @@ void Api::Login(const Call& call, Responder respond) {
     case auth::LoginResult::Outcome::kSuccess: {
       record.details.emplace_back("session_id", result.session.id);
       record.resource = {.type = "session", .id = result.session.id, .name = {}};
-      std::string json;
-      StringOutput output(json);
-      JsonWriter writer(output);
-      writer.StartObject();
-      WriteKey(writer, "token");
-      WriteString(writer, result.secret);
-      WriteKey(writer, "csrf_token");
-      WriteString(writer, result.csrf_token);
-      WriteKey(writer, "session");
-      WriteCredential(writer, {agents_, clock_.NowMillis(), true},
-                      CredentialWithUser{result.session, *result.user}, "");
-      WriteKey(writer, "user");
-      WriteUser(writer, *result.user);
-      writer.EndObject();
-      response = JsonResponse(200, std::move(json));
+      response = JsonResponse(200, NewSessionJson({agents_, clock_.NowMillis(), true},
+                                                  CredentialWithUser{result.session, *result.user},
+                                                  result.secret, result.csrf_token, ""));
       response.headers.emplace_back(
           "Set-Cookie",
           SetCookie(result.secret, identity_.options().session_ttl_ms / 1000, call.request.secure));
@@ -334,7 +346,7 @@ void Api::Login(const Call& call, Responder respond) {
 
 void Api::Logout(const Call& call, const Principal& principal, Responder respond) {
   auto ended = identity_.Logout(principal);
-  if (!ended) return respond(Failure(ended.error()));
+  if (!ended) return respond(ProblemResponse(ended.error()));
   HttpResponse response;
   response.status = 204;
   response.content_type = std::string(kJsonType);
@@ -351,7 +363,7 @@ void Api::Logout(const Call& call, const Principal& principal, Responder respond
 
 HttpResponse Api::CurrentSession(const Principal& principal) {
   auto user = identity_.GetUser(principal, principal.user_id);
-  if (!user) return Failure(user.error());
+  if (!user) return ProblemResponse(user.error());
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);
@@ -379,13 +391,13 @@ HttpResponse Api::CurrentSession(const Principal& principal) {
 
 void Api::CreateTenant(const Call& call, const Principal& principal, Responder respond) {
   auto body = JsonBody::Parse(call.request.body, {"id", "name"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auto id = body->String("id");
   auto name = body->String("name");
-  if (!id || !name) return respond(Failure(!id ? id.error() : name.error()));
-  if (!*id) return respond(Failure(detail::FieldProblem("id", "is required")));
+  if (!id || !name) return respond(ProblemResponse(!id ? id.error() : name.error()));
+  if (!*id) return respond(ProblemResponse(detail::FieldProblem("id", "is required")));
   auto tenant = identity_.CreateTenant(principal, **id, name->value_or(""));
-  if (!tenant) return respond(Failure(tenant.error()));
+  if (!tenant) return respond(ProblemResponse(tenant.error()));
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);
@@ -410,7 +422,7 @@ void Api::CreateTenant(const Call& call, const Principal& principal, Responder r
 
 HttpResponse Api::ListTenants(const Principal& principal) {
   auto tenants = identity_.ListTenants(principal);
-  if (!tenants) return Failure(tenants.error());
+  if (!tenants) return ProblemResponse(tenants.error());
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);
@@ -437,7 +449,7 @@ HttpResponse Api::ListTenants(const Principal& principal) {
 void Api::CreateUser(const Call& call, const Principal& principal, Responder respond) {
   auto body =
       JsonBody::Parse(call.request.body, {"email", "name", "role", "tenant", "password", "status"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auth::NewUser input;
   for (const auto& [field, target] :
        std::initializer_list<std::pair<std::string_view, std::string*>>{
@@ -448,16 +460,18 @@ void Api::CreateUser(const Call& call, const Principal& principal, Responder res
            {"password", &input.password},
            {"status", &input.status}}) {
     auto value = body->String(field);
-    if (!value) return respond(Failure(value.error()));
+    if (!value) return respond(ProblemResponse(value.error()));
     if (*value) *target = std::move(**value);
   }
-  if (input.email.empty()) return respond(Failure(detail::FieldProblem("email", "is required")));
-  if (input.role.empty()) return respond(Failure(detail::FieldProblem("role", "is required")));
+  if (input.email.empty())
+    return respond(ProblemResponse(detail::FieldProblem("email", "is required")));
+  if (input.role.empty())
+    return respond(ProblemResponse(detail::FieldProblem("role", "is required")));
   if (input.password.empty()) {
-    return respond(Failure(detail::FieldProblem("password", "is required")));
+    return respond(ProblemResponse(detail::FieldProblem("password", "is required")));
   }
   auto user = identity_.CreateUser(principal, input);
-  if (!user) return respond(Failure(user.error()));
+  if (!user) return respond(ProblemResponse(user.error()));
   std::vector<AuditRecord> records;
   records.push_back({.tenant = TenantOf(*user),
                      .type = EventType::kActivity,
@@ -479,7 +493,7 @@ void Api::CreateUser(const Call& call, const Principal& principal, Responder res
 
 HttpResponse Api::ListUsers(std::string_view query, const Principal& principal) {
   auto params = ParseQueryString(query);
-  if (!params) return Failure(params.error());
+  if (!params) return ProblemResponse(params.error());
   storage::UserQuery request;
   request.limit = kDefaultLimit;
   for (const auto& [key, value] : *params) {
@@ -487,20 +501,16 @@ HttpResponse Api::ListUsers(std::string_view query, const Principal& principal) 
       request.tenant = value;
     } else if (key == "q") {
       request.q = value;
-    } else if (key == "limit") {
-      auto limit = ParseLimit(value);
-      if (!limit) return Failure(limit.error());
-      request.limit = *limit;
-    } else if (key == "cursor") {
-      auto after = DecodeListCursor(value);
-      if (!after) return Failure(after.error());
-      request.after = *after;
     } else {
-      return Failure(util::Error::InvalidArgument("unknown parameter '" + key + "'"));
+      auto paging = PagingParameter(key, value, request.limit, request.after);
+      if (!paging) return ProblemResponse(paging.error());
+      if (!*paging) {
+        return ProblemResponse(util::Error::InvalidArgument("unknown parameter '" + key + "'"));
+      }
     }
   }
   auto page = identity_.ListUsers(principal, request);
-  if (!page) return Failure(page.error());
+  if (!page) return ProblemResponse(page.error());
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);
@@ -518,7 +528,7 @@ HttpResponse Api::GetUser(std::string_view raw_id, const Principal& principal) {
   auto id = PercentDecode(raw_id);
   if (!id) return ProblemResponse(404, "no such user");
   auto user = identity_.GetUser(principal, *id);
-  if (!user) return Failure(user.error());
+  if (!user) return ProblemResponse(user.error());
   return JsonResponse(200, UserJson(*user));
 }
 
@@ -527,7 +537,7 @@ void Api::UpdateUser(const Call& call, std::string_view raw_id, const Principal&
   auto id = PercentDecode(raw_id);
   if (!id) return respond(ProblemResponse(404, "no such user"));
   auto body = JsonBody::Parse(call.request.body, {"email", "name", "role", "status", "password"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auth::UserPatch patch;
   for (const auto& [field, target] :
        std::initializer_list<std::pair<std::string_view, std::optional<std::string>*>>{
@@ -537,11 +547,11 @@ void Api::UpdateUser(const Call& call, std::string_view raw_id, const Principal&
            {"status", &patch.status},
            {"password", &patch.password}}) {
     auto value = body->String(field);
-    if (!value) return respond(Failure(value.error()));
+    if (!value) return respond(ProblemResponse(value.error()));
     *target = std::move(*value);
   }
   auto change = identity_.UpdateUser(principal, *id, patch);
-  if (!change) return respond(Failure(change.error()));
+  if (!change) return respond(ProblemResponse(change.error()));
   const UserRecord& before = change->before;
   const UserRecord& after = change->after;
   std::vector<AuditRecord> records;
@@ -609,27 +619,16 @@ void Api::AssumeUser(const Call& call, std::string_view raw_id, const Principal&
   auto id = PercentDecode(raw_id);
   if (!id) return respond(ProblemResponse(404, "no such user"));
   auto body = JsonBody::Parse(call.request.body, {"reason"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auto reason = body->String("reason");
-  if (!reason) return respond(Failure(reason.error()));
+  if (!reason) return respond(ProblemResponse(reason.error()));
   auto issued = identity_.Assume(principal, *id, reason->value_or(""), call.request.remote_ip,
                                  call.request.user_agent);
-  if (!issued) return respond(Failure(issued.error()));
+  if (!issued) return respond(ProblemResponse(issued.error()));
   const UserRecord& user = issued->record.user;
-  std::string json;
-  StringOutput output(json);
-  JsonWriter writer(output);
-  writer.StartObject();
-  WriteKey(writer, "token");
-  WriteString(writer, issued->secret);
-  WriteKey(writer, "csrf_token");
-  WriteString(writer, issued->csrf_token);
-  WriteKey(writer, "session");
-  WriteCredential(writer, {agents_, clock_.NowMillis(), true}, issued->record, principal.email);
-  WriteKey(writer, "user");
-  WriteUser(writer, user);
-  writer.EndObject();
-  HttpResponse response = JsonResponse(201, std::move(json));
+  HttpResponse response =
+      JsonResponse(201, NewSessionJson({agents_, clock_.NowMillis(), true}, issued->record,
+                                       issued->secret, issued->csrf_token, principal.email));
   response.headers.emplace_back("Cache-Control", "no-store");
   // Recorded in the assumed user's tenant, where its admins look, with the super admin as actor.
   AuditRecord record{.tenant = TenantOf(user),
@@ -647,7 +646,7 @@ void Api::AssumeUser(const Call& call, std::string_view raw_id, const Principal&
 HttpResponse Api::ListCredentials(std::string_view query, const Principal& principal,
                                   bool sessions) {
   auto params = ParseQueryString(query);
-  if (!params) return Failure(params.error());
+  if (!params) return ProblemResponse(params.error());
   storage::CredentialQuery request;
   request.limit = kDefaultLimit;
   if (sessions) request.kinds = {"session"};
@@ -655,7 +654,7 @@ HttpResponse Api::ListCredentials(std::string_view query, const Principal& princ
     if (key == "status") {
       for (const std::string& status : util::SplitList(value)) {
         if (status != "active" && status != "expired" && status != "revoked") {
-          return Failure(util::Error::InvalidArgument(
+          return ProblemResponse(util::Error::InvalidArgument(
               "status must be active, expired or revoked, not '" + status + "'"));
         }
         request.statuses.push_back(status);
@@ -663,8 +662,8 @@ HttpResponse Api::ListCredentials(std::string_view query, const Principal& princ
     } else if (key == "kind" && !sessions) {
       for (const std::string& kind : util::SplitList(value)) {
         if (kind != "api" && kind != "session" && kind != "oauth") {
-          return Failure(util::Error::InvalidArgument("kind must be api, session or oauth, not '" +
-                                                      kind + "'"));
+          return ProblemResponse(util::Error::InvalidArgument(
+              "kind must be api, session or oauth, not '" + kind + "'"));
         }
         request.kinds.push_back(kind);
       }
@@ -674,20 +673,16 @@ HttpResponse Api::ListCredentials(std::string_view query, const Principal& princ
       request.user = value;
     } else if (key == "q") {
       request.q = value;
-    } else if (key == "limit") {
-      auto limit = ParseLimit(value);
-      if (!limit) return Failure(limit.error());
-      request.limit = *limit;
-    } else if (key == "cursor") {
-      auto after = DecodeListCursor(value);
-      if (!after) return Failure(after.error());
-      request.after = *after;
     } else {
-      return Failure(util::Error::InvalidArgument("unknown parameter '" + key + "'"));
+      auto paging = PagingParameter(key, value, request.limit, request.after);
+      if (!paging) return ProblemResponse(paging.error());
+      if (!*paging) {
+        return ProblemResponse(util::Error::InvalidArgument("unknown parameter '" + key + "'"));
+      }
     }
   }
   auto page = identity_.ListCredentials(principal, request);
-  if (!page) return Failure(page.error());
+  if (!page) return ProblemResponse(page.error());
   const CredentialJson how{agents_, clock_.NowMillis(), sessions};
   std::string json;
   StringOutput output(json);
@@ -715,7 +710,7 @@ HttpResponse Api::GetCredential(std::string_view raw_id, const Principal& princi
   auto id = PercentDecode(raw_id);
   if (!id) return ProblemResponse(404, "no such token or session");
   auto item = identity_.GetCredential(principal, *id);
-  if (!item) return Failure(item.error());
+  if (!item) return ProblemResponse(item.error());
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);
@@ -725,22 +720,22 @@ HttpResponse Api::GetCredential(std::string_view raw_id, const Principal& princi
 
 void Api::CreateToken(const Call& call, const Principal& principal, Responder respond) {
   auto body = JsonBody::Parse(call.request.body, {"name", "scopes", "tenant", "expires_at"});
-  if (!body) return respond(Failure(body.error()));
+  if (!body) return respond(ProblemResponse(body.error()));
   auto name = body->String("name");
-  if (!name) return respond(Failure(name.error()));
+  if (!name) return respond(ProblemResponse(name.error()));
   auto scopes = body->StringArray("scopes");
-  if (!scopes) return respond(Failure(scopes.error()));
+  if (!scopes) return respond(ProblemResponse(scopes.error()));
   auto tenant = body->String("tenant");
-  if (!tenant) return respond(Failure(tenant.error()));
+  if (!tenant) return respond(ProblemResponse(tenant.error()));
   auto expires_at = body->Timestamp("expires_at");
-  if (!expires_at) return respond(Failure(expires_at.error()));
-  if (!*name) return respond(Failure(detail::FieldProblem("name", "is required")));
+  if (!expires_at) return respond(ProblemResponse(expires_at.error()));
+  if (!*name) return respond(ProblemResponse(detail::FieldProblem("name", "is required")));
   if (!*scopes || (*scopes)->empty()) {
-    return respond(Failure(detail::FieldProblem("scopes", "give at least one scope")));
+    return respond(ProblemResponse(detail::FieldProblem("scopes", "give at least one scope")));
   }
   auto issued = identity_.CreateToken(principal, **name, **scopes, tenant->value_or(""),
                                       expires_at->value_or(0));
-  if (!issued) return respond(Failure(issued.error()));
+  if (!issued) return respond(ProblemResponse(issued.error()));
   const storage::CredentialRecord& token = issued->record.credential;
   std::string json;
   StringOutput output(json);
@@ -775,17 +770,10 @@ void Api::RevokeCredential(const Call& call, std::string_view raw_id, const Prin
   auto id = PercentDecode(raw_id);
   const std::string_view what = session ? "session" : "token";
   if (!id) return respond(ProblemResponse(404, "no such " + std::string(what)));
-  if (session) {
-    auto item = identity_.GetCredential(principal, *id);
-    if (!item) return respond(Failure(item.error()));
-    if (item->credential.kind != "session") {
-      return respond(ProblemResponse(404, "no such session"));
-    }
-  }
   bool changed = false;
-  auto item =
-      identity_.RevokeCredential(principal, *id, session ? "revoke" : "deactivate", &changed);
-  if (!item) return respond(Failure(item.error()));
+  auto item = identity_.RevokeCredential(principal, *id, session ? "revoke" : "deactivate",
+                                         &changed, session ? "session" : "");
+  if (!item) return respond(ProblemResponse(item.error()));
   std::string json;
   StringOutput output(json);
   JsonWriter writer(output);

@@ -1,6 +1,5 @@
 // Handlers of the tamper-evidence log (docs/api.md, "The log"): the verifier key, signed
 // checkpoints, entries and proofs of each tenant's Merkle tree.
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
@@ -29,11 +28,6 @@ namespace {
 
 constexpr uint64_t kMaxEntries = 1000;
 constexpr uint64_t kMaxCheckpoints = 100;
-
-HttpResponse LogFailure(const Error& error) {
-  if (HttpStatusFor(error.code()) >= 500) spdlog::warn("log request failed: {}", error.ToString());
-  return ProblemResponse(error);
-}
 
 std::string Base64(const merkle::Hash& hash) {
   return util::Base64Encode(
@@ -159,7 +153,7 @@ HttpResponse Api::LatestCheckpoint(std::string_view raw_tenant, const Principal&
   const auto tenant = LogTenant(raw_tenant, principal);
   if (!tenant) return ProblemResponse(404, "no such tenant");
   auto checkpoint = CheckpointCovering(*tenant, 1);
-  if (!checkpoint) return LogFailure(checkpoint.error());
+  if (!checkpoint) return ProblemResponse(checkpoint.error());
   HttpResponse response;
   response.status = 200;
   response.content_type = "text/plain; charset=utf-8";
@@ -178,7 +172,7 @@ HttpResponse Api::ListCheckpoints(std::string_view raw_tenant, std::string_view 
     return ProblemResponse(400, "'limit' must be from 1 to " + std::to_string(kMaxCheckpoints));
   }
   auto checkpoints = store_.Checkpoints(*tenant, params->Get("before"), limit + 1);
-  if (!checkpoints) return LogFailure(checkpoints.error());
+  if (!checkpoints) return ProblemResponse(checkpoints.error());
   const bool more = checkpoints->size() > limit;
   if (more) checkpoints->pop_back();
   std::string body;
@@ -222,7 +216,7 @@ HttpResponse Api::LogEntries(std::string_view raw_tenant, std::string_view query
   if (!end) return ProblemResponse(end.error());
   if (*start >= *end) return ProblemResponse(400, "'start' must be less than 'end'");
   auto tree = store_.OpenTree(*tenant);
-  if (!tree) return LogFailure(tree.error());
+  if (!tree) return ProblemResponse(tree.error());
   if (*end > tree->size) {
     return ProblemResponse(400, "'end' " + std::to_string(*end) + " is beyond the tree size " +
                                     std::to_string(tree->size));
@@ -230,7 +224,7 @@ HttpResponse Api::LogEntries(std::string_view raw_tenant, std::string_view query
   // Like a transparency log's get-entries, a long range is answered in part: the client continues
   // from start + the number of entries received.
   auto entries = store_.Entries(*tenant, *start, std::min(*end, *start + kMaxEntries));
-  if (!entries) return LogFailure(entries.error());
+  if (!entries) return ProblemResponse(entries.error());
   std::string body;
   StringOutput out(body);
   JsonWriter writer(out);
@@ -252,9 +246,9 @@ HttpResponse Api::InclusionProof(std::string_view raw_tenant, std::string_view q
   auto index = params->Require("index");
   if (!index) return ProblemResponse(index.error());
   auto tree = store_.OpenTree(*tenant);
-  if (!tree) return LogFailure(tree.error());
+  if (!tree) return ProblemResponse(tree.error());
   auto latest = SizeOrLatest(*tenant, params->Get("size"));
-  if (!latest) return LogFailure(latest.error());
+  if (!latest) return ProblemResponse(latest.error());
   const uint64_t size = *latest;
   if (size == 0 || size > tree->size) {
     return ProblemResponse(400,
@@ -264,7 +258,7 @@ HttpResponse Api::InclusionProof(std::string_view raw_tenant, std::string_view q
     return ProblemResponse(400, "'index' must be less than 'size' (" + std::to_string(size) + ")");
   }
   auto proof = merkle::InclusionProof(*index, size, tree->nodes);
-  if (!proof) return LogFailure(proof.error());
+  if (!proof) return ProblemResponse(proof.error());
   return ProofAnswer("leaf_index", *index, "tree_size", size, *proof);
 }
 
@@ -277,9 +271,9 @@ HttpResponse Api::ConsistencyProof(std::string_view raw_tenant, std::string_view
   auto from = params->Require("from");
   if (!from) return ProblemResponse(from.error());
   auto tree = store_.OpenTree(*tenant);
-  if (!tree) return LogFailure(tree.error());
+  if (!tree) return ProblemResponse(tree.error());
   auto latest = SizeOrLatest(*tenant, params->Get("to"));
-  if (!latest) return LogFailure(latest.error());
+  if (!latest) return ProblemResponse(latest.error());
   const uint64_t to = *latest;
   if (to > tree->size) {
     return ProblemResponse(400, "'to' " + std::to_string(to) + " is beyond the tree size " +
@@ -289,7 +283,7 @@ HttpResponse Api::ConsistencyProof(std::string_view raw_tenant, std::string_view
     return ProblemResponse(400, "'from' must be from 1 to 'to' (" + std::to_string(to) + ")");
   }
   auto proof = merkle::ConsistencyProof(*from, to, tree->nodes);
-  if (!proof) return LogFailure(proof.error());
+  if (!proof) return ProblemResponse(proof.error());
   return ProofAnswer("from", *from, "to", to, *proof);
 }
 
@@ -303,16 +297,16 @@ HttpResponse Api::EventProof(std::string_view raw_tenant, std::string_view raw_i
     if (stored.error().code() == util::ErrorCode::kNotFound) {
       return ProblemResponse(404, "no event '" + *id + "' in tenant '" + *tenant + "'");
     }
-    return LogFailure(stored.error());
+    return ProblemResponse(stored.error());
   }
   auto event = core::DecodeStoredEvent(stored->json);
-  if (!event) return LogFailure(event.error());
+  if (!event) return ProblemResponse(event.error());
   auto checkpoint = CheckpointCovering(*tenant, event->seq + 1);
-  if (!checkpoint) return LogFailure(checkpoint.error());
+  if (!checkpoint) return ProblemResponse(checkpoint.error());
   auto tree = store_.OpenTree(*tenant);
-  if (!tree) return LogFailure(tree.error());
+  if (!tree) return ProblemResponse(tree.error());
   auto proof = merkle::InclusionProof(event->seq, checkpoint->size, tree->nodes);
-  if (!proof) return LogFailure(proof.error());
+  if (!proof) return ProblemResponse(proof.error());
   return ProofAnswer("leaf_index", event->seq, "tree_size", checkpoint->size, *proof,
                      &checkpoint->note);
 }

@@ -1,5 +1,7 @@
 #include "evident/api/problem.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cctype>
 
 #include "evident/api/json_writer.h"
@@ -125,6 +127,7 @@ HttpResponse Problem(int status, std::string_view message,
 
 HttpResponse ProblemResponse(const util::Error& error) {
   const int status = HttpStatusFor(error.code());
+  if (status >= 500) spdlog::warn("request failed: {}", error.ToString());
   if (status == 500) return Problem(status, "internal error; see the server log", {});
   return Problem(status, error.message(), error.fields());
 }

@@ -23,8 +23,8 @@ std::string_view ReasonPhrase(int status);
 HttpResponse JsonResponse(int status, std::string body);
 
 // {"type":"about:blank","title":<reason>,"status":<status>,"detail":<message>,
-//  "errors":[{"index","field","message"}]}. The detail of a 5xx other than 503 is generic: internal
-// messages may name files or SQL and are logged instead of sent.
+//  "errors":[{"index","field","message"}]}. Every 5xx is logged here; the detail of a 5xx other
+// than 503 is generic: internal messages may name files or SQL and are logged instead of sent.
 HttpResponse ProblemResponse(const util::Error& error);
 // A problem with an explicit status, for transport-level answers (413 before the body is read,
 // 404/405 from routing).

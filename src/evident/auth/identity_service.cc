@@ -59,6 +59,23 @@ util::Status CheckStatus(std::string_view status) {
                                 "'");
 }
 
+// A new API token's row.
+CredentialRecord ApiToken(std::string name, std::string user_id, std::string tenant, Scopes scopes,
+                          std::string secret_hash, util::UnixMillis now,
+                          util::UnixMillis expires_at) {
+  CredentialRecord token;
+  token.id = util::NewUuidV7(now);
+  token.kind = "api";
+  token.name = std::move(name);
+  token.user_id = std::move(user_id);
+  token.tenant = std::move(tenant);
+  token.scopes = ScopeNames(scopes);
+  token.secret_hash = std::move(secret_hash);
+  token.created_at = now;
+  token.expires_at = expires_at;
+  return token;
+}
+
 std::string RandomPassword() {
   // 24 base64url characters: 144 random bits.
   return MakeSecret("").secret.substr(0, 24);
@@ -80,18 +97,7 @@ std::string OfflineAuditEvent(const storage::UserRecord& subject, std::string_vi
   event.received_at = now;
   event.actor.name = std::string(actor_name);
   event.resource = core::Resource{.type = "user", .id = subject.id, .name = subject.email};
-  // Members sorted by key, as canonical JSON wants them.
-  std::vector<std::pair<std::string, std::string>> sorted = details;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return core::CanonicalKeyLess(a.first, b.first); });
-  event.details = "{";
-  for (const auto& [key, value] : sorted) {
-    if (event.details.size() > 1) event.details += ',';
-    core::AppendJcsString(key, event.details);
-    event.details += ':';
-    core::AppendJcsString(value, event.details);
-  }
-  event.details += '}';
+  event.details = core::CanonicalStringObject(details);
   return core::EncodeEvent(event, core::EncodeMode::kStored);
 }
 
@@ -175,20 +181,8 @@ Result<Bootstrapped> IdentityService::Bootstrap(const std::string& email,
     EVIDENT_RETURN_IF_ERROR(store_.Revoke(item.credential.id, now, "replaced"));
     result.token_replaced = true;
   }
-  CredentialRecord credential{.id = util::NewUuidV7(now),
-                              .kind = "api",
-                              .name = std::string(kBootstrapName),
-                              .user_id = result.admin.id,
-                              .tenant = "",
-                              .scopes = ScopeNames(kAllScopes),
-                              .secret_hash = hash,
-                              .created_at = now,
-                              .revoked_reason = {},
-                              .last_used_ip = {},
-                              .ip = {},
-                              .user_agent = {},
-                              .assumed_by = {},
-                              .assume_reason = {}};
+  const CredentialRecord credential = ApiToken(std::string(kBootstrapName), result.admin.id, "",
+                                               kAllScopes, hash, now, /*expires_at=*/0);
   EVIDENT_RETURN_IF_ERROR(store_.CreateCredential(credential));
   return result;
 }
@@ -510,24 +504,14 @@ Result<UserChange> IdentityService::UpdateUser(const Principal& principal, const
   EVIDENT_RETURN_IF_ERROR(store_.UpdateUser(after));
   if (after.status == "disabled" && found->status != "disabled") {
     EVIDENT_ASSIGN_OR_RETURN(change.revoked_credentials,
-                             store_.RevokeAllOf(id, now, "user_disabled"));
+                             store_.RevokeAllOf(id, now, "user_disabled",
+                                                storage::IdentityStore::RevokeScope::kEverything));
   } else if (patch.password) {
     // A new password ends every session that the old one opened.
-    storage::CredentialQuery sessions{.kinds = {"session"},
-                                      .statuses = {"active"},
-                                      .tenants = {},
-                                      .user = id,
-                                      .assumed_by = {},
-                                      .q = {},
-                                      .now = now,
-                                      .after = std::nullopt,
-                                      .limit = 10'000};
-    EVIDENT_ASSIGN_OR_RETURN(storage::CredentialPage page, store_.ListCredentials(sessions));
-    for (const CredentialWithUser& item : page.items) {
-      EVIDENT_ASSIGN_OR_RETURN(bool revoked,
-                               store_.Revoke(item.credential.id, now, "password_changed"));
-      if (revoked) change.revoked_credentials.push_back(item.credential.id);
-    }
+    EVIDENT_ASSIGN_OR_RETURN(
+        change.revoked_credentials,
+        store_.RevokeAllOf(id, now, "password_changed",
+                           storage::IdentityStore::RevokeScope::kActiveSessions));
   }
   return change;
 }
@@ -569,21 +553,8 @@ Result<IssuedCredential> IdentityService::CreateToken(const Principal& principal
   }
   EVIDENT_ASSIGN_OR_RETURN(UserRecord user, store_.GetUser(principal.user_id));
   NewSecret secret = MakeSecret(kApiTokenPrefix);
-  CredentialRecord token{.id = util::NewUuidV7(now),
-                         .kind = "api",
-                         .name = name,
-                         .user_id = principal.user_id,
-                         .tenant = bound,
-                         .scopes = ScopeNames(wanted),
-                         .secret_hash = secret.hash,
-                         .created_at = now,
-                         .expires_at = expires_at,
-                         .revoked_reason = {},
-                         .last_used_ip = {},
-                         .ip = {},
-                         .user_agent = {},
-                         .assumed_by = {},
-                         .assume_reason = {}};
+  CredentialRecord token =
+      ApiToken(name, principal.user_id, bound, wanted, secret.hash, now, expires_at);
   EVIDENT_RETURN_IF_ERROR(store_.CreateCredential(token));
   return IssuedCredential{.record = {std::move(token), std::move(user)},
                           .secret = std::move(secret.secret),
@@ -595,10 +566,8 @@ bool IdentityService::MaySee(const Principal& principal, const CredentialWithUse
   // credentials (a super admin's token bound to one tenant acts as that tenant's admin only).
   if (!principal.Unbound() && item.credential.tenant != principal.tenant) return false;
   if (item.credential.user_id == principal.user_id) return true;
-  if (!principal.Can(kAdminScope)) return false;
-  if (principal.Unbound()) return true;
-  // Whatever can act in the principal's tenant, including a super admin's token bound to it.
-  return item.credential.tenant == principal.tenant;
+  // Admins see whatever can act in their tenant, a super admin's token bound to it included.
+  return principal.Can(kAdminScope);
 }
 
 Result<storage::CredentialPage> IdentityService::ListCredentials(const Principal& principal,
@@ -654,11 +623,20 @@ Result<CredentialWithUser> IdentityService::GetCredential(const Principal& princ
 Result<CredentialWithUser> IdentityService::RevokeCredential(const Principal& principal,
                                                              const std::string& id,
                                                              const std::string& reason,
-                                                             bool* changed) {
+                                                             bool* changed,
+                                                             std::string_view only_kind) {
   EVIDENT_ASSIGN_OR_RETURN(CredentialWithUser item, GetCredential(principal, id));
-  EVIDENT_ASSIGN_OR_RETURN(bool revoked, store_.Revoke(id, clock_.NowMillis(), reason));
+  if (!only_kind.empty() && item.credential.kind != only_kind) {
+    return Error::NotFound("no such " + std::string(only_kind));
+  }
+  const util::UnixMillis now = clock_.NowMillis();
+  EVIDENT_ASSIGN_OR_RETURN(bool revoked, store_.Revoke(id, now, reason));
   if (changed != nullptr) *changed = revoked;
-  return store_.GetCredential(id);
+  if (revoked) {
+    item.credential.revoked_at = now;
+    item.credential.revoked_reason = reason;
+  }
+  return item;
 }
 
 Result<IssuedCredential> IdentityService::Assume(const Principal& principal, const std::string& id,
@@ -707,7 +685,8 @@ Result<UserChange> IdentityService::ResetPassword(const std::string& email,
   change.after.updated_at = now;
   EVIDENT_RETURN_IF_ERROR(store_.UpdateUser(change.after));
   EVIDENT_ASSIGN_OR_RETURN(change.revoked_credentials,
-                           store_.RevokeAllOf(user.id, now, "password_reset"));
+                           store_.RevokeAllOf(user.id, now, "password_reset",
+                                              storage::IdentityStore::RevokeScope::kEverything));
   return change;
 }
 

@@ -138,12 +138,14 @@ class IdentityService {
                                                         storage::CredentialQuery query);
   util::Result<storage::CredentialWithUser> GetCredential(const Principal& principal,
                                                           const std::string& id);
-  // Revokes a credential the principal may see; `reason` is "deactivate" or "revoke".
-  // Answers the row as it is now; `changed` tells whether it was active before.
+  // Revokes a credential the principal may see, of kind `only_kind` unless that is empty (another
+  // kind is NotFound); `reason` is "deactivate" or "revoke". Answers the row as it is now;
+  // `changed` tells whether it was active before.
   util::Result<storage::CredentialWithUser> RevokeCredential(const Principal& principal,
                                                              const std::string& id,
                                                              const std::string& reason,
-                                                             bool* changed);
+                                                             bool* changed,
+                                                             std::string_view only_kind = {});
 
   // A session acting as user `id`, for an unbound super admin. Errors: Forbidden for anyone
   // else, or from an assumed session; InvalidArgument without a reason, or for a super admin or

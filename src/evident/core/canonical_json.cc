@@ -64,6 +64,23 @@ bool CanonicalKeyLess(std::string_view a, std::string_view b) {
   return (pa >= a.size() && low_a == 0) && (pb < b.size() || low_b != 0);
 }
 
+std::string CanonicalStringObject(std::vector<std::pair<std::string, std::string>> members) {
+  std::stable_sort(members.begin(), members.end(),
+                   [](const auto& a, const auto& b) { return CanonicalKeyLess(a.first, b.first); });
+  std::string out = "{";
+  const std::string* previous = nullptr;
+  for (const auto& [key, value] : members) {
+    if (previous != nullptr && *previous == key) continue;
+    if (previous != nullptr) out += ',';
+    AppendJcsString(key, out);
+    out += ':';
+    AppendJcsString(value, out);
+    previous = &key;
+  }
+  out += '}';
+  return out;
+}
+
 void AppendJcsString(std::string_view value, std::string& out) {
   out += '"';
   size_t run_start = 0;

@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "evident/util/result.h"
 
@@ -42,6 +44,10 @@ void AppendJcsString(std::string_view value, std::string& out);
 void AppendJcsNumber(double value, std::string& out);
 // Orders keys by their UTF-16 code units, as RFC 8785 §3.2.3 requires.
 bool CanonicalKeyLess(std::string_view a, std::string_view b);
+
+// The canonical JSON object of string members `members` (any order; of repeated keys the first
+// wins). Keys and values must be UTF-8.
+std::string CanonicalStringObject(std::vector<std::pair<std::string, std::string>> members);
 
 // Decides which object members hold secrets. Thread-safe once built.
 class Redactor {

@@ -98,3 +98,18 @@ TEST(Redactor, ConfigurableList) {
 
 }  // namespace
 }  // namespace evident::core
+
+namespace evident::core {
+namespace {
+
+TEST(CanonicalStringObject, SortsKeysEscapesValuesAndKeepsTheFirstOfARepeatedKey) {
+  EXPECT_EQ(CanonicalStringObject({}), "{}");
+  EXPECT_EQ(CanonicalStringObject({{"b", "2"}, {"a", "1\n\"x\""}, {"b", "3"}, {"\u00e9", "e"}}),
+            "{\"a\":\"1\\n\\\"x\\\"\",\"b\":\"2\",\"\u00e9\":\"e\"}");
+  std::string canonical;
+  ASSERT_TRUE(CanonicalizeJson(CanonicalStringObject({{"z", "last"}, {"id", "7"}}), {}, canonical));
+  EXPECT_EQ(canonical, R"({"id":"7","z":"last"})");
+}
+
+}  // namespace
+}  // namespace evident::core

@@ -154,11 +154,17 @@ class IdentityStore {
   // Errors: NotFound.
   virtual util::Result<bool> Revoke(const std::string& id, util::UnixMillis at,
                                     const std::string& reason) = 0;
-  // Revokes every unrevoked credential of `user_id`, or of sessions it assumed; returns their
-  // ids.
+  // Which credentials RevokeAllOf ends.
+  enum class RevokeScope {
+    kEverything,      // every credential of the user, and the sessions it assumed as a super admin
+    kActiveSessions,  // the user's own sessions still active at `at` (a new password ends them)
+  };
+  // Revokes the unrevoked credentials of `user_id` that `scope` names, in one transaction;
+  // returns their ids.
   virtual util::Result<std::vector<std::string>> RevokeAllOf(const std::string& user_id,
                                                              util::UnixMillis at,
-                                                             const std::string& reason) = 0;
+                                                             const std::string& reason,
+                                                             RevokeScope scope) = 0;
   virtual util::Result<CredentialPage> ListCredentials(const CredentialQuery& query) = 0;
 
   // Audit events recorded while the server was not running (e.g. `evident admin

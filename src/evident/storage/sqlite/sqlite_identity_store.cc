@@ -164,6 +164,27 @@ std::string InList(QueryBuilder& builder, const std::vector<std::string>& values
   return "(" + list + ")";
 }
 
+// SQL true for an unrevoked credential of alias `c` that has expired by `now` (a parameter):
+// CredentialRecord::StatusAt in SQL, for filters.
+std::string ExpiredSql(const std::string& now) {
+  return "((c.expires_at > 0 AND c.expires_at <= " + now +
+         ") OR (c.idle_timeout_ms > 0 AND max(c.last_used_at, c.created_at) + c.idle_timeout_ms "
+         "<= " +
+         now + "))";
+}
+
+// The keyset condition of a list newest first: strictly older than `after` on (created_at, id)
+// of `alias`.
+void WhereOlderThan(QueryBuilder& builder, std::string_view alias,
+                    const std::optional<std::pair<util::UnixMillis, std::string>>& after) {
+  if (!after) return;
+  const std::string at = "?" + std::to_string(builder.Param(after->first));
+  const std::string id = "?" + std::to_string(builder.Param(after->second));
+  const std::string a(alias);
+  builder.Where(a + ".created_at < " + at + " OR (" + a + ".created_at = " + at + " AND " + a +
+                ".id < " + id + ")");
+}
+
 class SqliteIdentityStore final : public IdentityStore {
  public:
   explicit SqliteIdentityStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
@@ -271,12 +292,7 @@ class SqliteIdentityStore final : public IdentityStore {
     }
     UserPage page;
     EVIDENT_ASSIGN_OR_RETURN(page.total, Count("users u", builder));
-    if (query.after) {
-      const int at = builder.Param(query.after->first);
-      const int id = builder.Param(query.after->second);
-      builder.Where("u.created_at < ?" + std::to_string(at) + " OR (u.created_at = ?" +
-                    std::to_string(at) + " AND u.id < ?" + std::to_string(id) + ")");
-    }
+    WhereOlderThan(builder, "u", query.after);
     const std::string sql =
         "SELECT " + std::string(kUserColumns) + " FROM users u" + builder.WhereClause() +
         " ORDER BY u.created_at DESC, u.id DESC LIMIT " + std::to_string(query.limit + 1);
@@ -368,12 +384,18 @@ class SqliteIdentityStore final : public IdentityStore {
   }
 
   Result<std::vector<std::string>> RevokeAllOf(const std::string& user_id, util::UnixMillis at,
-                                               const std::string& reason) override {
+                                               const std::string& reason,
+                                               RevokeScope scope) override {
     std::lock_guard lock(mu_);
+    static const std::string kActiveSessions =
+        "c.user_id = ?1 AND c.kind = 'session' AND NOT " + ExpiredSql("?2");
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * update,
-        db_->Prepare("UPDATE credentials SET revoked_at = ?2, revoked_reason = ?3 "
-                     "WHERE (user_id = ?1 OR assumed_by = ?1) AND revoked_at = 0 RETURNING id"));
+        db_->Prepare("UPDATE credentials AS c SET revoked_at = ?2, revoked_reason = ?3 WHERE " +
+                     (scope == RevokeScope::kEverything
+                          ? std::string("(c.user_id = ?1 OR c.assumed_by = ?1)")
+                          : kActiveSessions) +
+                     " AND c.revoked_at = 0 RETURNING id"));
     update->Bind(1, user_id).Bind(2, at).Bind(3, reason);
     std::vector<std::string> ids;
     EVIDENT_RETURN_IF_ERROR(update->ForEachRow([&]() -> Result<bool> {
@@ -403,20 +425,16 @@ class SqliteIdentityStore final : public IdentityStore {
       builder.Where("c.assumed_by = ?" + std::to_string(builder.Param(query.assumed_by)));
     }
     if (!query.statuses.empty()) {
-      const std::string now = "?" + std::to_string(builder.Param(query.now));
-      const std::string expired = "(c.expires_at > 0 AND c.expires_at <= " + now +
-                                  ") OR (c.idle_timeout_ms > 0 AND max(c.last_used_at, "
-                                  "c.created_at) + c.idle_timeout_ms <= " +
-                                  now + ")";
+      const std::string expired = ExpiredSql("?" + std::to_string(builder.Param(query.now)));
       std::string any;
       for (const std::string& status : query.statuses) {
         if (!any.empty()) any += " OR ";
         if (status == "revoked") {
           any += "c.revoked_at > 0";
         } else if (status == "expired") {
-          any += "(c.revoked_at = 0 AND (" + expired + "))";
+          any += "(c.revoked_at = 0 AND " + expired + ")";
         } else if (status == "active") {
-          any += "(c.revoked_at = 0 AND NOT (" + expired + "))";
+          any += "(c.revoked_at = 0 AND NOT " + expired + ")";
         } else {
           return Error::InvalidArgument("unknown credential status '" + status + "'");
         }
@@ -437,12 +455,7 @@ class SqliteIdentityStore final : public IdentityStore {
     constexpr std::string_view kFrom = "credentials c JOIN users u ON u.id = c.user_id";
     CredentialPage page;
     EVIDENT_ASSIGN_OR_RETURN(page.total, Count(kFrom, builder));
-    if (query.after) {
-      const std::string at = "?" + std::to_string(builder.Param(query.after->first));
-      const std::string id = "?" + std::to_string(builder.Param(query.after->second));
-      builder.Where("c.created_at < " + at + " OR (c.created_at = " + at + " AND c.id < " + id +
-                    ")");
-    }
+    WhereOlderThan(builder, "c", query.after);
     const std::string sql =
         "SELECT " + std::string(kCredentialColumns) + ", " + std::string(kUserColumns) + " FROM " +
         std::string(kFrom) + builder.WhereClause() +

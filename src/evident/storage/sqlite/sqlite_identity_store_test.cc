@@ -434,7 +434,8 @@ TEST_F(SqliteIdentityStore, RevokeAllOfCoversAssumedSessions) {
   ASSERT_TRUE(
       store->CreateCredential(Credential("bob-own", "session", "u-bob", "globex", kBase, 5)));
 
-  auto revoked = store->RevokeAllOf("u-root", kBase + 100, "user_disabled");
+  auto revoked = store->RevokeAllOf("u-root", kBase + 100, "user_disabled",
+                                    IdentityStore::RevokeScope::kEverything);
   ASSERT_TRUE(revoked) << revoked.error().ToString();
   EXPECT_EQ(Sorted(*revoked), (IdList{"bob-assumed", "root-session", "root-token"}));
   for (const char* id : {"bob-assumed", "root-session", "root-token"}) {
@@ -446,9 +447,39 @@ TEST_F(SqliteIdentityStore, RevokeAllOfCoversAssumedSessions) {
   EXPECT_EQ(store->GetCredential("root-old")->credential.revoked_reason, "revoke");
   EXPECT_EQ(store->GetCredential("bob-own")->credential.revoked_at, 0);
 
-  auto again = store->RevokeAllOf("u-root", kBase + 200, "user_disabled");
+  auto again = store->RevokeAllOf("u-root", kBase + 200, "user_disabled",
+                                  IdentityStore::RevokeScope::kEverything);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty());
+}
+
+TEST_F(SqliteIdentityStore, RevokeAllOfActiveSessionsLeavesTokensAndEndedSessions) {
+  auto store = Open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->CreateUser(User("u-root", "root@example.test", "", kBase)));
+  ASSERT_TRUE(store->CreateUser(User("u-bob", "bob@globex.test", "globex", kBase)));
+  ASSERT_TRUE(store->CreateCredential(Credential("bob-token", "api", "u-bob", "globex", kBase, 1)));
+  ASSERT_TRUE(
+      store->CreateCredential(Credential("bob-session", "session", "u-bob", "globex", kBase, 2)));
+  CredentialRecord idle = Credential("bob-idle", "session", "u-bob", "globex", kBase, 3);
+  idle.idle_timeout_ms = 10;
+  ASSERT_TRUE(store->CreateCredential(idle));
+  CredentialRecord assumed = Credential("root-as-bob", "session", "u-bob", "globex", kBase, 4);
+  assumed.assumed_by = "u-root";
+  ASSERT_TRUE(store->CreateCredential(assumed));
+  ASSERT_TRUE(
+      store->CreateCredential(Credential("root-session", "session", "u-root", "", kBase, 5)));
+
+  // Bob's sessions still active end, the one assumed as Bob included; his token, his idle
+  // session and root's session stay as they were.
+  auto revoked = store->RevokeAllOf("u-bob", kBase + 100, "password_changed",
+                                    IdentityStore::RevokeScope::kActiveSessions);
+  ASSERT_TRUE(revoked) << revoked.error().ToString();
+  EXPECT_EQ(Sorted(*revoked), (IdList{"bob-session", "root-as-bob"}));
+  EXPECT_EQ(store->GetCredential("bob-session")->credential.revoked_reason, "password_changed");
+  for (const char* id : {"bob-token", "bob-idle", "root-session"}) {
+    EXPECT_EQ(store->GetCredential(id)->credential.revoked_at, 0) << id;
+  }
 }
 
 TEST_F(SqliteIdentityStore, ListCredentialsFiltersByKindStatusTenantAndUser) {

@@ -39,6 +39,14 @@ enum RouteIndex : size_t {
   kToken,
   kDeactivateToken,
   kAdministrationLogs,
+  kOAuthClients,
+  kOAuthClient,
+  kDisableOAuthClient,
+  kOAuthMetadata,
+  kAuthorize,
+  kOAuthTokenEndpoint,
+  kRevoke,
+  kIntrospect,
   kHealth,
   kMetrics,
   kOther,
@@ -68,6 +76,14 @@ std::vector<std::string> RouteTemplates() {
           "/api/v1/tokens/{id}",
           "/api/v1/tokens/{id}/deactivate",
           "/api/v1/administration/logs",
+          "/api/v1/oauth/clients",
+          "/api/v1/oauth/clients/{id}",
+          "/api/v1/oauth/clients/{id}/disable",
+          "/.well-known/oauth-authorization-server",
+          "/oauth/authorize",
+          "/oauth/token",
+          "/oauth/revoke",
+          "/oauth/introspect",
           "/healthz",
           "/metrics",
           "other"};
@@ -107,6 +123,12 @@ Match MatchRoute(std::string_view path) {
   if (path == "/api/v1/sessions") return {kSessions, "GET", {}, {}};
   if (path == "/api/v1/tokens") return {kTokens, "GET, POST", {}, {}};
   if (path == "/api/v1/administration/logs") return {kAdministrationLogs, "GET", {}, {}};
+  if (path == "/api/v1/oauth/clients") return {kOAuthClients, "GET, POST", {}, {}};
+  if (path == "/.well-known/oauth-authorization-server") return {kOAuthMetadata, "GET", {}, {}};
+  if (path == "/oauth/authorize") return {kAuthorize, "GET, POST", {}, {}};
+  if (path == "/oauth/token") return {kOAuthTokenEndpoint, "POST", {}, {}};
+  if (path == "/oauth/revoke") return {kRevoke, "POST", {}, {}};
+  if (path == "/oauth/introspect") return {kIntrospect, "POST", {}, {}};
   const std::vector<std::string_view> segments = Segments(path);
   if (segments.size() < 4 || segments[0] != "api" || segments[1] != "v1" || segments[3].empty()) {
     return {};
@@ -119,6 +141,15 @@ Match MatchRoute(std::string_view path) {
   }
   if (segments[2] == "sessions") {
     if (segments.size() == 5 && segments[4] == "revoke") return {kRevokeSession, "POST", {}, id};
+    return {};
+  }
+  if (segments[2] == "oauth" && segments[3] == "clients") {
+    if (segments.size() == 5 && !segments[4].empty()) {
+      return {kOAuthClient, "GET", {}, segments[4]};
+    }
+    if (segments.size() == 6 && !segments[4].empty() && segments[5] == "disable") {
+      return {kDisableOAuthClient, "POST", {}, segments[4]};
+    }
     return {};
   }
   if (segments[2] == "tokens") {
@@ -255,7 +286,8 @@ void Api::Handle(HttpRequest request, Responder respond) {
   Responder answer;
   try {
     const Call call{request, path, query, started};
-    if (!path.starts_with("/api/")) {
+    const bool oauth_route = match.route >= kOAuthMetadata && match.route <= kIntrospect;
+    if (!path.starts_with("/api/") && !oauth_route) {
       if (match.route == kHealth && request.method == "GET") {
         observed(JsonResponse(200, R"({"status":"ok"})"));
       } else if (match.route == kMetrics && request.method == "GET") {
@@ -276,6 +308,41 @@ void Api::Handle(HttpRequest request, Responder respond) {
       if (!decision.allowed) {
         observed(TooManyRequests(decision, "client address"));
         return;
+      }
+    }
+    if (oauth_route) {
+      // The authorization server's own endpoints: clients authenticate as the protocol says, not
+      // with bearer tokens.
+      if (options_.oauth == nullptr) {
+        observed(ProblemResponse(404, "no such resource"));
+        return;
+      }
+      if (!MethodAllowed(request.method, match.allow)) {
+        HttpResponse response = ProblemResponse(405, "method " + request.method + " not allowed");
+        response.headers.emplace_back("Allow", std::string(match.allow));
+        observed(std::move(response));
+        return;
+      }
+      switch (match.route) {
+        case kOAuthMetadata:
+          observed(OAuthMetadata(request));
+          return;
+        case kAuthorize:
+          if (request.method == "POST") {
+            AuthorizeForm(call, std::move(observed));
+          } else {
+            Authorize(call, std::move(observed));
+          }
+          return;
+        case kOAuthTokenEndpoint:
+          Token(call, std::move(observed));
+          return;
+        case kRevoke:
+          RevokeToken(call, std::move(observed));
+          return;
+        default:
+          Introspect(call, std::move(observed));
+          return;
       }
     }
     if (match.route == kLogin) {
@@ -438,6 +505,19 @@ void Api::Handle(HttpRequest request, Responder respond) {
         return;
       case kAdministrationLogs:
         answer(AdministrationLogs(query, *principal));
+        return;
+      case kOAuthClients:
+        if (post) {
+          CreateOAuthClient(call, *principal, std::move(answer));
+        } else {
+          answer(ListOAuthClients(call, *principal));
+        }
+        return;
+      case kOAuthClient:
+        answer(GetOAuthClient(call, match.id, *principal));
+        return;
+      case kDisableOAuthClient:
+        DisableOAuthClient(call, match.id, *principal, std::move(answer));
         return;
       default:
         answer(ProblemResponse(404, "no such resource"));

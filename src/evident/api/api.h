@@ -16,7 +16,11 @@
 //   GET/POST /api/v1/users; GET/PATCH /api/v1/users/{id}; POST /api/v1/users/{id}/assume
 //   GET /api/v1/sessions; POST /api/v1/sessions/{id}/revoke
 //   GET/POST /api/v1/tokens; GET /api/v1/tokens/{id}; POST /api/v1/tokens/{id}/deactivate
+//   GET/POST /api/v1/oauth/clients; GET /api/v1/oauth/clients/{id};
+//   POST /api/v1/oauth/clients/{id}/disable
 //   GET  /api/v1/administration/logs            AirVantage-compatible authentication logs
+//   GET  /.well-known/oauth-authorization-server, GET/POST /oauth/authorize,
+//   POST /oauth/token, /oauth/revoke, /oauth/introspect   (docs/oauth.md; no bearer token)
 //   GET  /healthz, GET /metrics                 no authentication
 #pragma once
 
@@ -29,6 +33,7 @@
 #include "evident/api/http.h"
 #include "evident/api/metrics.h"
 #include "evident/auth/identity_service.h"
+#include "evident/auth/oauth_server.h"
 #include "evident/auth/rate_limiter.h"
 #include "evident/core/canonical_json.h"
 #include "evident/core/clock.h"
@@ -52,6 +57,12 @@ struct ApiOptions {
   ledger::Checkpointer* checkpointer = nullptr;
   // Token buckets per client IP and per credential (rate <= 0: no limit).
   auth::RateLimit rate_limit;
+  // The OAuth authorization server; not owned, must outlive the Api. Null: /oauth/* and the
+  // client registry answer 404.
+  auth::OAuthServer* oauth = nullptr;
+  // The issuer and base of absolute URLs (e.g. "https://audit.example.com"); empty: taken from
+  // each request's Host.
+  std::string public_url;
 };
 
 // What the audit trail records about one state change Evident made (docs/identity.md). The
@@ -108,6 +119,13 @@ class Api {
              HttpResponse response, Responder respond);
 
   // Identity and access (identity_handler.cc).
+  // The audit records of a password login (docs/identity.md): in `tenant`, or the user's, with
+  // `entrypoint` and then `details`.
+  static std::vector<AuditRecord> LoginAudit(
+      const auth::LoginResult& result, std::string_view email, std::string_view entrypoint,
+      const std::string& tenant, std::vector<std::pair<std::string, std::string>> details);
+  // The Set-Cookie value of a new session.
+  std::string SessionCookie(const Call& call, std::string_view secret) const;
   void Login(const Call& call, Responder respond);
   void Logout(const Call& call, const Principal& principal, Responder respond);
   HttpResponse CurrentSession(const Principal& principal);
@@ -132,6 +150,20 @@ class Api {
   HttpResponse EventHistogram(std::string_view query, const Principal& principal);
   HttpResponse GetEvent(std::string_view tenant, std::string_view id, const Principal& principal);
   HttpResponse RenderMetrics() const;
+  // The OAuth client registry (identity_handler.cc).
+  void CreateOAuthClient(const Call& call, const Principal& principal, Responder respond);
+  HttpResponse ListOAuthClients(const Call& call, const Principal& principal);
+  HttpResponse GetOAuthClient(const Call& call, std::string_view id, const Principal& principal);
+  void DisableOAuthClient(const Call& call, std::string_view id, const Principal& principal,
+                          Responder respond);
+  // The OAuth authorization server's endpoints (oauth_handler.cc).
+  std::string Issuer(const HttpRequest& request) const;
+  HttpResponse OAuthMetadata(const HttpRequest& request) const;
+  void Authorize(const Call& call, Responder respond);
+  void AuthorizeForm(const Call& call, Responder respond);
+  void Token(const Call& call, Responder respond);
+  void RevokeToken(const Call& call, Responder respond);
+  void Introspect(const Call& call, Responder respond);
   // The AirVantage-compatible administration logs (compat_handler.cc).
   HttpResponse AdministrationLogs(std::string_view query, const Principal& principal);
   // Handlers of the tamper-evidence log (log_handler.cc).

@@ -207,7 +207,13 @@ void WriteCredential(JsonWriter& writer, const CredentialJson& how, const Creden
     WriteString(writer, c.StatusAt(how.now));
     WriteKey(writer, "assumed_by");
     WriteOptional(writer, assumed_by_email);
+    WriteKey(writer, "client_id");
+    WriteOptional(writer, c.client_id);
   } else {
+    WriteKey(writer, "client_id");
+    WriteOptional(writer, c.client_id);
+    WriteKey(writer, "session_id");
+    WriteOptional(writer, c.session_id);
     WriteKey(writer, "scopes");
     writer.StartArray();
     std::vector<std::string> scopes = c.scopes;
@@ -267,7 +273,102 @@ util::Result<bool> PagingParameter(std::string_view key, const std::string& valu
   return false;
 }
 
+void WriteStrings(JsonWriter& writer, const std::vector<std::string>& items) {
+  writer.StartArray();
+  for (const std::string& item : items) WriteString(writer, item);
+  writer.EndArray();
+}
+
+// An OAuth client as the registry shows it; `issuer` resolves the built-in client's relative
+// redirect URI. Never its secret or hash.
+void WriteClient(JsonWriter& writer, const storage::OAuthClientRecord& client,
+                 const std::optional<UserRecord>& owner, const std::string& issuer) {
+  writer.StartObject();
+  WriteKey(writer, "client_id");
+  WriteString(writer, client.id);
+  WriteKey(writer, "name");
+  WriteString(writer, client.name);
+  WriteKey(writer, "type");
+  WriteString(writer, client.type);
+  WriteKey(writer, "redirect_uris");
+  std::vector<std::string> uris;
+  for (const std::string& uri : client.redirect_uris) {
+    uris.push_back(uri.starts_with("/") ? issuer + uri : uri);
+  }
+  WriteStrings(writer, uris);
+  WriteKey(writer, "grant_types");
+  WriteStrings(writer, client.grant_types);
+  WriteKey(writer, "scopes");
+  WriteStrings(writer, client.scopes);
+  WriteKey(writer, "tenant");
+  WriteOptional(writer, client.tenant);
+  WriteKey(writer, "status");
+  WriteString(writer, client.status);
+  WriteKey(writer, "created_at");
+  WriteTime(writer, client.created_at);
+  WriteKey(writer, "created_by");
+  if (owner) {
+    WriteOwner(writer, *owner);
+  } else {
+    writer.Null();
+  }
+  writer.EndObject();
+}
+
+core::Resource ClientResource(const storage::OAuthClientRecord& client) {
+  return core::Resource{.type = "oauth_client", .id = client.id, .name = client.name};
+}
+
 }  // namespace
+
+std::vector<AuditRecord> Api::LoginAudit(const auth::LoginResult& result, std::string_view email,
+                                         std::string_view entrypoint, const std::string& tenant,
+                                         std::vector<std::pair<std::string, std::string>> details) {
+  details.insert(details.begin(), {"entrypoint", std::string(entrypoint)});
+  AuditRecord record{.tenant = !tenant.empty() ? tenant
+                               : result.user   ? TenantOf(*result.user)
+                                               : std::string(auth::kSystemTenant),
+                     .type = EventType::kAuthentication,
+                     .action = "login",
+                     .status = EventStatus::kSuccess,
+                     .resource = {},
+                     .details = std::move(details),
+                     .actor = result.user ? ActorOf(*result.user)
+                                          : core::Actor{.id = {},
+                                                        .email = std::string(util::Trim(email)),
+                                                        .name = {},
+                                                        .role = {},
+                                                        .assumed_by = {}}};
+  std::vector<AuditRecord> records;
+  switch (result.outcome) {
+    case auth::LoginResult::Outcome::kBlocked:
+      record.status = EventStatus::kBlocked;
+      record.details.emplace_back("reason", "locked_out");
+      records.push_back(std::move(record));
+      break;
+    case auth::LoginResult::Outcome::kFailure:
+      record.status = EventStatus::kFailure;
+      record.details.emplace_back("reason", result.reason);
+      records.push_back(record);
+      if (result.locked_now) {
+        // The failure that crossed the limit also records the lockout itself.
+        record.status = EventStatus::kBlocked;
+        record.details.back().second = "too_many_failures";
+        records.push_back(std::move(record));
+      }
+      break;
+    case auth::LoginResult::Outcome::kSuccess:
+      record.details.emplace_back("session_id", result.session.id);
+      record.resource = {.type = "session", .id = result.session.id, .name = {}};
+      records.push_back(std::move(record));
+      break;
+  }
+  return records;
+}
+
+std::string Api::SessionCookie(const Call& call, std::string_view secret) const {
+  return SetCookie(secret, identity_.options().session_ttl_ms / 1000, call.request.secure);
+}
 
 void Api::Login(const Call& call, Responder respond) {
   auto body = JsonBody::Parse(call.request.body, {"email", "password"});
@@ -287,59 +388,26 @@ void Api::Login(const Call& call, Responder respond) {
   }
   auth::LoginResult result =
       identity_.Login(**email, **password, call.request.remote_ip, call.request.user_agent);
-
-  AuditRecord record{
-      .tenant = result.user ? TenantOf(*result.user) : std::string(auth::kSystemTenant),
-      .type = EventType::kAuthentication,
-      .action = "login",
-      .status = EventStatus::kSuccess,
-      .resource = {},
-      .details = {{"entrypoint", "PASSWORD"}},
-      .actor = result.user ? ActorOf(*result.user)
-                           : core::Actor{.id = {},
-                                         .email = std::string(util::Trim(**email)),
-                                         .name = {},
-                                         .role = {},
-                                         .assumed_by = {}}};
-  std::vector<AuditRecord> records;
+  std::vector<AuditRecord> records = LoginAudit(result, **email, "PASSWORD", {}, {});
   HttpResponse response;
   switch (result.outcome) {
     case auth::LoginResult::Outcome::kBlocked: {
-      record.status = EventStatus::kBlocked;
-      record.details.emplace_back("reason", "locked_out");
       const int64_t seconds = (result.retry_after_ms + 999) / 1000;
       response = ProblemResponse(
           429, "too many failed logins; try again in " + std::to_string(seconds) + " s");
       response.headers.emplace_back("Retry-After", std::to_string(seconds));
-      records.push_back(std::move(record));
       break;
     }
-    case auth::LoginResult::Outcome::kFailure: {
-      record.status = EventStatus::kFailure;
-      record.details.emplace_back("reason", result.reason);
+    case auth::LoginResult::Outcome::kFailure:
       response = ProblemResponse(401, "the email or password is wrong");
-      records.push_back(record);
-      if (result.locked_now) {
-        // The failure that crossed the limit also records the lockout itself.
-        record.status = EventStatus::kBlocked;
-        record.details.back().second = "too_many_failures";
-        records.push_back(std::move(record));
-      }
       break;
-    }
-    case auth::LoginResult::Outcome::kSuccess: {
-      record.details.emplace_back("session_id", result.session.id);
-      record.resource = {.type = "session", .id = result.session.id, .name = {}};
+    case auth::LoginResult::Outcome::kSuccess:
       response = JsonResponse(200, NewSessionJson({agents_, clock_.NowMillis(), true},
                                                   CredentialWithUser{result.session, *result.user},
                                                   result.secret, result.csrf_token, ""));
-      response.headers.emplace_back(
-          "Set-Cookie",
-          SetCookie(result.secret, identity_.options().session_ttl_ms / 1000, call.request.secure));
+      response.headers.emplace_back("Set-Cookie", SessionCookie(call, result.secret));
       response.headers.emplace_back("Cache-Control", "no-store");
-      records.push_back(std::move(record));
       break;
-    }
   }
   Audit(call, nullptr, std::move(records), std::move(response), std::move(respond));
 }
@@ -791,6 +859,169 @@ void Api::RevokeCredential(const Call& call, std::string_view raw_id, const Prin
       .details = {{"owner_id", item->user.id}, {"owner_email", item->user.email}},
       .actor = {}};
   Audit(call, &principal, {std::move(record)}, std::move(response), std::move(respond));
+}
+
+// The OAuth client registry (docs/oauth.md, "Clients").
+
+namespace {
+// The registry needs the OAuth server; without one it does not exist.
+HttpResponse NoOAuth() { return ProblemResponse(404, "no such resource"); }
+}  // namespace
+
+void Api::CreateOAuthClient(const Call& call, const Principal& principal, Responder respond) {
+  if (options_.oauth == nullptr) return respond(NoOAuth());
+  auto body = JsonBody::Parse(call.request.body,
+                              {"name", "type", "redirect_uris", "grant_types", "scopes", "tenant"});
+  if (!body) return respond(ProblemResponse(body.error()));
+  auth::NewClient client;
+  for (const auto& [field, target] :
+       {std::pair<std::string_view, std::string*>{"name", &client.name},
+        {"type", &client.type},
+        {"tenant", &client.tenant}}) {
+    auto value = body->String(field);
+    if (!value) return respond(ProblemResponse(value.error()));
+    *target = value->value_or("");
+  }
+  for (const auto& [field, target] : {std::pair<std::string_view, std::vector<std::string>*>{
+                                          "redirect_uris", &client.redirect_uris},
+                                      {"grant_types", &client.grant_types},
+                                      {"scopes", &client.scopes}}) {
+    auto value = body->StringArray(field);
+    if (!value) return respond(ProblemResponse(value.error()));
+    *target = value->value_or(std::vector<std::string>{});
+  }
+  if (client.name.empty())
+    return respond(ProblemResponse(detail::FieldProblem("name", "is required")));
+  if (client.type.empty())
+    return respond(ProblemResponse(detail::FieldProblem("type", "is required")));
+  auto issued = options_.oauth->CreateClient(principal, client);
+  if (!issued) {
+    const util::Error& error = issued.error();
+    if (error.code() == util::ErrorCode::kInvalidArgument) {
+      // "field: message" from the auth module names the field.
+      const std::string& message = error.message();
+      const size_t colon = message.find(": ");
+      if (colon != std::string::npos && colon < 20) {
+        return respond(ProblemResponse(
+            detail::FieldProblem(message.substr(0, colon), message.substr(colon + 2))));
+      }
+    }
+    return respond(ProblemResponse(error));
+  }
+  const storage::OAuthClientRecord& record = issued->client;
+  auto owner = options_.oauth->User(principal.user_id);
+  std::string json;
+  StringOutput output(json);
+  JsonWriter writer(output);
+  writer.StartObject();
+  if (!issued->secret.empty()) {
+    WriteKey(writer, "client_secret");
+    WriteString(writer, issued->secret);
+  }
+  WriteKey(writer, "client");
+  WriteClient(writer, record, owner ? std::optional<UserRecord>(*owner) : std::nullopt,
+              Issuer(call.request));
+  writer.EndObject();
+  HttpResponse response = JsonResponse(201, std::move(json));
+  response.headers.emplace_back("Cache-Control", "no-store");
+  std::string grants, scopes;
+  for (const std::string& grant : record.grant_types) grants += (grants.empty() ? "" : ",") + grant;
+  for (const std::string& scope : record.scopes) scopes += (scopes.empty() ? "" : ",") + scope;
+  AuditRecord audit{
+      .tenant = record.tenant,
+      .type = EventType::kActivity,
+      .action = "create",
+      .status = EventStatus::kSuccess,
+      .resource = ClientResource(record),
+      .details = {{"client_type", record.type}, {"grant_types", grants}, {"scopes", scopes}},
+      .actor = {}};
+  Audit(call, &principal, {std::move(audit)}, std::move(response), std::move(respond));
+}
+
+HttpResponse Api::ListOAuthClients(const Call& call, const Principal& principal) {
+  if (options_.oauth == nullptr) return NoOAuth();
+  auto params = ParseQueryString(call.query);
+  if (!params) return ProblemResponse(params.error());
+  storage::OAuthClientQuery list;
+  for (const auto& [key, value] : *params) {
+    if (key == "tenant") {
+      list.tenant = value;
+      continue;
+    }
+    auto paging = PagingParameter(key, value, list.limit, list.after);
+    if (!paging) return ProblemResponse(paging.error());
+    if (!*paging) {
+      return ProblemResponse(util::Error::InvalidArgument("unknown parameter '" + key + "'"));
+    }
+  }
+  auto page = options_.oauth->ListClients(principal, list);
+  if (!page) return ProblemResponse(page.error());
+  const std::string issuer = Issuer(call.request);
+  std::string json;
+  StringOutput output(json);
+  JsonWriter writer(output);
+  writer.StartObject();
+  WriteKey(writer, "items");
+  writer.StartArray();
+  for (const storage::OAuthClientRecord& client : page->items) {
+    auto owner = options_.oauth->User(client.created_by);
+    WriteClient(writer, client, owner ? std::optional<UserRecord>(*owner) : std::nullopt, issuer);
+  }
+  writer.EndArray();
+  WritePageEnd(writer, page->more, page->items, page->total);
+  writer.EndObject();
+  return JsonResponse(200, std::move(json));
+}
+
+HttpResponse Api::GetOAuthClient(const Call& call, std::string_view id,
+                                 const Principal& principal) {
+  if (options_.oauth == nullptr) return NoOAuth();
+  auto client = options_.oauth->GetClient(principal, std::string(id));
+  if (!client) return ProblemResponse(client.error());
+  auto owner = options_.oauth->User(client->created_by);
+  std::string json;
+  StringOutput output(json);
+  JsonWriter writer(output);
+  WriteClient(writer, *client, owner ? std::optional<UserRecord>(*owner) : std::nullopt,
+              Issuer(call.request));
+  return JsonResponse(200, std::move(json));
+}
+
+void Api::DisableOAuthClient(const Call& call, std::string_view id, const Principal& principal,
+                             Responder respond) {
+  if (options_.oauth == nullptr) return respond(NoOAuth());
+  auto disabled = options_.oauth->DisableClient(principal, std::string(id));
+  if (!disabled) return respond(ProblemResponse(disabled.error()));
+  const auto& [client, revoked] = *disabled;
+  auto owner = options_.oauth->User(client.created_by);
+  std::string json;
+  StringOutput output(json);
+  JsonWriter writer(output);
+  WriteClient(writer, client, owner ? std::optional<UserRecord>(*owner) : std::nullopt,
+              Issuer(call.request));
+  HttpResponse response = JsonResponse(200, std::move(json));
+  const std::string tenant =
+      client.tenant.empty() ? std::string(auth::kSystemTenant) : client.tenant;
+  std::vector<AuditRecord> records;
+  records.push_back(
+      AuditRecord{.tenant = tenant,
+                  .type = EventType::kActivity,
+                  .action = "disable",
+                  .status = EventStatus::kSuccess,
+                  .resource = ClientResource(client),
+                  .details = {{"revoked_credentials", std::to_string(revoked.size())}},
+                  .actor = {}});
+  for (const std::string& credential : revoked) {
+    records.push_back(
+        AuditRecord{.tenant = tenant,
+                    .type = EventType::kToken,
+                    .action = "revoke",
+                    .status = EventStatus::kSuccess,
+                    .resource = {.type = "token", .id = credential, .name = {}},
+                    .details = {{"reason", "client_disabled"}, {"client_id", client.id}},
+                    .actor = {}});
+  }
+  Audit(call, &principal, std::move(records), std::move(response), std::move(respond));
 }
 
 }  // namespace evident::api

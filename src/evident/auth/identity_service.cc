@@ -243,7 +243,9 @@ Result<IssuedCredential> IdentityService::StartSession(const UserRecord& user,
       .ip = ip,
       .user_agent = user_agent.substr(0, 1024),
       .assumed_by = assumer != nullptr ? assumer->user_id : std::string(),
-      .assume_reason = reason};
+      .assume_reason = reason,
+      .client_id = {},
+      .session_id = {}};
   EVIDENT_RETURN_IF_ERROR(store_.CreateCredential(session));
   IssuedCredential issued{
       .record = {std::move(session), user}, .secret = std::move(secret.secret), .csrf_token = {}};
@@ -305,6 +307,25 @@ Result<Principal> IdentityService::Authenticate(std::string_view secret, const s
     principal.assumed_by_email = assumer->email;
     principal.assume_reason = credential.assume_reason;
   }
+  if (!credential.session_id.empty()) {
+    // An OAuth access token lives as long as its session, and using it is the session's activity.
+    auto session = store_.GetCredential(credential.session_id);
+    if (!session) {
+      if (session.error().code() == util::ErrorCode::kNotFound) {
+        return Error::Unauthorized("the token is not valid");
+      }
+      return session.error();
+    }
+    const std::string_view session_status = session->credential.StatusAt(now);
+    if (session_status != "active") {
+      return Error::Unauthorized("the token's session has " +
+                                 std::string(session_status == "revoked" ? "ended" : "expired"));
+    }
+    if (now - session->credential.last_used_at >= kUseRecordingMs ||
+        ip != session->credential.last_used_ip) {
+      EVIDENT_RETURN_IF_ERROR(store_.RecordUse(session->credential.id, now, ip));
+    }
+  }
   if (now - credential.last_used_at >= kUseRecordingMs || ip != credential.last_used_ip) {
     EVIDENT_RETURN_IF_ERROR(store_.RecordUse(credential.id, now, ip));
   }
@@ -312,6 +333,15 @@ Result<Principal> IdentityService::Authenticate(std::string_view secret, const s
 }
 
 Result<CredentialWithUser> IdentityService::Logout(const Principal& principal) {
+  if (principal.kind == "oauth") {
+    // An OAuth access token logs out of the session it belongs to (client credentials: none).
+    EVIDENT_ASSIGN_OR_RETURN(CredentialWithUser own, store_.GetCredential(principal.credential_id));
+    if (own.credential.session_id.empty()) {
+      return Error::InvalidArgument("this token belongs to no session; revoke it instead");
+    }
+    EVIDENT_RETURN_IF_ERROR(store_.Revoke(own.credential.session_id, clock_.NowMillis(), "logout"));
+    return store_.GetCredential(own.credential.session_id);
+  }
   if (principal.kind != "session") {
     return Error::InvalidArgument("only a session can log out; deactivate an API token instead");
   }

@@ -52,6 +52,7 @@ const std::vector<NumberSetting>& NumberSettings() {
       {"lockout_window_seconds", nullptr, &ServeConfig::lockout_window_seconds, 1, 86400},
       {"lockout_seconds", nullptr, &ServeConfig::lockout_seconds, 1, 7 * 86400},
       {"lockout_max_failures_per_ip", nullptr, &ServeConfig::lockout_max_failures_per_ip, 1, 1e6},
+      {"oauth_access_token_seconds", nullptr, &ServeConfig::oauth_access_token_seconds, 60, 86400},
   };
   return settings;
 }
@@ -89,6 +90,15 @@ util::Status Validate(ServeConfig& config, const std::string& source) {
   }
   for (const std::string& key : config.redact_keys) {
     if (util::Trim(key).empty()) return ConfigError(source, "redact_keys", "empty key name");
+  }
+  if (!config.public_url.empty()) {
+    const std::string& url = config.public_url;
+    const bool scheme = url.starts_with("https://") || url.starts_with("http://");
+    if (!scheme || url.find_first_of("?# ") != std::string::npos ||
+        url.find('/', url.find("//") + 2) != std::string::npos) {
+      return ConfigError(source, "public_url",
+                         "must be an origin such as https://audit.example.com (no path)");
+    }
   }
   return {};
 }
@@ -132,6 +142,8 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
         config.admin_email = toml::get<std::string>(value);
       } else if (key == "admin_password") {
         config.admin_password = toml::get<std::string>(value);
+      } else if (key == "public_url") {
+        config.public_url = toml::get<std::string>(value);
       } else {
         const auto& settings = NumberSettings();
         const auto setting = std::find_if(settings.begin(), settings.end(),
@@ -143,7 +155,8 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
                              "admin_password, rate_limit_rps, rate_limit_burst, "
                              "session_ttl_seconds, session_idle_seconds, lockout_max_failures, "
                              "lockout_window_seconds, lockout_seconds, "
-                             "lockout_max_failures_per_ip)");
+                             "lockout_max_failures_per_ip, public_url, "
+                             "oauth_access_token_seconds)");
         }
         const double number = value.is_floating() ? toml::get<double>(value)
                                                   : static_cast<double>(toml::get<int64_t>(value));
@@ -181,6 +194,7 @@ util::Status ApplyEnvironment(const EnvLookup& env, ServeConfig& config) {
   }
   if (auto value = env("EVIDENT_ADMIN_EMAIL")) config.admin_email = *value;
   if (auto value = env("EVIDENT_ADMIN_PASSWORD")) config.admin_password = *value;
+  if (auto value = env("EVIDENT_PUBLIC_URL")) config.public_url = *value;
   for (const NumberSetting& setting : NumberSettings()) {
     std::string name = "EVIDENT_";
     for (const char c : setting.key)

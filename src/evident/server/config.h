@@ -40,6 +40,10 @@ struct ServeConfig {
   int64_t lockout_window_seconds = 15 * 60;
   int64_t lockout_seconds = 15 * 60;
   int64_t lockout_max_failures_per_ip = 50;
+  // OAuth (docs/oauth.md): the issuer and base URL as clients see it ("https://audit.example.com";
+  // empty: from each request's Host), and the life of access tokens.
+  std::string public_url;
+  int64_t oauth_access_token_seconds = 15 * 60;
 
   // "HOST:PORT", with IPv6 hosts in brackets.
   std::string Listen() const;
@@ -63,11 +67,11 @@ EnvLookup ProcessEnvironment();
 // data_dir, listen, max_body_bytes, redact_keys, admin_token, log_name, signing_key_file,
 // io_threads, admin_email, admin_password, rate_limit_rps, rate_limit_burst, session_ttl_seconds,
 // session_idle_seconds, lockout_max_failures, lockout_window_seconds, lockout_seconds,
-// lockout_max_failures_per_ip); the variables EVIDENT_ + the key in upper case (EVIDENT_DATA_DIR,
-// EVIDENT_REDACT_KEYS as a comma list, ...); then the flags.
-// Errors: InvalidArgument naming the source and key (an unreadable or malformed file, an unknown
-// key, a wrong type, a listen address without a port, a port above 65535, a zero body limit,
-// io_threads outside 0..256, an empty redact key list entry). Never throws.
+// lockout_max_failures_per_ip, public_url, oauth_access_token_seconds); the variables EVIDENT_ +
+// the key in upper case (EVIDENT_DATA_DIR, EVIDENT_REDACT_KEYS as a comma list, ...); then the
+// flags. Errors: InvalidArgument naming the source and key (an unreadable or malformed file, an
+// unknown key, a wrong type, a listen address without a port, a port above 65535, a zero body
+// limit, io_threads outside 0..256, an empty redact key list entry). Never throws.
 util::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags,
                                           const EnvLookup& env = ProcessEnvironment());
 

@@ -101,6 +101,17 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     }
   }
 
+  auth::OAuthServer oauth(
+      **identity_store, identity, core::SystemClock::Instance(),
+      auth::OAuthOptions{.code_ttl_ms = 60'000,
+                         .access_token_ttl_ms = config.oauth_access_token_seconds * 1000,
+                         .flow_ttl_ms = 10LL * 60 * 1000,
+                         .max_pending_flows = 10'000});
+  if (auto console = oauth.EnsureConsoleClient(admin->admin.id); !console) {
+    spdlog::error("the console's OAuth client: {}", console.error().ToString());
+    return 1;
+  }
+
   int exit_code = 0;
   {
     ledger::Checkpointer checkpointer(**store, std::move(signing_key).value(),
@@ -113,6 +124,8 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     api_options.checkpointer = &checkpointer;
     api_options.rate_limit = {.rate_per_second = config.rate_limit_rps,
                               .burst = config.rate_limit_burst};
+    api_options.oauth = &oauth;
+    api_options.public_url = config.public_url;
     api::Api api(**store, writer, core::SystemClock::Instance(), parser->get(), identity,
                  api_options);
     if (auto flushed = api.FlushPendingAudit(); !flushed) {

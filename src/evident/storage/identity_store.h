@@ -64,6 +64,10 @@ struct CredentialRecord {
   std::string user_agent;
   std::string assumed_by;  // user id of the super admin acting as `user_id`
   std::string assume_reason;
+  // OAuth: the client a session or access token was issued to, and the session an access token
+  // belongs to (revoking the session revokes it).
+  std::string client_id;
+  std::string session_id;
   bool operator==(const CredentialRecord&) const = default;
 
   // revoked | expired | active at `now` (idle expiry counts from last_used_at, or created_at).
@@ -116,6 +120,79 @@ struct UserPage {
   uint64_t total = 0;
 };
 
+// An OAuth client (docs/oauth.md). Lists are stored space-separated: none of their items may
+// hold a space (the auth module validates them).
+struct OAuthClientRecord {
+  std::string id;
+  std::string name;
+  std::string type;         // public | confidential
+  std::string secret_hash;  // confidential: SHA-256 of the secret; empty for public clients
+  std::vector<std::string> redirect_uris;
+  std::vector<std::string> grant_types;
+  std::vector<std::string> scopes;
+  std::string tenant;      // bound tenant; empty: every tenant (the built-in console client)
+  std::string status;      // active | disabled
+  std::string created_by;  // the owner's user id
+  util::UnixMillis created_at = 0;
+  util::UnixMillis updated_at = 0;
+  bool operator==(const OAuthClientRecord&) const = default;
+};
+
+struct OAuthClientQuery {
+  std::string tenant;  // empty: every client
+  std::optional<std::pair<util::UnixMillis, std::string>> after;
+  size_t limit = 20;
+};
+
+struct OAuthClientPage {
+  std::vector<OAuthClientRecord> items;
+  bool more = false;
+  uint64_t total = 0;
+};
+
+// An authorization code, stored by the SHA-256 of the code.
+struct OAuthCodeRecord {
+  std::string code_hash;
+  std::string client_id;
+  std::string user_id;
+  std::string tenant;  // the tenant the tokens will be bound to
+  std::string redirect_uri;
+  bool redirect_uri_given = false;  // the authorization request named it (RFC 6749 4.1.3)
+  std::vector<std::string> scopes;
+  std::string code_challenge;  // S256
+  std::string flow_id;
+  std::string ip, user_agent;  // of the browser that signed in
+  util::UnixMillis created_at = 0;
+  util::UnixMillis expires_at = 0;
+  util::UnixMillis used_at = 0;  // 0: unused
+  std::string session_id;        // the session its exchange created
+  bool operator==(const OAuthCodeRecord&) const = default;
+};
+
+// A refresh token, one link of a session's rotation chain.
+struct RefreshTokenRecord {
+  std::string id;
+  std::string secret_hash;
+  std::string session_id;
+  std::string client_id;
+  std::vector<std::string> scopes;
+  std::string flow_id;  // of the sign-in that began the session
+  util::UnixMillis created_at = 0;
+  util::UnixMillis expires_at = 0;
+  util::UnixMillis used_at = 0;     // 0: not yet rotated
+  util::UnixMillis revoked_at = 0;  // 0: not revoked
+  bool operator==(const RefreshTokenRecord&) const = default;
+};
+
+// What one successful token request stores, in one transaction.
+struct OAuthGrant {
+  std::optional<CredentialRecord> session;  // a new OAuth session (code exchange)
+  CredentialRecord access;                  // the access token
+  std::optional<RefreshTokenRecord> refresh;
+  std::string code_hash;      // the code exchanged: records the new session on it
+  std::string spent_refresh;  // id of the refresh token this rotates: marked used
+};
+
 // Thread-safe: every method may be called from any thread.
 class IdentityStore {
  public:
@@ -150,7 +227,8 @@ class IdentityStore {
   // Records a use: last_used_at and last_used_ip. Errors: NotFound.
   virtual util::Status RecordUse(const std::string& id, util::UnixMillis at,
                                  const std::string& ip) = 0;
-  // Revokes one credential unless already revoked; true when it was revoked now.
+  // Revokes one credential unless already revoked; true when it was revoked now. Revoking a
+  // session also revokes its access tokens and refresh tokens, in the same transaction.
   // Errors: NotFound.
   virtual util::Result<bool> Revoke(const std::string& id, util::UnixMillis at,
                                     const std::string& reason) = 0;
@@ -159,13 +237,37 @@ class IdentityStore {
     kEverything,      // every credential of the user, and the sessions it assumed as a super admin
     kActiveSessions,  // the user's own sessions still active at `at` (a new password ends them)
   };
-  // Revokes the unrevoked credentials of `user_id` that `scope` names, in one transaction;
-  // returns their ids.
+  // Revokes the unrevoked credentials of `user_id` that `scope` names, with the access and refresh
+  // tokens of the sessions among them, in one transaction; returns their ids.
   virtual util::Result<std::vector<std::string>> RevokeAllOf(const std::string& user_id,
                                                              util::UnixMillis at,
                                                              const std::string& reason,
                                                              RevokeScope scope) = 0;
   virtual util::Result<CredentialPage> ListCredentials(const CredentialQuery& query) = 0;
+
+  // OAuth clients. Errors: Conflict when the id exists.
+  virtual util::Status CreateClient(const OAuthClientRecord& client) = 0;
+  // Errors: NotFound.
+  virtual util::Result<OAuthClientRecord> GetClient(const std::string& id) = 0;
+  virtual util::Result<OAuthClientPage> ListClients(const OAuthClientQuery& query) = 0;
+  // Disables the client and revokes every credential and refresh token issued to it; returns the
+  // ids of the credentials revoked now. Errors: NotFound.
+  virtual util::Result<std::vector<std::string>> DisableClient(const std::string& id,
+                                                               util::UnixMillis at) = 0;
+
+  // Authorization codes. Errors: Conflict when the hash exists.
+  virtual util::Status CreateCode(const OAuthCodeRecord& code) = 0;
+  // Marks the code used at `at` and answers it as it was before, so `used_at != 0` tells a
+  // reuse. Codes older than a day are forgotten on the way. Errors: NotFound.
+  virtual util::Result<OAuthCodeRecord> UseCode(const std::string& code_hash,
+                                                util::UnixMillis at) = 0;
+  // Errors: NotFound.
+  virtual util::Result<RefreshTokenRecord> FindRefreshToken(const std::string& secret_hash) = 0;
+  // Stores a token response. Errors: Conflict, storing nothing, when `spent_refresh` was already
+  // used (a concurrent rotation won).
+  virtual util::Status StoreGrant(const OAuthGrant& grant) = 0;
+  // Revokes one refresh token (not its session). True when it was revoked now.
+  virtual util::Result<bool> RevokeRefreshToken(const std::string& id, util::UnixMillis at) = 0;
 
   // Audit events recorded while the server was not running (e.g. `evident admin
   // reset-password`), as canonical event JSON; the server appends and then forgets them.

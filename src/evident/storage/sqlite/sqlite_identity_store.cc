@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS credentials(
   ip TEXT NOT NULL,
   user_agent TEXT NOT NULL,
   assumed_by TEXT NOT NULL,
-  assume_reason TEXT NOT NULL);
+  assume_reason TEXT NOT NULL,
+  client_id TEXT NOT NULL DEFAULT '',
+  session_id TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS credentials_by_time ON credentials(created_at, id);
 CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials(user_id);
 CREATE INDEX IF NOT EXISTS credentials_by_assumer ON credentials(assumed_by) WHERE assumed_by != '';
@@ -58,13 +60,77 @@ CREATE TABLE IF NOT EXISTS pending_events(
   json TEXT NOT NULL);
 )sql";
 
+// Format 2 (OAuth): what format 1 lacks. Applied to new files and to format-1 files alike, after
+// kSchema, in the same transaction.
+constexpr std::string_view kOAuthSchema = R"sql(
+CREATE INDEX IF NOT EXISTS credentials_by_session ON credentials(session_id)
+  WHERE session_id != '';
+CREATE INDEX IF NOT EXISTS credentials_by_client ON credentials(client_id) WHERE client_id != '';
+CREATE TABLE IF NOT EXISTS oauth_clients(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  secret_hash BLOB NOT NULL,
+  redirect_uris TEXT NOT NULL,
+  grant_types TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS oauth_clients_by_tenant ON oauth_clients(tenant, created_at, id);
+CREATE TABLE IF NOT EXISTS oauth_codes(
+  code_hash BLOB PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  redirect_uri_given INTEGER NOT NULL,
+  scopes TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL,
+  session_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS oauth_codes_by_time ON oauth_codes(created_at);
+CREATE TABLE IF NOT EXISTS oauth_refresh_tokens(
+  id TEXT PRIMARY KEY,
+  secret_hash BLOB NOT NULL UNIQUE,
+  session_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  flow_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON oauth_refresh_tokens(session_id);
+)sql";
+
+// Codes are kept a day after their 60 s life, so that a late replay is still recognised.
+constexpr int64_t kCodeRetentionMs = 24LL * 60 * 60 * 1000;
+
 constexpr std::string_view kUserColumns =
     "u.id, u.email, u.name, u.role, u.tenant, u.status, u.password_hash, u.created_at, "
     "u.updated_at";
 constexpr std::string_view kCredentialColumns =
     "c.id, c.kind, c.name, c.user_id, c.tenant, c.scopes, c.secret_hash, c.created_at, "
     "c.expires_at, c.revoked_at, c.revoked_reason, c.last_used_at, c.last_used_ip, "
-    "c.idle_timeout_ms, c.ip, c.user_agent, c.assumed_by, c.assume_reason";
+    "c.idle_timeout_ms, c.ip, c.user_agent, c.assumed_by, c.assume_reason, c.client_id, "
+    "c.session_id";
+constexpr std::string_view kClientColumns =
+    "id, name, type, secret_hash, redirect_uris, grant_types, scopes, tenant, status, created_by, "
+    "created_at, updated_at";
+constexpr std::string_view kCodeColumns =
+    "code_hash, client_id, user_id, tenant, redirect_uri, redirect_uri_given, scopes, "
+    "code_challenge, flow_id, ip, user_agent, created_at, expires_at, used_at, session_id";
+constexpr std::string_view kRefreshColumns =
+    "id, secret_hash, session_id, client_id, scopes, flow_id, created_at, expires_at, used_at, "
+    "revoked_at";
 
 UserRecord ReadUser(const Statement& row, int first) {
   UserRecord user;
@@ -100,7 +166,70 @@ CredentialRecord ReadCredential(const Statement& row, int first) {
   credential.user_agent = row.ColumnText(first + 15);
   credential.assumed_by = row.ColumnText(first + 16);
   credential.assume_reason = row.ColumnText(first + 17);
+  credential.client_id = row.ColumnText(first + 18);
+  credential.session_id = row.ColumnText(first + 19);
   return credential;
+}
+
+OAuthClientRecord ReadClient(const Statement& row) {
+  OAuthClientRecord client;
+  client.id = row.ColumnText(0);
+  client.name = row.ColumnText(1);
+  client.type = row.ColumnText(2);
+  client.secret_hash = row.ColumnBlob(3);
+  client.redirect_uris = util::SplitList(row.ColumnText(4), ' ');
+  client.grant_types = util::SplitList(row.ColumnText(5), ' ');
+  client.scopes = util::SplitList(row.ColumnText(6), ' ');
+  client.tenant = row.ColumnText(7);
+  client.status = row.ColumnText(8);
+  client.created_by = row.ColumnText(9);
+  client.created_at = row.ColumnInt(10);
+  client.updated_at = row.ColumnInt(11);
+  return client;
+}
+
+OAuthCodeRecord ReadCode(const Statement& row) {
+  OAuthCodeRecord code;
+  code.code_hash = row.ColumnBlob(0);
+  code.client_id = row.ColumnText(1);
+  code.user_id = row.ColumnText(2);
+  code.tenant = row.ColumnText(3);
+  code.redirect_uri = row.ColumnText(4);
+  code.redirect_uri_given = row.ColumnInt(5) != 0;
+  code.scopes = util::SplitList(row.ColumnText(6), ' ');
+  code.code_challenge = row.ColumnText(7);
+  code.flow_id = row.ColumnText(8);
+  code.ip = row.ColumnText(9);
+  code.user_agent = row.ColumnText(10);
+  code.created_at = row.ColumnInt(11);
+  code.expires_at = row.ColumnInt(12);
+  code.used_at = row.ColumnInt(13);
+  code.session_id = row.ColumnText(14);
+  return code;
+}
+
+RefreshTokenRecord ReadRefresh(const Statement& row) {
+  RefreshTokenRecord refresh;
+  refresh.id = row.ColumnText(0);
+  refresh.secret_hash = row.ColumnBlob(1);
+  refresh.session_id = row.ColumnText(2);
+  refresh.client_id = row.ColumnText(3);
+  refresh.scopes = util::SplitList(row.ColumnText(4), ' ');
+  refresh.flow_id = row.ColumnText(5);
+  refresh.created_at = row.ColumnInt(6);
+  refresh.expires_at = row.ColumnInt(7);
+  refresh.used_at = row.ColumnInt(8);
+  refresh.revoked_at = row.ColumnInt(9);
+  return refresh;
+}
+
+// "c.id, c.kind" as "id, kind", for INSERT column lists.
+std::string Unqualified(std::string_view columns) {
+  std::string out(columns);
+  for (size_t at = out.find("c."); at != std::string::npos; at = out.find("c.", at)) {
+    out.erase(at, 2);
+  }
+  return out;
 }
 
 std::string JoinScopes(const std::vector<std::string>& scopes) {
@@ -316,29 +445,7 @@ class SqliteIdentityStore final : public IdentityStore {
 
   Status CreateCredential(const CredentialRecord& c) override {
     std::lock_guard lock(mu_);
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * insert,
-        db_->Prepare("INSERT INTO credentials VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                     "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"));
-    insert->Bind(1, c.id)
-        .Bind(2, c.kind)
-        .Bind(3, c.name)
-        .Bind(4, c.user_id)
-        .Bind(5, c.tenant)
-        .Bind(6, JoinScopes(c.scopes))
-        .BindBlob(7, c.secret_hash)
-        .Bind(8, c.created_at)
-        .Bind(9, c.expires_at)
-        .Bind(10, c.revoked_at)
-        .Bind(11, c.revoked_reason)
-        .Bind(12, c.last_used_at)
-        .Bind(13, c.last_used_ip)
-        .Bind(14, c.idle_timeout_ms)
-        .Bind(15, c.ip)
-        .Bind(16, c.user_agent)
-        .Bind(17, c.assumed_by)
-        .Bind(18, c.assume_reason);
-    return insert->Run();
+    return InsertCredentialLocked(c);
   }
 
   Result<CredentialWithUser> FindCredentialBySecret(const std::string& secret_hash) override {
@@ -368,19 +475,26 @@ class SqliteIdentityStore final : public IdentityStore {
   Result<bool> Revoke(const std::string& id, util::UnixMillis at,
                       const std::string& reason) override {
     std::lock_guard lock(mu_);
+    Transaction transaction(*db_);
+    EVIDENT_RETURN_IF_ERROR(transaction.Begin());
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * update,
         db_->Prepare("UPDATE credentials SET revoked_at = ?2, revoked_reason = ?3 "
                      "WHERE id = ?1 AND revoked_at = 0"));
     EVIDENT_RETURN_IF_ERROR(update->Bind(1, id).Bind(2, at).Bind(3, reason).Run());
-    if (db_->Changes() > 0) return true;
-    EVIDENT_ASSIGN_OR_RETURN(Statement * exists,
-                             db_->Prepare("SELECT 1 FROM credentials WHERE id = ?1"));
-    exists->Bind(1, id);
-    EVIDENT_ASSIGN_OR_RETURN(bool found, exists->Step());
-    exists->Reset();
-    if (!found) return Error::NotFound("no credential '" + id + "'");
-    return false;
+    const bool revoked = db_->Changes() > 0;
+    if (!revoked) {
+      EVIDENT_ASSIGN_OR_RETURN(Statement * exists,
+                               db_->Prepare("SELECT 1 FROM credentials WHERE id = ?1"));
+      exists->Bind(1, id);
+      EVIDENT_ASSIGN_OR_RETURN(bool found, exists->Step());
+      exists->Reset();
+      if (!found) return Error::NotFound("no credential '" + id + "'");
+    }
+    // Also when the session was revoked before: what it issued since cannot outlive it.
+    EVIDENT_RETURN_IF_ERROR(RevokeIssuedInLocked(id, at, reason));
+    EVIDENT_RETURN_IF_ERROR(transaction.Commit());
+    return revoked;
   }
 
   Result<std::vector<std::string>> RevokeAllOf(const std::string& user_id, util::UnixMillis at,
@@ -389,19 +503,26 @@ class SqliteIdentityStore final : public IdentityStore {
     std::lock_guard lock(mu_);
     static const std::string kActiveSessions =
         "c.user_id = ?1 AND c.kind = 'session' AND NOT " + ExpiredSql("?2");
+    Transaction transaction(*db_);
+    EVIDENT_RETURN_IF_ERROR(transaction.Begin());
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * update,
         db_->Prepare("UPDATE credentials AS c SET revoked_at = ?2, revoked_reason = ?3 WHERE " +
                      (scope == RevokeScope::kEverything
                           ? std::string("(c.user_id = ?1 OR c.assumed_by = ?1)")
                           : kActiveSessions) +
-                     " AND c.revoked_at = 0 RETURNING id"));
+                     " AND c.revoked_at = 0 RETURNING id, kind"));
     update->Bind(1, user_id).Bind(2, at).Bind(3, reason);
-    std::vector<std::string> ids;
+    std::vector<std::string> ids, sessions;
     EVIDENT_RETURN_IF_ERROR(update->ForEachRow([&]() -> Result<bool> {
       ids.emplace_back(update->ColumnText(0));
+      if (update->ColumnText(1) == "session") sessions.push_back(ids.back());
       return true;
     }));
+    for (const std::string& session : sessions) {
+      EVIDENT_RETURN_IF_ERROR(RevokeIssuedInLocked(session, at, reason, &ids));
+    }
+    EVIDENT_RETURN_IF_ERROR(transaction.Commit());
     return ids;
   }
 
@@ -473,6 +594,218 @@ class SqliteIdentityStore final : public IdentityStore {
     return page;
   }
 
+  Status CreateClient(const OAuthClientRecord& client) override {
+    std::lock_guard lock(mu_);
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * insert,
+        db_->Prepare("INSERT INTO oauth_clients (" + std::string(kClientColumns) +
+                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
+    insert->Bind(1, client.id)
+        .Bind(2, client.name)
+        .Bind(3, client.type)
+        .BindBlob(4, client.secret_hash)
+        .Bind(5, JoinScopes(client.redirect_uris))
+        .Bind(6, JoinScopes(client.grant_types))
+        .Bind(7, JoinScopes(client.scopes))
+        .Bind(8, client.tenant)
+        .Bind(9, client.status)
+        .Bind(10, client.created_by)
+        .Bind(11, client.created_at)
+        .Bind(12, client.updated_at);
+    Status inserted = insert->Run();
+    if (!inserted && inserted.error().code() == util::ErrorCode::kConflict) {
+      return Error::Conflict("a client '" + client.id + "' exists");
+    }
+    return inserted;
+  }
+
+  Result<OAuthClientRecord> GetClient(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                             db_->Prepare("SELECT " + std::string(kClientColumns) +
+                                          " FROM oauth_clients WHERE id = ?1"));
+    select->Bind(1, id);
+    EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+    if (!found) return Error::NotFound("no client '" + id + "'");
+    OAuthClientRecord client = ReadClient(*select);
+    select->Reset();
+    return client;
+  }
+
+  Result<OAuthClientPage> ListClients(const OAuthClientQuery& query) override {
+    std::lock_guard lock(mu_);
+    QueryBuilder builder;
+    if (!query.tenant.empty()) {
+      builder.Where("o.tenant = ?" + std::to_string(builder.Param(query.tenant)));
+    }
+    OAuthClientPage page;
+    EVIDENT_ASSIGN_OR_RETURN(page.total, Count("oauth_clients o", builder));
+    WhereOlderThan(builder, "o", query.after);
+    std::string columns;
+    for (const std::string& column : util::SplitList(kClientColumns)) {
+      if (!columns.empty()) columns += ", ";
+      columns += "o." + std::string(util::Trim(column));
+    }
+    const std::string sql = "SELECT " + columns + " FROM oauth_clients o" + builder.WhereClause() +
+                            " ORDER BY o.created_at DESC, o.id DESC LIMIT " +
+                            std::to_string(query.limit + 1);
+    EVIDENT_ASSIGN_OR_RETURN(auto select, db_->PrepareOnce(sql));
+    builder.BindTo(*select);
+    EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
+      if (page.items.size() == query.limit) {
+        page.more = true;
+        return false;
+      }
+      page.items.push_back(ReadClient(*select));
+      return true;
+    }));
+    return page;
+  }
+
+  Result<std::vector<std::string>> DisableClient(const std::string& id,
+                                                 util::UnixMillis at) override {
+    std::lock_guard lock(mu_);
+    Transaction transaction(*db_);
+    EVIDENT_RETURN_IF_ERROR(transaction.Begin());
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * update,
+        db_->Prepare(
+            "UPDATE oauth_clients SET status = 'disabled', updated_at = ?2 WHERE id = ?1"));
+    EVIDENT_RETURN_IF_ERROR(update->Bind(1, id).Bind(2, at).Run());
+    if (db_->Changes() == 0) return Error::NotFound("no client '" + id + "'");
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * revoke,
+        db_->Prepare("UPDATE credentials SET revoked_at = ?2, revoked_reason = 'client_disabled' "
+                     "WHERE client_id = ?1 AND revoked_at = 0 RETURNING id"));
+    revoke->Bind(1, id).Bind(2, at);
+    std::vector<std::string> ids;
+    EVIDENT_RETURN_IF_ERROR(revoke->ForEachRow([&]() -> Result<bool> {
+      ids.emplace_back(revoke->ColumnText(0));
+      return true;
+    }));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * refresh,
+                             db_->Prepare("UPDATE oauth_refresh_tokens SET revoked_at = ?2 "
+                                          "WHERE client_id = ?1 AND revoked_at = 0"));
+    EVIDENT_RETURN_IF_ERROR(refresh->Bind(1, id).Bind(2, at).Run());
+    EVIDENT_RETURN_IF_ERROR(transaction.Commit());
+    return ids;
+  }
+
+  Status CreateCode(const OAuthCodeRecord& code) override {
+    std::lock_guard lock(mu_);
+    EVIDENT_ASSIGN_OR_RETURN(Statement * insert,
+                             db_->Prepare("INSERT INTO oauth_codes (" + std::string(kCodeColumns) +
+                                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                                          "?11, ?12, ?13, ?14, ?15)"));
+    insert->BindBlob(1, code.code_hash)
+        .Bind(2, code.client_id)
+        .Bind(3, code.user_id)
+        .Bind(4, code.tenant)
+        .Bind(5, code.redirect_uri)
+        .Bind(6, int64_t{code.redirect_uri_given ? 1 : 0})
+        .Bind(7, JoinScopes(code.scopes))
+        .Bind(8, code.code_challenge)
+        .Bind(9, code.flow_id)
+        .Bind(10, code.ip)
+        .Bind(11, code.user_agent)
+        .Bind(12, code.created_at)
+        .Bind(13, code.expires_at)
+        .Bind(14, code.used_at)
+        .Bind(15, code.session_id);
+    return insert->Run();
+  }
+
+  Result<OAuthCodeRecord> UseCode(const std::string& code_hash, util::UnixMillis at) override {
+    std::lock_guard lock(mu_);
+    Transaction transaction(*db_);
+    EVIDENT_RETURN_IF_ERROR(transaction.Begin());
+    EVIDENT_ASSIGN_OR_RETURN(Statement * forget,
+                             db_->Prepare("DELETE FROM oauth_codes WHERE created_at < ?1"));
+    EVIDENT_RETURN_IF_ERROR(forget->Bind(1, at - kCodeRetentionMs).Run());
+    EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                             db_->Prepare("SELECT " + std::string(kCodeColumns) +
+                                          " FROM oauth_codes WHERE code_hash = ?1"));
+    select->BindBlob(1, code_hash);
+    EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+    if (!found) {
+      EVIDENT_RETURN_IF_ERROR(transaction.Commit());
+      return Error::NotFound("no such code");
+    }
+    OAuthCodeRecord code = ReadCode(*select);
+    select->Reset();
+    if (code.used_at == 0) {
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * use,
+          db_->Prepare("UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1"));
+      EVIDENT_RETURN_IF_ERROR(use->BindBlob(1, code_hash).Bind(2, at).Run());
+    }
+    EVIDENT_RETURN_IF_ERROR(transaction.Commit());
+    return code;
+  }
+
+  Result<RefreshTokenRecord> FindRefreshToken(const std::string& secret_hash) override {
+    std::lock_guard lock(mu_);
+    EVIDENT_ASSIGN_OR_RETURN(Statement * select,
+                             db_->Prepare("SELECT " + std::string(kRefreshColumns) +
+                                          " FROM oauth_refresh_tokens WHERE secret_hash = ?1"));
+    select->BindBlob(1, secret_hash);
+    EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+    if (!found) return Error::NotFound("no such refresh token");
+    RefreshTokenRecord refresh = ReadRefresh(*select);
+    select->Reset();
+    return refresh;
+  }
+
+  Status StoreGrant(const OAuthGrant& grant) override {
+    std::lock_guard lock(mu_);
+    Transaction transaction(*db_);
+    EVIDENT_RETURN_IF_ERROR(transaction.Begin());
+    if (!grant.spent_refresh.empty()) {
+      EVIDENT_ASSIGN_OR_RETURN(Statement * spend,
+                               db_->Prepare("UPDATE oauth_refresh_tokens SET used_at = ?2 "
+                                            "WHERE id = ?1 AND used_at = 0 AND revoked_at = 0"));
+      EVIDENT_RETURN_IF_ERROR(
+          spend->Bind(1, grant.spent_refresh).Bind(2, grant.access.created_at).Run());
+      if (db_->Changes() == 0) return Error::Conflict("the refresh token was already used");
+    }
+    if (grant.session) EVIDENT_RETURN_IF_ERROR(InsertCredentialLocked(*grant.session));
+    EVIDENT_RETURN_IF_ERROR(InsertCredentialLocked(grant.access));
+    if (grant.refresh) {
+      const RefreshTokenRecord& r = *grant.refresh;
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * insert,
+          db_->Prepare("INSERT INTO oauth_refresh_tokens (" + std::string(kRefreshColumns) +
+                       ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+      insert->Bind(1, r.id)
+          .BindBlob(2, r.secret_hash)
+          .Bind(3, r.session_id)
+          .Bind(4, r.client_id)
+          .Bind(5, JoinScopes(r.scopes))
+          .Bind(6, r.flow_id)
+          .Bind(7, r.created_at)
+          .Bind(8, r.expires_at)
+          .Bind(9, r.used_at)
+          .Bind(10, r.revoked_at);
+      EVIDENT_RETURN_IF_ERROR(insert->Run());
+    }
+    if (!grant.code_hash.empty() && grant.session) {
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * link,
+          db_->Prepare("UPDATE oauth_codes SET session_id = ?2 WHERE code_hash = ?1"));
+      EVIDENT_RETURN_IF_ERROR(link->BindBlob(1, grant.code_hash).Bind(2, grant.session->id).Run());
+    }
+    return transaction.Commit();
+  }
+
+  Result<bool> RevokeRefreshToken(const std::string& id, util::UnixMillis at) override {
+    std::lock_guard lock(mu_);
+    EVIDENT_ASSIGN_OR_RETURN(Statement * update,
+                             db_->Prepare("UPDATE oauth_refresh_tokens SET revoked_at = ?2 "
+                                          "WHERE id = ?1 AND revoked_at = 0"));
+    EVIDENT_RETURN_IF_ERROR(update->Bind(1, id).Bind(2, at).Run());
+    return db_->Changes() > 0;
+  }
+
   Status AddPendingEvent(const std::string& json) override {
     std::lock_guard lock(mu_);
     EVIDENT_ASSIGN_OR_RETURN(Statement * insert,
@@ -500,7 +833,81 @@ class SqliteIdentityStore final : public IdentityStore {
   }
 
  private:
-  static constexpr int kCredentialCount = 18;
+  static constexpr int kCredentialCount = 20;
+
+  // A transaction on db_ that rolls back unless committed. Callers hold mu_.
+  class Transaction {
+   public:
+    explicit Transaction(Db& db) : db_(db) {}
+    ~Transaction() {
+      if (open_) (void)db_.Exec("ROLLBACK");
+    }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    Status Begin() {
+      EVIDENT_RETURN_IF_ERROR(db_.Exec("BEGIN IMMEDIATE"));
+      open_ = true;
+      return {};
+    }
+    Status Commit() {
+      EVIDENT_RETURN_IF_ERROR(db_.Exec("COMMIT"));
+      open_ = false;
+      return {};
+    }
+
+   private:
+    Db& db_;
+    bool open_ = false;
+  };
+
+  // Callers hold mu_.
+  Status InsertCredentialLocked(const CredentialRecord& c) {
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * insert,
+        db_->Prepare("INSERT INTO credentials (" + Unqualified(kCredentialColumns) +
+                     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                     "?15, ?16, ?17, ?18, ?19, ?20)"));
+    insert->Bind(1, c.id)
+        .Bind(2, c.kind)
+        .Bind(3, c.name)
+        .Bind(4, c.user_id)
+        .Bind(5, c.tenant)
+        .Bind(6, JoinScopes(c.scopes))
+        .BindBlob(7, c.secret_hash)
+        .Bind(8, c.created_at)
+        .Bind(9, c.expires_at)
+        .Bind(10, c.revoked_at)
+        .Bind(11, c.revoked_reason)
+        .Bind(12, c.last_used_at)
+        .Bind(13, c.last_used_ip)
+        .Bind(14, c.idle_timeout_ms)
+        .Bind(15, c.ip)
+        .Bind(16, c.user_agent)
+        .Bind(17, c.assumed_by)
+        .Bind(18, c.assume_reason)
+        .Bind(19, c.client_id)
+        .Bind(20, c.session_id);
+    return insert->Run();
+  }
+
+  // Revokes the access tokens and refresh tokens issued in session `session_id`, adding the ids
+  // of the access tokens revoked now to `ids` when given. Callers hold mu_, in a transaction.
+  Status RevokeIssuedInLocked(const std::string& session_id, util::UnixMillis at,
+                              const std::string& reason, std::vector<std::string>* ids = nullptr) {
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * tokens,
+        db_->Prepare("UPDATE credentials SET revoked_at = ?2, revoked_reason = ?3 "
+                     "WHERE session_id = ?1 AND revoked_at = 0 RETURNING id"));
+    tokens->Bind(1, session_id).Bind(2, at).Bind(3, reason);
+    EVIDENT_RETURN_IF_ERROR(tokens->ForEachRow([&]() -> Result<bool> {
+      if (ids != nullptr) ids->emplace_back(tokens->ColumnText(0));
+      return true;
+    }));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * refresh,
+                             db_->Prepare("UPDATE oauth_refresh_tokens SET revoked_at = ?2 "
+                                          "WHERE session_id = ?1 AND revoked_at = 0"));
+    return refresh->Bind(1, session_id).Bind(2, at).Run();
+  }
 
   static void BindUser(Statement& statement, const UserRecord& user) {
     statement.Bind(1, user.id)
@@ -567,7 +974,7 @@ Result<std::unique_ptr<IdentityStore>> OpenSqliteIdentityStore(const std::string
   EVIDENT_ASSIGN_OR_RETURN(bool row, version->Step());
   const int64_t format = row ? version->ColumnInt(0) : 0;
   version.reset();
-  if (format != 0 && format != kIdentityFormat) {
+  if (format != 0 && format != 1 && format != kIdentityFormat) {
     return Error::InvalidArgument(path + " has identity format " + std::to_string(format) +
                                   "; this Evident reads format " + std::to_string(kIdentityFormat));
   }
@@ -582,6 +989,13 @@ Result<std::unique_ptr<IdentityStore>> OpenSqliteIdentityStore(const std::string
       db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   EVIDENT_RETURN_IF_ERROR(db->Exec("BEGIN IMMEDIATE"));
   Status created = db->Exec(kSchema);
+  if (created && format == 1) {
+    // Format 1 had no OAuth: its credentials gain the two columns format 2 adds.
+    created = db->Exec(
+        "ALTER TABLE credentials ADD COLUMN client_id TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE credentials ADD COLUMN session_id TEXT NOT NULL DEFAULT '';");
+  }
+  if (created) created = db->Exec(kOAuthSchema);
   if (created) {
     created = db->Exec("PRAGMA user_version=" + std::to_string(kIdentityFormat));
   }

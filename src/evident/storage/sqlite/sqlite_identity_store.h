@@ -11,7 +11,7 @@
 namespace evident::storage::sqlite {
 
 inline constexpr std::string_view kIdentityDbFile = "identity.db";
-inline constexpr int kIdentityFormat = 1;
+inline constexpr int kIdentityFormat = 2;
 
 // Opens (creating if needed) `path`. Errors: IOError; InvalidArgument for a file of another
 // format (left untouched).

@@ -739,5 +739,68 @@ TEST_F(SqliteIdentityStore, RefusesAnotherFormatAndLeavesItUntouched) {
   EXPECT_FALSE(std::filesystem::exists(path_ + "-wal"));
 }
 
+TEST_F(SqliteIdentityStore, MigratesFormatOneInPlace) {
+  {
+    // A format-1 file as Evident before OAuth wrote it: credentials without client_id and
+    // session_id, no OAuth tables.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(
+                  db,
+                  "CREATE TABLE tenants(id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at "
+                  "INTEGER NOT NULL) WITHOUT ROWID;"
+                  "CREATE TABLE users(id TEXT PRIMARY KEY, email TEXT NOT NULL, email_key TEXT "
+                  "NOT NULL UNIQUE, name TEXT NOT NULL, role TEXT NOT NULL, tenant TEXT NOT NULL, "
+                  "status TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT "
+                  "NULL, updated_at INTEGER NOT NULL);"
+                  "CREATE TABLE credentials(id TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT "
+                  "NOT NULL, user_id TEXT NOT NULL REFERENCES users(id), tenant TEXT NOT NULL, "
+                  "scopes TEXT NOT NULL, secret_hash BLOB NOT NULL UNIQUE, created_at INTEGER "
+                  "NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL, "
+                  "revoked_reason TEXT NOT NULL, last_used_at INTEGER NOT NULL, last_used_ip "
+                  "TEXT NOT NULL, idle_timeout_ms INTEGER NOT NULL, ip TEXT NOT NULL, user_agent "
+                  "TEXT NOT NULL, assumed_by TEXT NOT NULL, assume_reason TEXT NOT NULL);"
+                  "CREATE TABLE pending_events(id INTEGER PRIMARY KEY, json TEXT NOT NULL);"
+                  "INSERT INTO users VALUES ('u1', 'a@x.test', 'a@x.test', 'A', 'admin', 'acme', "
+                  "'active', '', 1, 1);"
+                  "INSERT INTO credentials VALUES ('c1', 'api', 'ci', 'u1', 'acme', "
+                  "'events:read', x'01', 1, 0, 0, '', 0, '', 0, '', '', '', '');"
+                  "PRAGMA user_version=1;",
+                  nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = Open();
+  ASSERT_TRUE(store);
+  auto old = store->GetCredential("c1");
+  ASSERT_TRUE(old) << old.error().ToString();
+  EXPECT_EQ(old->credential.scopes, std::vector<std::string>{"events:read"});
+  EXPECT_EQ(old->credential.client_id, "");
+  EXPECT_EQ(old->credential.session_id, "");
+  OAuthClientRecord client{.id = "app",
+                           .name = "App",
+                           .type = "public",
+                           .secret_hash = {},
+                           .redirect_uris = {"https://app.test/cb"},
+                           .grant_types = {"authorization_code"},
+                           .scopes = {"events:read"},
+                           .tenant = "acme",
+                           .status = "active",
+                           .created_by = "u1",
+                           .created_at = 2,
+                           .updated_at = 2};
+  ASSERT_TRUE(store->CreateClient(client));
+  EXPECT_EQ(*store->GetClient("app"), client);
+  store.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &version, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(version, 0), kIdentityFormat);
+  sqlite3_finalize(version);
+  sqlite3_close(db);
+}
+
 }  // namespace
 }  // namespace evident::storage::sqlite

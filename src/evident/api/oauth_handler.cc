@@ -465,6 +465,14 @@ void Api::AuthorizeForm(const Call& call, Responder respond) {
   std::vector<AuditRecord> records =
       LoginAudit(result, email, kAuthorizeEntrypoint, tenant,
                  {{"flow_id", request->flow_id}, {"client_id", request->client.id}});
+  // In an OAuth flow a refused sign-in is also the protocol's access_denied.
+  for (AuditRecord& record : records) {
+    if (record.status == EventStatus::kSuccess) continue;
+    record.details.emplace_back("error", "access_denied");
+    record.details.emplace_back("error_description", record.status == EventStatus::kBlocked
+                                                         ? "too many failed sign-ins"
+                                                         : "the email or password is wrong");
+  }
   switch (result.outcome) {
     case auth::LoginResult::Outcome::kBlocked: {
       const int64_t seconds = (result.retry_after_ms + 999) / 1000;

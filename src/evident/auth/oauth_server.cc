@@ -566,7 +566,7 @@ Result<TokenOutcome> OAuthServer::ExchangeCode(const OAuthClientRecord& client,
   if (code.empty()) return fail("invalid_request", "code is missing");
   if (code_verifier.empty()) return fail("invalid_request", "code_verifier is missing (PKCE)");
   const util::UnixMillis now = clock_.NowMillis();
-  auto found = store_.UseCode(SecretHash(code), now);
+  auto found = store_.UseCode(SecretHash(code), client.id, now);
   if (!found) {
     if (found.error().code() != util::ErrorCode::kNotFound) return found.error();
     return fail("invalid_grant", "the code is not valid");
@@ -576,7 +576,7 @@ Result<TokenOutcome> OAuthServer::ExchangeCode(const OAuthClientRecord& client,
   auto user = store_.GetUser(found->user_id);
   if (user) outcome.user = *user;
   if (found->client_id != client.id) {
-    // Another client's code: not this client's to spend, nor to revoke.
+    // Another client's code: not this client's to spend (UseCode left it alone), nor to revoke.
     return fail("invalid_grant", "the code was issued to another client");
   }
   if (found->used_at != 0) {

@@ -191,6 +191,9 @@ TEST_F(OAuthServerTest, AnotherClientCannotRedeemTheCode) {
   auto outcome = oauth_->ExchangeCode(*console, code, std::string(kRedirect), kVerifier);
   ASSERT_TRUE(outcome);
   EXPECT_EQ(outcome->error.error, "invalid_grant");
+  EXPECT_TRUE(outcome->revoked_session.empty());
+  // Its own client may still redeem it: another client cannot burn it.
+  EXPECT_FALSE(Exchange(code).error);
 }
 
 TEST_F(OAuthServerTest, TheRedirectUriMustMatchTheAuthorizationRequest) {

@@ -257,9 +257,11 @@ class IdentityStore {
 
   // Authorization codes. Errors: Conflict when the hash exists.
   virtual util::Status CreateCode(const OAuthCodeRecord& code) = 0;
-  // Marks the code used at `at` and answers it as it was before, so `used_at != 0` tells a
-  // reuse. Codes older than a day are forgotten on the way. Errors: NotFound.
+  // Marks the code used at `at` if it was issued to `client_id`, and answers it as it was
+  // before, so `used_at != 0` tells a reuse (another client's presentation spends nothing). Codes
+  // older than a day are forgotten on the way. Errors: NotFound.
   virtual util::Result<OAuthCodeRecord> UseCode(const std::string& code_hash,
+                                                const std::string& client_id,
                                                 util::UnixMillis at) = 0;
   // Errors: NotFound.
   virtual util::Result<RefreshTokenRecord> FindRefreshToken(const std::string& secret_hash) = 0;

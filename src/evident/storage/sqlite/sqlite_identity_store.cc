@@ -715,7 +715,8 @@ class SqliteIdentityStore final : public IdentityStore {
     return insert->Run();
   }
 
-  Result<OAuthCodeRecord> UseCode(const std::string& code_hash, util::UnixMillis at) override {
+  Result<OAuthCodeRecord> UseCode(const std::string& code_hash, const std::string& client_id,
+                                  util::UnixMillis at) override {
     std::lock_guard lock(mu_);
     Transaction transaction(*db_);
     EVIDENT_RETURN_IF_ERROR(transaction.Begin());
@@ -733,7 +734,7 @@ class SqliteIdentityStore final : public IdentityStore {
     }
     OAuthCodeRecord code = ReadCode(*select);
     select->Reset();
-    if (code.used_at == 0) {
+    if (code.used_at == 0 && code.client_id == client_id) {
       EVIDENT_ASSIGN_OR_RETURN(
           Statement * use,
           db_->Prepare("UPDATE oauth_codes SET used_at = ?2 WHERE code_hash = ?1"));

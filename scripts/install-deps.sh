@@ -38,3 +38,6 @@ fi
 if [ ! -f third_party/node_modules/uap-core/regexes.yaml ]; then
   (cd third_party && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
+if [ "${1:-build}" = test ] && [ ! -d tests/oauth_client/node_modules/oauth4webapi ]; then
+  (cd tests/oauth_client && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi

@@ -17,6 +17,7 @@
 #include "evident/util/time.h"
 #include "integration/data_dir.h"
 #include "integration/harness.h"
+#include "integration/json_fields.h"
 
 namespace evident::integration {
 namespace {
@@ -28,25 +29,6 @@ constexpr char kChromeOnWindows[] =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36";
 constexpr char kLoginPath[] = "/api/v1/auth/login";
-
-// A password that meets the policy (at least 12 characters), different for every user.
-std::string PasswordFor(const std::string& email) { return "pw of " + email + " 0123456789"; }
-
-// The string at JSON pointer `pointer`, another value as its JSON text, or empty when absent.
-std::string At(const json& value, const std::string& pointer) {
-  const json::json_pointer where(pointer);
-  if (!value.is_object() || !value.contains(where)) return {};
-  const json& found = value.at(where);
-  return found.is_string() ? found.get<std::string>() : found.dump();
-}
-
-// The value at JSON pointer `pointer`, or null when absent (operator[] on a const json must not
-// be given a missing key).
-json Field(const json& value, const std::string& pointer) {
-  const json::json_pointer where(pointer);
-  if (!value.is_object() || !value.contains(where)) return json();
-  return value.at(where);
-}
 
 // Milliseconds since the epoch of the RFC 3339 time at `pointer`, or -1.
 int64_t Millis(const json& value, const std::string& pointer) {
@@ -1282,7 +1264,7 @@ TEST(IdentitySecrets, NeverReachTheDataDirectory) {
     return value;
   };
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(pragma("PRAGMA user_version"), "1");
+  EXPECT_EQ(pragma("PRAGMA user_version"), "2");
   sqlite3_close(db);
   const fs::perms perms = fs::status(dir / "identity.db").permissions();
   EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);

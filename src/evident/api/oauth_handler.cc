@@ -8,6 +8,7 @@
 #include "evident/auth/secrets.h"
 #include "evident/util/encoding.h"
 #include "evident/util/strings.h"
+#include "evident/util/uuid.h"
 
 namespace evident::api {
 
@@ -550,10 +551,13 @@ void Api::Token(const Call& call, Responder respond) {
     if (outcome != nullptr) {
       failed.tenant = FlowTenant(outcome->tenant, outcome->user ? &*outcome->user : nullptr);
       if (outcome->user) failed.actor = ActorOf(*outcome->user);
-      if (!outcome->flow_id.empty()) failed.details.emplace_back("flow_id", outcome->flow_id);
     } else if (!client.tenant.empty()) {
       failed.tenant = client.tenant;
     }
+    // A request refused before it joined a flow is a flow of one step.
+    failed.details.emplace_back("flow_id", outcome != nullptr && !outcome->flow_id.empty()
+                                               ? outcome->flow_id
+                                               : util::NewUuidV7(clock_.NowMillis()));
     failed.details.emplace_back("client_id", client.id.empty() ? claimed_id : client.id);
     if (!grant_type.empty()) failed.details.emplace_back("grant_type", grant_type);
     if (outcome != nullptr && !outcome->session_id.empty()) {

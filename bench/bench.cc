@@ -25,6 +25,7 @@
 #include "bench/dataset.h"
 #include "bench/log_bench.h"
 #include "evident/auth/identity_service.h"
+#include "evident/auth/oauth_server.h"
 #include "evident/core/clock.h"
 #include "evident/storage/sqlite/sqlite_identity_store.h"
 
@@ -226,30 +227,69 @@ struct AuthCost {
   double p50_us = 0, p99_us = 0;
 };
 
-// Times IdentityService::Authenticate of `token` on the stopped server's identity.db.
-AuthCost MeasureAuthentication(const std::string& data_dir, const std::string& token) {
-  AuthCost cost;
+// An OAuth access token for the owner of `api_token`, minted through the authorization code flow
+// with the built-in console client, as a browser sign-in would; empty on failure.
+std::string MintOAuthToken(storage::IdentityStore& store, auth::IdentityService& identity,
+                           const std::string& api_token) {
+  auto principal = identity.Authenticate(api_token, "127.0.0.1", false);
+  if (!principal) return {};
+  auto user = store.GetUser(principal->user_id);
+  if (!user) return {};
+  auth::OAuthServer oauth(store, identity, core::SystemClock::Instance(), auth::OAuthOptions{});
+  const std::string verifier(64, 'v');
+  const std::string issuer = "http://bench.invalid";
+  auto check = oauth.CheckAuthorize({{"response_type", "code"},
+                                     {"client_id", std::string(auth::kConsoleClientId)},
+                                     {"code_challenge", auth::S256Challenge(verifier)},
+                                     {"code_challenge_method", "S256"}},
+                                    issuer);
+  if (!check || check->next != auth::AuthorizeCheck::Next::kProceed) return {};
+  auto code = oauth.IssueCode(check->request, *user, "127.0.0.1", "bench");
+  if (!code) return {};
+  auto client = store.GetClient(std::string(auth::kConsoleClientId));
+  if (!client) return {};
+  auto tokens = oauth.ExchangeCode(*client, *code, std::nullopt, verifier);
+  if (!tokens || tokens->error) return {};
+  return tokens->access_token;
+}
+
+// Times IdentityService::Authenticate of an API token and of an OAuth access token (which also
+// reads its session) on the stopped server's identity.db, alternately so that both see the same
+// machine.
+std::pair<AuthCost, AuthCost> MeasureAuthentication(const std::string& data_dir,
+                                                    const std::string& token) {
+  std::pair<AuthCost, AuthCost> costs;
   auto store = storage::sqlite::OpenSqliteIdentityStore(data_dir + "/identity.db");
   if (!store) {
     std::cerr << "identity store: " << store.error().ToString() << "\n";
-    return cost;
+    return costs;
   }
   auth::IdentityService identity(**store, core::SystemClock::Instance(), auth::IdentityOptions{});
-  std::vector<double> samples;
-  for (int i = 0; i < 20'000; ++i) {
-    const auto start = Clock::now();
-    auto principal = identity.Authenticate(token, "127.0.0.1", false);
-    const double us = Seconds(Clock::now() - start) * 1e6;
-    if (!principal) {
-      std::cerr << "authenticate: " << principal.error().ToString() << "\n";
-      return cost;
-    }
-    if (i >= 100) samples.push_back(us);
+  const std::string oauth_token = MintOAuthToken(**store, identity, token);
+  if (oauth_token.empty()) {
+    std::cerr << "could not mint an OAuth access token\n";
+    return costs;
   }
-  std::sort(samples.begin(), samples.end());
-  cost.p50_us = samples[samples.size() / 2];
-  cost.p99_us = samples[samples.size() * 99 / 100];
-  return cost;
+  std::vector<double> api_samples, oauth_samples;
+  for (int i = 0; i < 20'000; ++i) {
+    for (const bool oauth : {false, true}) {
+      const auto start = Clock::now();
+      auto principal = identity.Authenticate(oauth ? oauth_token : token, "127.0.0.1", false);
+      const double us = Seconds(Clock::now() - start) * 1e6;
+      if (!principal) {
+        std::cerr << "authenticate: " << principal.error().ToString() << "\n";
+        return costs;
+      }
+      if (i >= 100) (oauth ? oauth_samples : api_samples).push_back(us);
+    }
+  }
+  for (auto [samples, cost] :
+       {std::pair{&api_samples, &costs.first}, std::pair{&oauth_samples, &costs.second}}) {
+    std::sort(samples->begin(), samples->end());
+    cost->p50_us = (*samples)[samples->size() / 2];
+    cost->p99_us = (*samples)[samples->size() * 99 / 100];
+  }
+  return costs;
 }
 
 std::string NextCursor(const std::string& body) {
@@ -511,12 +551,18 @@ int Main(int argc, char** argv) {
 
   // What authentication adds to each request: the server's own check of the bench's bearer
   // token against its identity.db, timed in process, beside the server time one batch takes.
-  const AuthCost auth = MeasureAuthentication(data_dir, kToken);
+  const auto [auth, oauth_auth] = MeasureAuthentication(data_dir, kToken);
   const double batch_server_us = 1e6 * batch / ingest_rate;
   std::cout << "\n| measure | value | target |\n|---|---|---|\n";
   std::snprintf(line, sizeof line,
                 "| authentication per request (in process) | p50 %.1f us, p99 %.1f us | |\n",
                 auth.p50_us, auth.p99_us);
+  std::cout << line;
+  std::snprintf(line, sizeof line,
+                "| OAuth access token per request (in process) | p50 %.1f us, p99 %.1f us "
+                "(%.2fx an API token) | |\n",
+                oauth_auth.p50_us, oauth_auth.p99_us,
+                auth.p50_us > 0 ? oauth_auth.p50_us / auth.p50_us : 0.0);
   std::cout << line;
   std::snprintf(line, sizeof line,
                 "| authentication share of one %d-event ingest request | %.3f%% | <= 5%% |\n",
@@ -583,6 +629,8 @@ int Main(int argc, char** argv) {
        << ",\"checkpoints_per_s\":" << log.checkpoints_per_s
        << "},\"identity\":{\"authentication_p50_us\":" << auth.p50_us
        << ",\"authentication_p99_us\":" << auth.p99_us
+       << ",\"oauth_authentication_p50_us\":" << oauth_auth.p50_us
+       << ",\"oauth_authentication_p99_us\":" << oauth_auth.p99_us
        << ",\"authentication_share_of_ingest_request\":" << auth.p50_us / batch_server_us
        << ",\"login_p50_ms\":" << login.p50_ms << ",\"login_p99_ms\":" << login.p99_ms
        << ",\"wrong_password_p50_ms\":" << wrong_password.p50_ms

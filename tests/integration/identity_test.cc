@@ -115,20 +115,7 @@ json CreateToken(Client& creator, const std::string& name, const std::vector<std
 
 // The events of one page (up to 1000) of GET /api/v1/events?QUERY.
 std::vector<json> Events(Client& reader, const std::string& query) {
-  json page = reader.Expect(200, "GET", "/api/v1/events?limit=1000&" + query);
-  std::vector<json> events;
-  const json list = Field(page, "/events");
-  if (list.is_array()) events.assign(list.begin(), list.end());
-  return events;
-}
-
-std::vector<json> Where(const std::vector<json>& events,
-                        const std::function<bool(const json&)>& wanted) {
-  std::vector<json> matching;
-  for (const json& event : events) {
-    if (wanted(event)) matching.push_back(event);
-  }
-  return matching;
+  return ListAt(reader.Expect(200, "GET", "/api/v1/events?limit=1000&" + query), "/events");
 }
 
 std::vector<std::string> Ids(const json& items) {

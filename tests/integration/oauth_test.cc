@@ -39,13 +39,6 @@ constexpr char kIntrospectPath[] = "/oauth/introspect";
 constexpr char kClientsPath[] = "/api/v1/oauth/clients";
 constexpr char kConsoleClient[] = "evident-console";
 
-// The array at JSON pointer `pointer` as a vector; empty when there is none.
-std::vector<json> Items(const json& value, const std::string& pointer) {
-  const json found = Field(value, pointer);
-  if (!found.is_array()) return {};
-  return std::vector<json>(found.begin(), found.end());
-}
-
 std::vector<std::string> Strings(const json& value) {
   std::vector<std::string> items;
   if (!value.is_array()) return items;
@@ -273,20 +266,7 @@ long StatusWith(const std::string& url, const std::string& token,  // NOLINT
 }
 
 std::vector<json> Events(Http& reader, const std::string& query) {
-  const json page = reader.Expect(200, "GET", "/api/v1/events?limit=1000&" + query);
-  std::vector<json> events;
-  const json list = Field(page, "/events");
-  if (list.is_array()) events.assign(list.begin(), list.end());
-  return events;
-}
-
-std::vector<json> Where(const std::vector<json>& events,
-                        const std::function<bool(const json&)>& wanted) {
-  std::vector<json> matching;
-  for (const json& event : events) {
-    if (wanted(event)) matching.push_back(event);
-  }
-  return matching;
+  return ListAt(reader.Expect(200, "GET", "/api/v1/events?limit=1000&" + query), "/events");
 }
 
 // The events in log order (by seq: one tenant's log).
@@ -1104,7 +1084,7 @@ TEST_F(OAuthFlows, CodeExchangeIssuesTokensOnceAndAReplayRevokesThem) {
   Http root(url(), kAdminToken);
   const json listed = root.Expect(200, "GET", "/api/v1/sessions?limit=1000&user=" + email);
   const std::vector<json> sessions = Where(
-      Items(listed, "/sessions"), [&](const json& s) { return At(s, "/client_id") == w.web.id; });
+      ListAt(listed, "/sessions"), [&](const json& s) { return At(s, "/client_id") == w.web.id; });
   ASSERT_EQ(sessions.size(), 1u);
   const std::string session_id = At(sessions[0], "/id");
   EXPECT_EQ(At(sessions[0], "/status"), "revoked") << sessions[0];
@@ -1369,7 +1349,7 @@ TEST_F(OAuthFlows, ClientCredentialsActInTheClientsTenantWithinItsScopes) {
   // In the tokens log, with its client.
   const json log = root.Expect(200, "GET", "/api/v1/tokens?kind=oauth&limit=1000");
   const std::vector<json> mine = Where(
-      Items(log, "/tokens"), [&](const json& t) { return At(t, "/client_id") == w.machine.id; });
+      ListAt(log, "/tokens"), [&](const json& t) { return At(t, "/client_id") == w.machine.id; });
   EXPECT_GE(mine.size(), 2u) << log;
   for (const json& t : mine) {
     EXPECT_TRUE(Field(t, "/session_id").is_null()) << "client credentials have no session: " << t;
@@ -1403,8 +1383,9 @@ TEST_F(OAuthFlows, ATenantsClientActsInThatTenantWithinTheGrantedScopes) {
       url(), w.web, root_sign_in.code, root_sign_in.redirect_uri, root_sign_in.pkce.verifier));
   Http as_root(url(), root_tokens.access);
   const json page = as_root.Expect(200, "GET", "/api/v1/events?limit=1000");
-  EXPECT_FALSE(Items(page, "/events").empty()) << page;
-  for (const json& event : Items(page, "/events")) EXPECT_EQ(At(event, "/tenant"), "acme") << event;
+  EXPECT_FALSE(ListAt(page, "/events").empty()) << page;
+  for (const json& event : ListAt(page, "/events"))
+    EXPECT_EQ(At(event, "/tenant"), "acme") << event;
   as_root.Expect(403, "GET", "/api/v1/events?tenant=globex");
   as_root.Expect(404, "GET", "/api/v1/tenants/globex/events/globex-1");
   const HttpResponse written =
@@ -1625,7 +1606,7 @@ TEST_F(OAuthFlows, OAuthSessionsAreListedAndRevokedLikeAnyOther) {
   EXPECT_EQ(sessions.dump().find(tokens.refresh), std::string::npos);
 
   const json log = acme.Expect(200, "GET", "/api/v1/tokens?kind=oauth&limit=1000&user=" + email);
-  const std::vector<json> items = Items(log, "/tokens");
+  const std::vector<json> items = ListAt(log, "/tokens");
   ASSERT_EQ(items.size(), 1u) << log;
   EXPECT_EQ(At(items[0], "/kind"), "oauth");
   EXPECT_EQ(At(items[0], "/client_id"), w.web.id);

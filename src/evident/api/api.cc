@@ -188,21 +188,6 @@ bool MethodAllowed(std::string_view method, std::string_view allow) {
   return false;
 }
 
-// The value of cookie `name` in a Cookie header, or empty.
-std::string_view CookieValue(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    const size_t end = header.find(';');
-    std::string_view pair = util::Trim(header.substr(0, end));
-    const size_t equals = pair.find('=');
-    if (equals != std::string_view::npos && util::Trim(pair.substr(0, equals)) == name) {
-      return util::Trim(pair.substr(equals + 1));
-    }
-    if (end == std::string_view::npos) break;
-    header.remove_prefix(end + 1);
-  }
-  return {};
-}
-
 // The bearer token of an Authorization header ("Bearer x", the scheme case-insensitive), or
 // empty.
 std::string_view BearerToken(std::string_view authorization) {
@@ -238,6 +223,20 @@ HttpResponse TooManyRequests(const auth::RateDecision& decision, std::string_vie
 }
 
 }  // namespace
+
+std::string_view CookieValue(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    const size_t end = header.find(';');
+    std::string_view pair = util::Trim(header.substr(0, end));
+    const size_t equals = pair.find('=');
+    if (equals != std::string_view::npos && util::Trim(pair.substr(0, equals)) == name) {
+      return util::Trim(pair.substr(equals + 1));
+    }
+    if (end == std::string_view::npos) break;
+    header.remove_prefix(end + 1);
+  }
+  return {};
+}
 
 Api::Api(storage::EventStore& store, ledger::Writer& writer, const core::Clock& clock,
          const core::UserAgentParser* agents, auth::IdentityService& identity, ApiOptions options)

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct HttpResponse {
   // The value of header `name` (case-insensitive), or empty.
   std::string Header(std::string_view name) const;
 };
+
+// The value of cookie `name` in a Cookie header, or empty.
+std::string_view CookieValue(std::string_view header, std::string_view name);
 
 // Receives the one response to a request. It may be called on any thread (for POST, the ledger's
 // writer thread) and before or after Api::Handle returns; it must be quick.

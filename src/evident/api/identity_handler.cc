@@ -2,6 +2,7 @@
 // the tokens log and assumed identities. Every state change is audited before it is answered.
 
 #include <cmath>
+#include <map>
 
 #include "evident/api/api.h"
 #include "evident/api/json_body.h"
@@ -291,11 +292,7 @@ void WriteClient(JsonWriter& writer, const storage::OAuthClientRecord& client,
   WriteKey(writer, "type");
   WriteString(writer, client.type);
   WriteKey(writer, "redirect_uris");
-  std::vector<std::string> uris;
-  for (const std::string& uri : client.redirect_uris) {
-    uris.push_back(uri.starts_with("/") ? issuer + uri : uri);
-  }
-  WriteStrings(writer, uris);
+  WriteStrings(writer, auth::ResolvedRedirects(client, issuer));
   WriteKey(writer, "grant_types");
   WriteStrings(writer, client.grant_types);
   WriteKey(writer, "scopes");
@@ -963,9 +960,15 @@ HttpResponse Api::ListOAuthClients(const Call& call, const Principal& principal)
   writer.StartObject();
   WriteKey(writer, "items");
   writer.StartArray();
+  // Clients of a page mostly share a few owners: each is read once.
+  std::map<std::string, std::optional<UserRecord>> owners;
   for (const storage::OAuthClientRecord& client : page->items) {
-    auto owner = options_.oauth->User(client.created_by);
-    WriteClient(writer, client, owner ? std::optional<UserRecord>(*owner) : std::nullopt, issuer);
+    auto [it, added] = owners.try_emplace(client.created_by);
+    if (added) {
+      auto owner = options_.oauth->User(client.created_by);
+      if (owner) it->second = std::move(*owner);
+    }
+    WriteClient(writer, client, it->second, issuer);
   }
   writer.EndArray();
   WritePageEnd(writer, page->more, page->items, page->total);

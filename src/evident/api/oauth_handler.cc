@@ -1,6 +1,8 @@
 // The OAuth 2.0 authorization server over HTTP (docs/oauth.md): RFC 8414 metadata, the
 // authorization endpoint and its login page, the token, revocation and introspection endpoints,
 // and the authentication log each step writes.
+#include <map>
+
 #include "evident/api/api.h"
 #include "evident/api/json_writer.h"
 #include "evident/api/problem.h"
@@ -173,6 +175,21 @@ HttpResponse Redirect(const std::string& location) {
   return response;
 }
 
+// A redirect to the client's redirect URI with `params`, then its `state` and our `iss`
+// (RFC 9207).
+HttpResponse RedirectToClient(const auth::AuthorizeRequest& request, const std::string& issuer,
+                              Params params) {
+  if (!request.state.empty()) params.emplace_back("state", request.state);
+  params.emplace_back("iss", issuer);
+  return Redirect(WithQuery(request.redirect_uri, params));
+}
+
+HttpResponse RedirectError(const auth::AuthorizeRequest& request, const std::string& issuer,
+                           const auth::OAuthError& error) {
+  return RedirectToClient(request, issuer,
+                          {{"error", error.error}, {"error_description", error.description}});
+}
+
 // RFC 6749 section 5.2's error answer; 401 and a Basic challenge for invalid_client.
 HttpResponse TokenError(const auth::OAuthError& error) {
   std::string json;
@@ -249,6 +266,19 @@ bool ReadClientCredentials(const HttpRequest& request,
   credentials.basic_id = std::move(*id);
   credentials.basic_secret = std::move(*secret);
   return true;
+}
+
+// Reads and checks the client's credentials: an OAuthError (invalid_client, invalid_request) when
+// they fail, `client` set whenever the client is known; util errors when the store failed.
+util::Result<auth::OAuthError> AuthenticateClient(
+    auth::OAuthServer& oauth, const HttpRequest& request,
+    const std::map<std::string, std::string, std::less<>>& form,
+    auth::ClientCredentials& credentials, storage::OAuthClientRecord& client) {
+  if (!ReadClientCredentials(request, form, credentials)) {
+    return auth::OAuthError{.error = "invalid_client",
+                            .description = "the Authorization header is malformed"};
+  }
+  return oauth.AuthenticateClient(credentials, &client);
 }
 
 std::string JoinSpaced(const std::vector<std::string>& items) {
@@ -365,10 +395,7 @@ void Api::Authorize(const Call& call, Responder respond) {
   if (!check) return respond(ProblemResponse(check.error()));
   auth::AuthorizeRequest& request = check->request;
   const auto redirect_error = [&](const auth::OAuthError& error) {
-    Params out = {{"error", error.error}, {"error_description", error.description}};
-    if (!request.state.empty()) out.emplace_back("state", request.state);
-    out.emplace_back("iss", issuer);
-    return Redirect(WithQuery(request.redirect_uri, out));
+    return RedirectError(request, issuer, error);
   };
   switch (check->next) {
     case auth::AuthorizeCheck::Next::kErrorPage:
@@ -385,18 +412,7 @@ void Api::Authorize(const Call& call, Responder respond) {
 
   // A browser that signed in before (and is not an assumed identity) is not asked again.
   std::optional<storage::UserRecord> user;
-  const std::string cookie = [&] {
-    std::string_view header = call.request.cookie;
-    const std::string prefix = std::string(kSessionCookie) + "=";
-    while (!header.empty()) {
-      const size_t end = header.find(';');
-      const std::string_view pair = util::Trim(header.substr(0, end));
-      if (pair.starts_with(prefix)) return std::string(pair.substr(prefix.size()));
-      if (end == std::string_view::npos) break;
-      header.remove_prefix(end + 1);
-    }
-    return std::string();
-  }();
+  const std::string_view cookie = CookieValue(call.request.cookie, kSessionCookie);
   if (!cookie.empty() && request.prompt != "login") {
     auto principal = identity_.Authenticate(cookie, call.request.remote_ip, /*via_cookie=*/true);
     if (principal && principal->assumed_by_id.empty()) {
@@ -424,10 +440,7 @@ void Api::Authorize(const Call& call, Responder respond) {
   auto code = oauth.IssueCode(request, *user, call.request.remote_ip, call.request.user_agent);
   if (!code) return respond(ProblemResponse(code.error()));
   records.push_back(AuthorizeRecord(EventStatus::kPending, request, &*user, {}));
-  Params out = {{"code", *code}};
-  if (!request.state.empty()) out.emplace_back("state", request.state);
-  out.emplace_back("iss", issuer);
-  Audit(call, nullptr, std::move(records), Redirect(WithQuery(request.redirect_uri, out)),
+  Audit(call, nullptr, std::move(records), RedirectToClient(request, issuer, {{"code", *code}}),
         std::move(respond));
 }
 
@@ -495,18 +508,12 @@ void Api::AuthorizeForm(const Call& call, Responder respond) {
   HttpResponse response;
   if (const auth::OAuthError denied = oauth.MayAuthorize(*request, user)) {
     records.push_back(AuthorizeRecord(EventStatus::kFailure, *request, &user, denied));
-    Params out = {{"error", denied.error}, {"error_description", denied.description}};
-    if (!request->state.empty()) out.emplace_back("state", request->state);
-    out.emplace_back("iss", issuer);
-    response = Redirect(WithQuery(request->redirect_uri, out));
+    response = RedirectError(*request, issuer, denied);
   } else {
     auto code = oauth.IssueCode(*request, user, call.request.remote_ip, call.request.user_agent);
     if (!code) return respond(ProblemResponse(code.error()));
     records.push_back(AuthorizeRecord(EventStatus::kPending, *request, &user, {}));
-    Params out = {{"code", *code}};
-    if (!request->state.empty()) out.emplace_back("state", request->state);
-    out.emplace_back("iss", issuer);
-    response = Redirect(WithQuery(request->redirect_uri, out));
+    response = RedirectToClient(*request, issuer, {{"code", *code}});
   }
   oauth.ForgetFlow(request->flow_id);
   response.headers.emplace_back("Set-Cookie", SessionCookie(call, result.secret));
@@ -535,14 +542,9 @@ void Api::Token(const Call& call, Responder respond) {
                      .actor = {}};
   auth::ClientCredentials credentials;
   storage::OAuthClientRecord client;
-  auth::OAuthError error;
-  if (!ReadClientCredentials(call.request, *form, credentials)) {
-    error = {.error = "invalid_client", .description = "the Authorization header is malformed"};
-  } else {
-    auto authenticated = oauth.AuthenticateClient(credentials, &client);
-    if (!authenticated) return respond(ProblemResponse(authenticated.error()));
-    error = *authenticated;
-  }
+  auto authenticated = AuthenticateClient(oauth, call.request, *form, credentials, client);
+  if (!authenticated) return respond(ProblemResponse(authenticated.error()));
+  const auth::OAuthError error = *authenticated;
   const std::string claimed_id =
       credentials.basic ? credentials.basic_id : credentials.body_id.value_or("");
   const auto fail = [&](const auth::OAuthError& failure, const auth::TokenOutcome* outcome) {
@@ -646,11 +648,7 @@ void Api::RevokeToken(const Call& call, Responder respond) {
   }
   auth::ClientCredentials credentials;
   storage::OAuthClientRecord client;
-  if (!ReadClientCredentials(call.request, *form, credentials)) {
-    return respond(answer(TokenError(
-        {.error = "invalid_client", .description = "the Authorization header is malformed"})));
-  }
-  auto authenticated = oauth.AuthenticateClient(credentials, &client);
+  auto authenticated = AuthenticateClient(oauth, call.request, *form, credentials, client);
   if (!authenticated) return respond(ProblemResponse(authenticated.error()));
   if (*authenticated) return respond(answer(TokenError(*authenticated)));
   const std::optional<std::string> token = Get(*form, "token");
@@ -696,11 +694,7 @@ void Api::Introspect(const Call& call, Responder respond) {
   }
   auth::ClientCredentials credentials;
   storage::OAuthClientRecord client;
-  if (!ReadClientCredentials(call.request, *form, credentials)) {
-    return answer(TokenError(
-        {.error = "invalid_client", .description = "the Authorization header is malformed"}));
-  }
-  auto authenticated = oauth.AuthenticateClient(credentials, &client);
+  auto authenticated = AuthenticateClient(oauth, call.request, *form, credentials, client);
   if (!authenticated) return respond(ProblemResponse(authenticated.error()));
   if (*authenticated) return answer(TokenError(*authenticated));
   if (client.type != "confidential") {

@@ -95,8 +95,8 @@ OAuthError Fail(std::string error, std::string description) {
   return OAuthError{.error = std::move(error), .description = std::move(description)};
 }
 
-// The redirect URIs of `client` as absolute URIs: the built-in client's are relative to the
-// issuer.
+}  // namespace
+
 std::vector<std::string> ResolvedRedirects(const OAuthClientRecord& client,
                                            const std::string& issuer) {
   std::vector<std::string> uris;
@@ -105,8 +105,6 @@ std::vector<std::string> ResolvedRedirects(const OAuthClientRecord& client,
   }
   return uris;
 }
-
-}  // namespace
 
 std::string S256Challenge(std::string_view verifier) {
   return util::Base64Encode(SecretHash(verifier), util::Base64Variant::kUrlNoPadding);
@@ -742,10 +740,10 @@ Result<Revocation> OAuthServer::Revoke(const OAuthClientRecord& client, const st
       revocation.user = session->user;
       revocation.tenant = session->credential.tenant;
     }
-    // RFC 7009 section 2.1: revoking a refresh token ends its grant, access tokens included.
+    // RFC 7009 section 2.1: revoking a refresh token ends its grant, access tokens included
+    // (revoking the session revokes every token issued in it).
     EVIDENT_ASSIGN_OR_RETURN(bool revoked, store_.Revoke(refresh->session_id, now, "revoke"));
-    EVIDENT_ASSIGN_OR_RETURN(bool spent, store_.RevokeRefreshToken(refresh->id, now));
-    if (revoked || spent) revocation.revoked_id = refresh->session_id;
+    if (revoked) revocation.revoked_id = refresh->session_id;
     return revocation;
   }
   if (refresh.error().code() != util::ErrorCode::kNotFound) return refresh.error();

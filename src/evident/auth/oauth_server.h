@@ -87,7 +87,7 @@ struct ClientCredentials {
 };
 
 // The outcome of one token request. On error, `error` is set and, for the audit trail, `reason`
-// says more (e.g. "code_reuse") and `revoked` lists what the error revoked.
+// says more (e.g. "code_reuse") and `revoked_session` names the session the error revoked.
 struct TokenOutcome {
   OAuthError error;
   std::string reason;
@@ -97,7 +97,6 @@ struct TokenOutcome {
   std::string tenant;  // where its audit events go (empty: unknown)
   std::string session_id;
   std::string revoked_session;  // a reuse revoked this session
-  std::vector<std::string> revoked;
   // Success.
   std::string access_token_id, access_token, refresh_token;
   int64_t expires_in = 0;  // seconds
@@ -210,6 +209,11 @@ class OAuthServer {
   std::mutex flows_mu_;
   std::map<std::string, AuthorizeRequest> flows_;  // guarded by flows_mu_
 };
+
+// The redirect URIs of `client` as absolute URIs: the built-in client's are relative to the
+// issuer.
+std::vector<std::string> ResolvedRedirects(const storage::OAuthClientRecord& client,
+                                           const std::string& issuer);
 
 // base64url(SHA-256(verifier)) without padding: RFC 7636's S256.
 std::string S256Challenge(std::string_view verifier);

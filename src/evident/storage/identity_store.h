@@ -268,8 +268,6 @@ class IdentityStore {
   // Stores a token response. Errors: Conflict, storing nothing, when `spent_refresh` was already
   // used (a concurrent rotation won).
   virtual util::Status StoreGrant(const OAuthGrant& grant) = 0;
-  // Revokes one refresh token (not its session). True when it was revoked now.
-  virtual util::Result<bool> RevokeRefreshToken(const std::string& id, util::UnixMillis at) = 0;
 
   // Audit events recorded while the server was not running (e.g. `evident admin
   // reset-password`), as canonical event JSON; the server appends and then forgets them.

@@ -798,15 +798,6 @@ class SqliteIdentityStore final : public IdentityStore {
     return transaction.Commit();
   }
 
-  Result<bool> RevokeRefreshToken(const std::string& id, util::UnixMillis at) override {
-    std::lock_guard lock(mu_);
-    EVIDENT_ASSIGN_OR_RETURN(Statement * update,
-                             db_->Prepare("UPDATE oauth_refresh_tokens SET revoked_at = ?2 "
-                                          "WHERE id = ?1 AND revoked_at = 0"));
-    EVIDENT_RETURN_IF_ERROR(update->Bind(1, id).Bind(2, at).Run());
-    return db_->Changes() > 0;
-  }
-
   Status AddPendingEvent(const std::string& json) override {
     std::lock_guard lock(mu_);
     EVIDENT_ASSIGN_OR_RETURN(Statement * insert,

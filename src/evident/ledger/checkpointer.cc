@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "evident/util/thread.h"
+
 namespace evident::ledger {
 
 using util::Error;
@@ -17,6 +19,7 @@ void Checkpointer::Start() {
   std::lock_guard lock(mu_);
   if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] {
+    util::NameThisThread("evident-ckpt");
     std::unique_lock wait_lock(mu_);
     for (;;) {
       cv_.wait_for(wait_lock, std::chrono::milliseconds(options_.interval_ms),

@@ -3,6 +3,8 @@
 #include <bit>
 #include <future>
 
+#include "evident/util/thread.h"
+
 namespace evident::ledger {
 
 using util::Error;
@@ -13,10 +15,10 @@ constexpr size_t kGroupSizeBuckets = 24;  // 1, 2, 4, ... 2^23 events
 }
 
 Writer::Writer(storage::EventStore& store, WriterOptions options)
-    : store_(store),
-      options_(options),
-      group_size_counts_(kGroupSizeBuckets, 0),
-      thread_([this] { Run(); }) {}
+    : store_(store), options_(options), group_size_counts_(kGroupSizeBuckets, 0), thread_([this] {
+        util::NameThisThread("evident-writer");
+        Run();
+      }) {}
 
 Writer::~Writer() { Shutdown(); }
 

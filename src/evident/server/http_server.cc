@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "evident/api/problem.h"
+#include "evident/util/thread.h"
 
 namespace evident::server {
 
@@ -333,7 +334,12 @@ void HttpServer::Impl::Run() {
       options_.io_threads > 0 ? static_cast<unsigned>(options_.io_threads) : hardware;
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([this] { ioc_.run(); });
+  for (unsigned i = 1; i < threads; ++i) {
+    pool.emplace_back([this] {
+      util::NameThisThread("evident-http");
+      ioc_.run();
+    });
+  }
   ioc_.run();
   for (std::thread& thread : pool) thread.join();
 }

@@ -67,6 +67,30 @@ std::vector<Backend> Backends() {
          EXPECT_TRUE(store.has_value()) << store.error().ToString();
          return std::move(store).value();
        }},
+      // Every word search walks the time index for its page (WalkNewestMatches), to the end.
+      {"SqliteWalkingSearch",
+       [](const std::string& dir) {
+         sqlite::SqliteOptions options;
+         options.data_dir = dir;
+         options.clock = &TestClock();
+         options.search_walk_min_matches = 1;
+         options.search_walk_budget = SIZE_MAX;
+         auto store = sqlite::OpenSqliteEventStore(options);
+         EXPECT_TRUE(store.has_value()) << store.error().ToString();
+         return std::move(store).value();
+       }},
+      // The walk gives up after its first chunk unless that held the page: both plans, mixed.
+      {"SqliteWalkGivingUp",
+       [](const std::string& dir) {
+         sqlite::SqliteOptions options;
+         options.data_dir = dir;
+         options.clock = &TestClock();
+         options.search_walk_min_matches = 1;
+         options.search_walk_budget = 1;
+         auto store = sqlite::OpenSqliteEventStore(options);
+         EXPECT_TRUE(store.has_value()) << store.error().ToString();
+         return std::move(store).value();
+       }},
   };
 }
 
@@ -429,6 +453,10 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add_q("r_7");      // two adjacent words
   add_q("api");      // request paths
   add_q("nothing");  // no event
+  add_q("blu");      // the start of a word matches nothing
+  add_q("blu", {"acme"});
+  add_q("moo", {"globex", "umbrella"});
+  add_q("tunnel", {"initech"});
   add_q("office", {"acme", "umbrella", "nobody"});
   // Words with a time range: months wholly inside it are counted by the full-text index alone.
   add("q + tenant, months wholly inside", [&](Filter& f) {
@@ -488,6 +516,12 @@ TEST_P(ConformanceTest, PageSizesAndLimits) {
   filter.tenants = {"umbrella"};
   for (size_t page_size : {1u, 2u, 20u, 1000u}) {
     ExpectQueryMatches(filter, "page size " + std::to_string(page_size), page_size);
+  }
+  store_->WaitUntilIndexed();
+  Filter search = Parse("moon");
+  search.tenants = {"umbrella"};
+  for (size_t page_size : {1u, 2u, 20u}) {
+    ExpectQueryMatches(search, "search, page size " + std::to_string(page_size), page_size);
   }
   auto page = store_->Query(filter, std::nullopt, 0);
   ASSERT_TRUE(page.has_value());

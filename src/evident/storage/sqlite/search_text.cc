@@ -10,7 +10,7 @@ bool IsWordByte(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
-void AppendWords(std::string_view text, std::string& out) {
+void AppendWords(std::string_view text, std::string_view suffix, std::string& out) {
   size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && !IsWordByte(static_cast<unsigned char>(text[i]))) ++i;
@@ -19,18 +19,25 @@ void AppendWords(std::string_view text, std::string& out) {
       const char c = text[i++];
       out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     }
-    out += ' ';
+    out += suffix;
   }
 }
 
 }  // namespace
 
-void AppendSearchText(const core::Event& event, std::string& out) {
-  core::ForEachSearchedText(event, [&](std::string_view text) { AppendWords(text, out); });
+void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string& out) {
+  const std::string suffix = kTenantSeparator + std::to_string(tenant_term) + ' ';
+  core::ForEachSearchedText(event, [&](std::string_view text) { AppendWords(text, suffix, out); });
 }
 
-std::string TenantMarker(int64_t tenant_term) {
-  return std::string(kMarkerPrefix) + "t" + std::to_string(tenant_term);
+std::string TenantToken(std::string_view word, int64_t tenant_term) {
+  return AnyTenantPrefix(word) + std::to_string(tenant_term);
+}
+
+std::string AnyTenantPrefix(std::string_view word) {
+  std::string prefix(word);
+  prefix += kTenantSeparator;
+  return prefix;
 }
 
 }  // namespace evident::storage::sqlite

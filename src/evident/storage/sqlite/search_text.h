@@ -1,6 +1,7 @@
 // The words of an event that `q` searches, as the full-text index stores them.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -8,17 +9,25 @@
 
 namespace evident::storage::sqlite {
 
-// Appends the searchable words of `event` to `out`, lower-cased (ASCII) and separated by spaces:
-// exactly the words Filter::Matches looks at (action, actor, resource, request path, workspace,
-// every string value in details, not keys), split as core::SearchWords splits them. FTS5's
-// `ascii` tokenizer splits this text back into the same words (it treats every non-ASCII byte as
-// part of a word, as SearchWords does).
-void AppendSearchText(const core::Event& event, std::string& out);
+// Every word is indexed once, as a token of its tenant: `word_7` for the tenant whose term id is
+// 7 in the partition. So tenant + q reads one doclist holding only that tenant's events, and
+// counting it costs the tenant's matches, not every tenant's. A search across tenants reads the
+// prefix `word_`. The separator cannot occur in a word: words are runs of ASCII letters and
+// digits and non-ASCII bytes (core::SearchWords), and the index's tokenizer is FTS5's `ascii`
+// with `_` added to its token characters (kSearchTokenizer).
+inline constexpr char kTenantSeparator = '_';
+inline constexpr std::string_view kSearchTokenizer = R"(ascii tokenchars '_')";
 
-// A word no search term can produce (it starts with U+E000, a private-use character that the
-// indexer adds only through these markers): tags an event's row in the full-text index with its
-// tenant, so that tenant + q is answered by the full-text index alone.
-std::string TenantMarker(int64_t tenant_term);
-inline constexpr std::string_view kMarkerPrefix = "\xEE\x80\x80";
+// Appends the searchable words of `event` to `out` as tokens of `tenant_term`, lower-cased
+// (ASCII) and separated by spaces: exactly the words Filter::Matches looks at (action, actor,
+// resource, request path, workspace, every string value in details, not keys), split as
+// core::SearchWords splits them. FTS5's tokenizer splits this text back into the same tokens (it
+// treats every non-ASCII byte as part of a word, as SearchWords does).
+void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string& out);
+
+// The token of `word` (lower-case, as core::SearchWords yields it) for one tenant, and the prefix
+// every tenant's token of it starts with.
+std::string TenantToken(std::string_view word, int64_t tenant_term);
+std::string AnyTenantPrefix(std::string_view word);
 
 }  // namespace evident::storage::sqlite

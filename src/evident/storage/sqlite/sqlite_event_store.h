@@ -42,6 +42,11 @@ struct SqliteOptions {
   int log_cache_mib = 64;    // page cache of the log's writer connection
   int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
   int reader_cache_mib = 8;  // page cache of each reader connection
+  // A word search that matches at least this many events of a month finds its page by walking
+  // the time index newest first, giving up (and reading every match instead) after
+  // search_walk_budget events; see WalkNewestMatches. Tests lower them to exercise both plans.
+  uint64_t search_walk_min_matches = 1000;
+  size_t search_walk_budget = 8192;
   // Benchmarks only: false skips the Merkle tree (to measure what it costs). A store without its
   // tree cannot be verified and its log endpoints answer wrongly; never turn it off in a server.
   bool merkle_log = true;

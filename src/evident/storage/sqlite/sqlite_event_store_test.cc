@@ -426,9 +426,11 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   event.actor.email = "Ana@Acme.test";
   event.details = R"({"label":"Blue moon","list":["x1",{"deep":"Été"}],"n":3})";
   std::string text;
-  AppendSearchText(event, text);
-  EXPECT_EQ(text, "rotate keys ana acme test blue moon x1 \xC3\x89t\xC3\xA9 ");
-  EXPECT_EQ(TenantMarker(12).substr(0, 3), kMarkerPrefix);
+  AppendSearchText(event, 12, text);
+  EXPECT_EQ(text,
+            "rotate_12 keys_12 ana_12 acme_12 test_12 blue_12 moon_12 x1_12 \xC3\x89t\xC3\xA9_12 ");
+  EXPECT_EQ(TenantToken("moon", 12), "moon_12");
+  EXPECT_EQ(AnyTenantPrefix("moon"), "moon_");
 }
 
 }  // namespace

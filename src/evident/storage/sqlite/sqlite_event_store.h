@@ -39,7 +39,7 @@ struct SqliteOptions {
   size_t index_batch_events = 50'000;  // events per index transaction at most
   // Back-pressure: Append waits for the indexer while the tail holds this many events.
   size_t max_tail_events = 100'000;
-  int log_cache_mib = 64;    // page cache of the log's writer connection
+  int log_cache_mib = 32;    // page cache of the log's writer connection
   int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
   int reader_cache_mib = 8;  // page cache of each reader connection
   // A word search that matches at least this many events of a month finds its page by walking

@@ -42,55 +42,43 @@ const core::FakeClock& TestClock() {
   return clock;
 }
 
+// The SQLite store with the test clock and `tune` applied to its options.
+Backend SqliteBackend(
+    std::string name, std::function<void(sqlite::SqliteOptions&)> tune = [](auto&) {}) {
+  return {std::move(name), [tune = std::move(tune)](const std::string& dir) {
+            sqlite::SqliteOptions options;
+            options.data_dir = dir;
+            options.clock = &TestClock();
+            tune(options);
+            auto store = sqlite::OpenSqliteEventStore(options);
+            EXPECT_TRUE(store.has_value()) << store.error().ToString();
+            return std::move(store).value();
+          }};
+}
+
 std::vector<Backend> Backends() {
   return {
       {"Memory", [](const std::string&) { return memory::NewMemoryEventStore(); }},
-      {"Sqlite",
-       [](const std::string& dir) {
-         sqlite::SqliteOptions options;
-         options.data_dir = dir;
-         options.clock = &TestClock();
-         auto store = sqlite::OpenSqliteEventStore(options);
-         EXPECT_TRUE(store.has_value()) << store.error().ToString();
-         return std::move(store).value();
-       }},
+      SqliteBackend("Sqlite"),
       // The indexer works only while someone waits in WaitUntilIndexed, so queries must merge
       // the index with a large unindexed tail.
-      {"SqliteManualIndexer",
-       [](const std::string& dir) {
-         sqlite::SqliteOptions options;
-         options.data_dir = dir;
-         options.clock = &TestClock();
-         options.indexer = sqlite::IndexerMode::kOnlyWhenWaitedFor;
-         options.index_batch_events = 333;  // many small index transactions
-         auto store = sqlite::OpenSqliteEventStore(options);
-         EXPECT_TRUE(store.has_value()) << store.error().ToString();
-         return std::move(store).value();
-       }},
+      SqliteBackend("SqliteManualIndexer",
+                    [](sqlite::SqliteOptions& options) {
+                      options.indexer = sqlite::IndexerMode::kOnlyWhenWaitedFor;
+                      options.index_batch_events = 333;  // many small index transactions
+                    }),
       // Every word search walks the time index for its page (WalkNewestMatches), to the end.
-      {"SqliteWalkingSearch",
-       [](const std::string& dir) {
-         sqlite::SqliteOptions options;
-         options.data_dir = dir;
-         options.clock = &TestClock();
-         options.search_walk_min_matches = 1;
-         options.search_walk_budget = SIZE_MAX;
-         auto store = sqlite::OpenSqliteEventStore(options);
-         EXPECT_TRUE(store.has_value()) << store.error().ToString();
-         return std::move(store).value();
-       }},
+      SqliteBackend("SqliteWalkingSearch",
+                    [](sqlite::SqliteOptions& options) {
+                      options.search_walk_min_matches = 1;
+                      options.search_walk_budget = SIZE_MAX;
+                    }),
       // The walk gives up after its first chunk unless that held the page: both plans, mixed.
-      {"SqliteWalkGivingUp",
-       [](const std::string& dir) {
-         sqlite::SqliteOptions options;
-         options.data_dir = dir;
-         options.clock = &TestClock();
-         options.search_walk_min_matches = 1;
-         options.search_walk_budget = 1;
-         auto store = sqlite::OpenSqliteEventStore(options);
-         EXPECT_TRUE(store.has_value()) << store.error().ToString();
-         return std::move(store).value();
-       }},
+      SqliteBackend("SqliteWalkGivingUp",
+                    [](sqlite::SqliteOptions& options) {
+                      options.search_walk_min_matches = 1;
+                      options.search_walk_budget = 1;
+                    }),
   };
 }
 
@@ -457,6 +445,13 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add_q("blu", {"acme"});
   add_q("moo", {"globex", "umbrella"});
   add_q("tunnel", {"initech"});
+  // Words with a digit are indexed once for every tenant (search_text.h).
+  add_q("user3");
+  add_q("USER3", {"acme"});
+  add_q("user4", {"acme", "globex"});
+  add_q("user3 moon", {"globex"});
+  add_q("12 blue");
+  add_q("4", {"umbrella"});
   add_q("office", {"acme", "umbrella", "nobody"});
   // Words with a time range: months wholly inside it are counted by the full-text index alone.
   add("q + tenant, months wholly inside", [&](Filter& f) {

@@ -324,16 +324,18 @@ struct PartitionQuery {
   // totals come from it. counts_where holds those conditions, valid on `events` too.
   const CountTable* counts = nullptr;
   std::string counts_where;
-  // Set when the filter is words (and tenants, which `match` carries in its tokens) only: then
-  // the full-text index alone counts a partition that lies wholly inside the time range.
+  // Set when the filter is words and tenants only, and `match` holds the tenant condition (some
+  // word is indexed per tenant, or no tenant is named): then the full-text index alone counts a
+  // partition that lies wholly inside the time range.
   bool counts_by_match = false;
   // `where` without the search condition.
   std::string unsearched_where;
   // Set for a search whose other conditions are one tenant at most (and time): the time index
   // then yields its candidates newest first, for WalkNewestMatches.
   bool walkable = false;
-  // For a search of one word: its tokens for the filter's tenants, or, with no tenant filter, the
-  // prefix of every tenant's token. Their document counts in search_terms add up to its matches.
+  // For a search of one word (when counts_by_match): its tokens for the filter's tenants (or the
+  // word itself, when it is not indexed per tenant and no tenant is named), or the prefix of
+  // every tenant's token. Their document counts in search_terms add up to its matches.
   std::vector<std::string> word_tokens;
   std::string word_prefix;
 };
@@ -1125,10 +1127,10 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     query.counts = filter.actions.empty() && filter.statuses.empty() ? &kHourCounts : &kDayCounts;
     query.counts_where = query.where;
   }
-  query.counts_by_match = !filter.search.empty() && filter.workspaces.empty() &&
-                          filter.types.empty() && filter.actions.empty() &&
-                          filter.resource_types.empty() && filter.statuses.empty() &&
-                          filter.methods.empty() && filter.ips.empty() && filter.users.empty();
+  const bool words_and_tenants_only =
+      !filter.search.empty() && filter.workspaces.empty() && filter.types.empty() &&
+      filter.actions.empty() && filter.resource_types.empty() && filter.statuses.empty() &&
+      filter.methods.empty() && filter.ips.empty() && filter.users.empty();
   if (!filter.users.empty()) {
     std::vector<std::string> emails, actor_ids;
     for (const std::string& user : filter.users) {
@@ -1157,11 +1159,18 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
   if (filter.to) query.where += " AND occurred_at < " + std::to_string(*filter.to);
   query.unsearched_where = query.where;
   if (!filter.search.empty()) {
-    // Each word as its tenants' tokens (search_text.h): an event holds the tokens of its own
-    // tenant only, so ANDing words that are each ORed over the tenants keeps them in one tenant.
+    // Each word as its tokens (search_text.h). An event holds the per-tenant tokens of its own
+    // tenant only, so ANDing words that are each ORed over the filter's tenants keeps them in one
+    // tenant; and when any word is per tenant the match alone holds the tenant condition.
+    bool match_holds_tenants = tenant_ids.empty();
     for (const core::SearchTerm& term : filter.search) {
       for (const std::string& word : term.words) {
         if (!query.match.empty()) query.match += " AND ";
+        if (!IndexedPerTenant(word)) {
+          query.match += QuoteFts(word);
+          continue;
+        }
+        match_holds_tenants = true;
         if (tenant_ids.empty()) {
           query.match += QuoteFts(AnyTenantPrefix(word)) + " *";
           continue;
@@ -1175,10 +1184,13 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       }
     }
     query.where += " AND position IN (SELECT rowid FROM search WHERE search MATCH ?1)";
-    query.walkable = query.counts_by_match && tenant_ids.size() <= 1;
+    query.counts_by_match = words_and_tenants_only && match_holds_tenants;
+    query.walkable = words_and_tenants_only && tenant_ids.size() <= 1;
     if (filter.search.size() == 1 && filter.search[0].words.size() == 1) {
       const std::string& word = filter.search[0].words[0];
-      if (tenant_ids.empty()) {
+      if (!IndexedPerTenant(word)) {
+        if (tenant_ids.empty()) query.word_tokens.push_back(word);
+      } else if (tenant_ids.empty()) {
         query.word_prefix = AnyTenantPrefix(word);
       } else {
         for (int64_t tenant : tenant_ids) query.word_tokens.push_back(TenantToken(word, tenant));
@@ -1259,7 +1271,8 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
     return static_cast<uint64_t>(count);
   }
   if (query.counts_by_match && whole_partition && !query.word_tokens.empty()) {
-    // One word in the filter's tenants: the same, token by token. FTS5 stores how many
+    // One word in the filter's tenants (or a word with a digit, in every tenant): the same, token
+    // by token. FTS5 stores how many
     // documents hold a term only implicitly, but search_terms counts a doclist without visiting
     // the rows (three times faster than count(*) over a match).
     EVIDENT_ASSIGN_OR_RETURN(Statement * docs,

@@ -17,6 +17,7 @@
 #include "evident/util/time.h"
 #include "integration/data_dir.h"
 #include "integration/harness.h"
+#include "integration/json_client.h"
 #include "integration/json_fields.h"
 
 namespace evident::integration {
@@ -36,40 +37,7 @@ int64_t Millis(const json& value, const std::string& pointer) {
   return millis ? *millis : -1;
 }
 
-// An ApiClient with JSON bodies. A transport error comes back as status 0 with the error as the
-// body, so that the caller's status assertion fails and says why.
-class Client {
- public:
-  Client(std::string url, std::string token) : api_(std::move(url), std::move(token)) {}
-
-  HttpResponse Call(std::string_view method, const std::string& path, const json& body = json(),
-                    std::vector<HttpHeader> headers = {}) {
-    std::string text;
-    if (!body.is_null()) {
-      text = body.dump();
-      headers.push_back({"Content-Type", "application/json"});
-    }
-    auto response = api_.Send(method, path, text, std::move(headers));
-    if (!response) {
-      HttpResponse failed;
-      failed.body = response.error().ToString();
-      return failed;
-    }
-    return *response;
-  }
-
-  // The JSON answer (null when there is none) of a request expected to answer `status`.
-  json Expect(long status, std::string_view method, const std::string& path,  // NOLINT
-              const json& body = json(), std::vector<HttpHeader> headers = {}) {
-    const HttpResponse response = Call(method, path, body, std::move(headers));
-    EXPECT_EQ(response.status, status) << method << " " << path << " -> " << response.body;
-    json parsed = ParseJson(response);
-    return parsed.is_discarded() ? json() : parsed;
-  }
-
- private:
-  ApiClient api_;
-};
+using Client = JsonClient;
 
 struct Session {
   std::string token, csrf, id;

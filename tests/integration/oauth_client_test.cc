@@ -18,8 +18,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <functional>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -27,6 +25,7 @@
 
 #include "evident/util/strings.h"
 #include "integration/harness.h"
+#include "integration/json_fields.h"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -171,20 +170,6 @@ NodeRun RunNode(std::vector<std::string> args, const Environment& env) {
   if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) run.exit_code = 128 + WTERMSIG(status);
   return run;
-}
-
-// `pointer` in `value` as a string; empty when absent or not a string.
-std::string At(const json& value, const std::string& pointer) {
-  const json::json_pointer where(pointer);
-  if (!value.contains(where) || !value.at(where).is_string()) return {};
-  return value.at(where).get<std::string>();
-}
-
-std::vector<json> Where(const std::vector<json>& events,
-                        const std::function<bool(const json&)>& wanted) {
-  std::vector<json> matching;
-  std::copy_if(events.begin(), events.end(), std::back_inserter(matching), wanted);
-  return matching;
 }
 
 class OAuthClient : public ::testing::Test {

@@ -22,6 +22,7 @@
 #include "evident/util/strings.h"
 #include "evident/util/time.h"
 #include "integration/harness.h"
+#include "integration/json_client.h"
 #include "integration/json_fields.h"
 
 namespace evident::integration {
@@ -203,41 +204,10 @@ HttpHeader BasicAuth(const std::string& id, const std::string& secret) {
 // --- HTTP
 // -----------------------------------------------------------------------------------------
 
-// An ApiClient that turns a transport error into status 0 with the error as its body, so that
-// the caller's status assertion fails and says why.
-class Http {
+// The JSON client plus the forms and redirects of OAuth.
+class Http : public JsonClient {
  public:
-  Http(std::string url, std::string token) : api_(std::move(url), std::move(token)) {}
-
-  HttpResponse Send(std::string_view method, const std::string& path, std::string_view body,
-                    std::vector<HttpHeader> headers) {
-    auto response = api_.Send(method, path, body, std::move(headers));
-    if (!response) {
-      HttpResponse failed;
-      failed.body = response.error().ToString();
-      return failed;
-    }
-    return *response;
-  }
-
-  HttpResponse Call(std::string_view method, const std::string& path, const json& body = json(),
-                    std::vector<HttpHeader> headers = {}) {
-    std::string text;
-    if (!body.is_null()) {
-      text = body.dump();
-      headers.push_back({"Content-Type", "application/json"});
-    }
-    return Send(method, path, text, std::move(headers));
-  }
-
-  // The JSON answer (null when there is none) of a request expected to answer `status`.
-  json Expect(long status, std::string_view method, const std::string& path,  // NOLINT
-              const json& body = json(), std::vector<HttpHeader> headers = {}) {
-    const HttpResponse response = Call(method, path, body, std::move(headers));
-    EXPECT_EQ(response.status, status) << method << " " << path << " -> " << response.body;
-    json parsed = ParseJson(response);
-    return parsed.is_discarded() ? json() : parsed;
-  }
+  using JsonClient::JsonClient;
 
   HttpResponse PostForm(const std::string& path, const Params& form,
                         std::vector<HttpHeader> headers = {}) {
@@ -254,9 +224,6 @@ class Http {
     return PostForm(kAuthorizePath,
                     {{"flow_id", flow_id}, {"email", email}, {"password", password}});
   }
-
- private:
-  ApiClient api_;
 };
 
 // Whether `token` is accepted now: the status of GET `path` with it.

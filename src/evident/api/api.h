@@ -78,6 +78,9 @@ struct AuditRecord {
   core::Actor actor;                                         // empty: the principal
 };
 
+// `user` as the actor of an audit event.
+core::Actor ActorOf(const storage::UserRecord& user);
+
 // Thread-safe: Handle may run on many threads at once. Holds references to `store`, `writer`,
 // `clock`, `agents` and `identity`, which must outlive the Api; `agents` may be null (no
 // request.agent is derived).

@@ -30,6 +30,11 @@ std::string StorableText(std::string_view text) {
 
 }  // namespace
 
+core::Actor ActorOf(const storage::UserRecord& user) {
+  return core::Actor{
+      .id = user.id, .email = user.email, .name = user.name, .role = user.role, .assumed_by = {}};
+}
+
 void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditRecord> records,
                 HttpResponse response, Responder respond) {
   const util::UnixMillis now = clock_.NowMillis();

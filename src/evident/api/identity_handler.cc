@@ -147,11 +147,6 @@ std::string SetCookie(std::string_view value, int64_t max_age_seconds, bool secu
   return cookie;
 }
 
-core::Actor ActorOf(const UserRecord& user) {
-  return core::Actor{
-      .id = user.id, .email = user.email, .name = user.name, .role = user.role, .assumed_by = {}};
-}
-
 std::string TenantOf(const UserRecord& user) {
   return user.tenant.empty() ? std::string(auth::kSystemTenant) : user.tenant;
 }

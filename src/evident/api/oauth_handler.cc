@@ -287,11 +287,6 @@ std::string JoinSpaced(const std::vector<std::string>& items) {
   return joined;
 }
 
-core::Actor ActorOf(const storage::UserRecord& user) {
-  return core::Actor{
-      .id = user.id, .email = user.email, .name = user.name, .role = user.role, .assumed_by = {}};
-}
-
 // Where a flow's events go: the client's tenant, else the user's, else `system`.
 std::string FlowTenant(const std::string& client_tenant, const storage::UserRecord* user) {
   if (!client_tenant.empty()) return client_tenant;

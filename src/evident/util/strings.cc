@@ -5,7 +5,13 @@
 namespace evident::util {
 
 std::string AsciiLower(std::string_view text) {
-  std::string out(text);
+  std::string out;
+  AsciiLowerInto(text, out);
+  return out;
+}
+
+std::string_view AsciiLowerInto(std::string_view text, std::string& out) {
+  out.assign(text);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }

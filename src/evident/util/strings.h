@@ -9,6 +9,8 @@
 namespace evident::util {
 
 std::string AsciiLower(std::string_view text);
+// AsciiLower into `out` (its buffer reused between calls); returns a view of `out`.
+std::string_view AsciiLowerInto(std::string_view text, std::string& out);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // Splits on `separator`, trimming ASCII spaces around each part and dropping empty parts.
 std::vector<std::string> SplitList(std::string_view text, char separator = ',');

@@ -110,6 +110,9 @@ TEST(Uuid, V7RandomBitsNeverRepeat) {
 
 TEST(Strings, Helpers) {
   EXPECT_EQ(AsciiLower("AbC-Ü"), "abc-Ü");
+  std::string scratch = "a longer value than the next one, so the buffer shrinks";
+  EXPECT_EQ(AsciiLowerInto("MiXeD", scratch), "mixed");
+  EXPECT_EQ(scratch, "mixed");
   EXPECT_TRUE(EqualsIgnoreCase("Set-Cookie", "set-cookie"));
   EXPECT_FALSE(EqualsIgnoreCase("token", "tokens"));
   EXPECT_EQ(SplitList(" a, b ,,c "), (std::vector<std::string>{"a", "b", "c"}));

@@ -204,6 +204,26 @@ TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
   EXPECT_EQ(Answers(*store), before);
 }
 
+TEST_F(SqliteStoreTest, IndexWithATermOfUnknownKindIsRebuiltOnOpen) {
+  const std::string before = IndexedAnswersThenClose();
+  int rewritten = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
+    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(entry.path().c_str(), &db), SQLITE_OK);
+    // A damaged terms table: every term moved to a kind this build does not know, so that no
+    // filter value would be found if the partition were kept.
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE terms SET kind = kind + 100;", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ++rewritten;
+  }
+  ASSERT_GT(rewritten, 0);
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+}
+
 TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   SqliteOptions options;
   EXPECT_FALSE(OpenSqliteEventStore(options).has_value());

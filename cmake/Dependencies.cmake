@@ -22,3 +22,8 @@ pkg_check_modules(re2 REQUIRED IMPORTED_TARGET re2)
 add_library(rapidjson INTERFACE)
 target_include_directories(rapidjson SYSTEM INTERFACE ${RAPIDJSON_INCLUDE_DIRS})
 pkg_check_modules(zstd REQUIRED IMPORTED_TARGET libzstd)
+# The server's allocator (docs/decisions.md). Sanitizer builds keep their own allocator, which
+# must see every allocation.
+if(NOT EVIDENT_SANITIZE)
+  pkg_check_modules(jemalloc REQUIRED IMPORTED_TARGET jemalloc)
+endif()

@@ -9,7 +9,7 @@ build_pkgs=(
   libboost-dev libsimdjson-dev rapidjson-dev nlohmann-json3-dev
   libsqlite3-dev libssl-dev libsodium-dev zlib1g-dev libzstd-dev
   libcli11-dev libspdlog-dev libfmt-dev libtoml11-dev
-  libre2-dev libyaml-cpp-dev libcurl4-openssl-dev
+  libre2-dev libyaml-cpp-dev libcurl4-openssl-dev libjemalloc-dev
   nodejs npm
 )
 test_pkgs=(libgtest-dev libgmock-dev googletest libbenchmark-dev sqlite3 python3)

@@ -19,9 +19,27 @@
 #include "evident/storage/sqlite/sqlite_event_store.h"
 #include "evident/storage/sqlite/sqlite_identity_store.h"
 
+#ifdef EVIDENT_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
 namespace evident::server {
 
 namespace {
+
+// The allocator the server runs on (docs/decisions.md), for the start-up log.
+std::string AllocatorName() {
+#ifdef EVIDENT_JEMALLOC
+  const char* version = nullptr;
+  size_t size = sizeof(version);
+  if (mallctl("version", static_cast<void*>(&version), &size, nullptr, 0) == 0) {
+    return std::string("jemalloc ") + version;
+  }
+  return "jemalloc";
+#else
+  return "the C library's";
+#endif
+}
 
 // Logs go to stderr: stdout carries only the start-up lines that scripts and tests read.
 void UseStderrLogger() {
@@ -166,7 +184,8 @@ int Serve(const ServeConfig& config, std::ostream& out) {
             << "  (shown once; only its SHA-256 is stored)\n";
       }
       out.flush();
-      spdlog::info("evident serving on {} (data {})", actual.Listen(), data_dir.string());
+      spdlog::info("evident serving on {} (data {}, allocator {})", actual.Listen(),
+                   data_dir.string(), AllocatorName());
       http.Run();
     }
     // Every request already received was answered before Run returned; this drains anything a

@@ -170,6 +170,29 @@ TEST_F(SqliteStoreTest, IndexAheadOfItsRecordedWatermarkIsNotIndexedTwice) {
   EXPECT_EQ(Answers(*store), before);
 }
 
+void ExecOn(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* message = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
+      << (message ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(db);
+}
+
+void ExecOnLog(const std::string& dir, const std::string& sql) { ExecOn(dir + "/log.db", sql); }
+
+// Runs `sql` on every index partition (not state.db); returns how many there were.
+int ExecOnPartitions(const std::string& dir, const std::string& sql) {
+  int partitions = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/index")) {
+    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
+    ExecOn(entry.path().string(), sql);
+    ++partitions;
+  }
+  return partitions;
+}
+
 TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
   const std::string before = IndexedAnswersThenClose();
   for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
@@ -184,21 +207,11 @@ TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
 
 TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
   const std::string before = IndexedAnswersThenClose();
-  int rewritten = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
-    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(entry.path().c_str(), &db), SQLITE_OK);
-    // As an index written before hour_counts existed would look: format 1, no counts.
-    ASSERT_EQ(sqlite3_exec(db,
-                           "UPDATE meta SET value = 1 WHERE key = 'format'; "
-                           "DELETE FROM hour_counts;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-    ++rewritten;
-  }
-  ASSERT_GT(rewritten, 0);
+  // As an index written before hour_counts existed would look: format 1, no counts.
+  ASSERT_GT(ExecOnPartitions(dir_,
+                             "UPDATE meta SET value = 1 WHERE key = 'format'; "
+                             "DELETE FROM hour_counts;"),
+            0);
   auto store = Open();
   store->WaitUntilIndexed();
   EXPECT_EQ(Answers(*store), before);
@@ -206,19 +219,9 @@ TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
 
 TEST_F(SqliteStoreTest, IndexWithATermOfUnknownKindIsRebuiltOnOpen) {
   const std::string before = IndexedAnswersThenClose();
-  int rewritten = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
-    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(entry.path().c_str(), &db), SQLITE_OK);
-    // A damaged terms table: every term moved to a kind this build does not know, so that no
-    // filter value would be found if the partition were kept.
-    ASSERT_EQ(sqlite3_exec(db, "UPDATE terms SET kind = kind + 100;", nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-    ++rewritten;
-  }
-  ASSERT_GT(rewritten, 0);
+  // A damaged terms table: every term moved to a kind this build does not know, so that no
+  // filter value would be found if the partition were kept.
+  ASSERT_GT(ExecOnPartitions(dir_, "UPDATE terms SET kind = kind + 100;"), 0);
   auto store = Open();
   store->WaitUntilIndexed();
   EXPECT_EQ(Answers(*store), before);
@@ -240,16 +243,6 @@ TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
 }
 
 // Runs `sql` on the data directory's log.db, as someone with the file (not the store) would.
-void ExecOnLog(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/log.db").c_str(), &db), SQLITE_OK);
-  char* message = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK)
-      << (message ? message : "");
-  sqlite3_free(message);
-  sqlite3_close(db);
-}
-
 TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
   {
     auto store = Open(IndexerMode::kOnlyWhenWaitedFor);

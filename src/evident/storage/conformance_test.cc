@@ -460,6 +460,13 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.from = kBase - 40 * kDay;
     f.to = kBase + 40 * kDay;
   });
+  // Several tenants: one walk per tenant, merged.
+  add("q + two tenants, range across months", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"acme", "globex"};
+    f.from = some_time - 20 * kDay;
+    f.to = some_time + 15 * kDay;
+  });
   add("q, range inside a month", [&](Filter& f) {
     f = Parse("tunnel");
     f.from = some_time - 2 * kDay;
@@ -517,6 +524,11 @@ TEST_P(ConformanceTest, PageSizesAndLimits) {
   search.tenants = {"umbrella"};
   for (size_t page_size : {1u, 2u, 20u}) {
     ExpectQueryMatches(search, "search, page size " + std::to_string(page_size), page_size);
+  }
+  search.tenants = {"umbrella", "acme"};
+  for (size_t page_size : {1u, 3u, 20u}) {
+    ExpectQueryMatches(search, "search of two tenants, page size " + std::to_string(page_size),
+                       page_size);
   }
   auto page = store_->Query(filter, std::nullopt, 0);
   ASSERT_TRUE(page.has_value());

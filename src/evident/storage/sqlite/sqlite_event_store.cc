@@ -315,6 +315,10 @@ struct Snapshot {
 
 constexpr int64_t kIndexFormat = 4;
 
+// A search naming more tenants than this reads every match rather than walk each tenant's events
+// (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.
+constexpr size_t kMaxWalks = 8;
+
 // A table of pre-aggregated event counts per unit of time (see CountBySpans).
 struct CountTable {
   std::string_view table;
@@ -339,11 +343,10 @@ struct PartitionQuery {
   // word is indexed per tenant, or no tenant is named): then the full-text index alone counts a
   // partition that lies wholly inside the time range.
   bool counts_by_match = false;
-  // `where` without the search condition.
-  std::string unsearched_where;
-  // Set for a search whose other conditions are one tenant at most (and time): the time index
-  // then yields its candidates newest first, for WalkNewestMatches.
-  bool walkable = false;
+  // For a search whose other conditions are tenants and time only: the conditions of each walk
+  // of the time index (WalkNewestMatches), one per tenant named, or one for all tenants. The
+  // newest matches of the walks, merged, are the partition's newest matches. Empty: no walk.
+  std::vector<std::string> walks;
   // For a search of one word (when counts_by_match): its tokens for the filter's tenants (or the
   // word itself, when it is not indexed per tenant and no tenant is named), or the prefix of
   // every tenant's token. Their document counts in search_terms add up to its matches.
@@ -1167,9 +1170,10 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       query.where += ")";
     }
   }
-  if (filter.from) query.where += " AND occurred_at >= " + std::to_string(*filter.from);
-  if (filter.to) query.where += " AND occurred_at < " + std::to_string(*filter.to);
-  query.unsearched_where = query.where;
+  std::string time_where;
+  if (filter.from) time_where += " AND occurred_at >= " + std::to_string(*filter.from);
+  if (filter.to) time_where += " AND occurred_at < " + std::to_string(*filter.to);
+  query.where += time_where;
   if (!filter.search.empty()) {
     // Each word as its tokens (search_text.h). An event holds the per-tenant tokens of its own
     // tenant only, so ANDing words that are each ORed over the filter's tenants keeps them in one
@@ -1197,7 +1201,12 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     }
     query.where += " AND position IN (SELECT rowid FROM search WHERE search MATCH ?1)";
     query.counts_by_match = words_and_tenants_only && match_holds_tenants;
-    query.walkable = words_and_tenants_only && tenant_ids.size() <= 1;
+    if (words_and_tenants_only && tenant_ids.size() <= kMaxWalks) {
+      if (tenant_ids.empty()) query.walks.push_back(time_where);
+      for (int64_t tenant : tenant_ids) {
+        query.walks.push_back(" AND tenant = " + std::to_string(tenant) + time_where);
+      }
+    }
     if (filter.search.size() == 1 && filter.search[0].words.size() == 1) {
       const std::string& word = filter.search[0].words[0];
       if (!IndexedPerTenant(word)) {
@@ -1309,22 +1318,20 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
   return static_cast<uint64_t>(count->ColumnInt(0));
 }
 
-// Finds the newest `wanted` matches of a walkable search (PartitionQuery::walkable) past `after`
-// without visiting every match: walks the events of the tenant (or of all tenants) newest first
-// through the time index, in chunks, and keeps those among the full-text index's matches inside
-// the chunk's range of positions. Events arrive roughly in time order, so a chunk's positions lie
-// close together and a frequent word needs few chunks; a page of a word that matches a third of a
-// tenant's 600,000 events in a month then costs about 60 rows, not 200,000. Returns false, with
-// `rows` unchanged, when `budget` events did not give the page: the caller then reads every
-// match instead, which is cheaper for words that rare.
-Result<bool> WalkNewestMatches(Snapshot::Part& part, const PartitionQuery& query,
-                               const std::optional<core::Cursor>& after, size_t wanted,
-                               size_t budget,
-                               std::vector<std::pair<util::UnixMillis, int64_t>>& rows) {
-  Db& db = *part.db;
+// Finds the newest `wanted` matches of `match` among the events of `where` past `after`, without
+// visiting every match: walks those events newest first through the time index, in chunks, and
+// keeps those among the full-text index's matches inside the chunk's range of positions. Events
+// arrive roughly in time order, so a chunk's positions lie close together and a frequent word
+// needs few chunks; a page of a word that matches a third of a tenant's 600,000 events in a month
+// then costs about 60 rows, not 200,000. Appends them to `found` newest first. Returns false when
+// `budget` events did not give the page: the caller then reads every match instead, which is
+// cheaper for words that rare.
+Result<bool> WalkOne(Db& db, const std::string& where, const std::string& match,
+                     const std::optional<core::Cursor>& after, size_t wanted, size_t budget,
+                     std::vector<std::pair<util::UnixMillis, int64_t>>& found) {
   EVIDENT_ASSIGN_OR_RETURN(
       std::unique_ptr<Statement> candidates,
-      db.PrepareOnce("SELECT occurred_at, position FROM events WHERE 1" + query.unsearched_where +
+      db.PrepareOnce("SELECT occurred_at, position FROM events WHERE 1" + where +
                      " AND occurred_at <= ?1 AND (occurred_at, position) < (?1, ?2) "
                      "ORDER BY occurred_at DESC, position DESC LIMIT ?3"));
   EVIDENT_ASSIGN_OR_RETURN(
@@ -1333,10 +1340,10 @@ Result<bool> WalkNewestMatches(Snapshot::Part& part, const PartitionQuery& query
                  "ORDER BY rowid"));
   util::UnixMillis bound_time = after ? after->occurred_at : INT64_MAX;
   int64_t bound_position = after ? after->position : INT64_MAX;
-  std::vector<std::pair<util::UnixMillis, int64_t>> found, chunk;
+  std::vector<std::pair<util::UnixMillis, int64_t>> chunk;
   std::vector<int64_t> hits;
-  size_t chunk_size = 64, walked = 0;
-  while (found.size() < wanted) {
+  size_t chunk_size = 64, walked = 0, kept = 0;
+  while (kept < wanted) {
     if (walked >= budget) return false;
     candidates->Reset();
     candidates->Bind(1, bound_time)
@@ -1355,7 +1362,7 @@ Result<bool> WalkNewestMatches(Snapshot::Part& part, const PartitionQuery& query
     if (chunk.empty()) break;
     walked += chunk.size();
     matches->Reset();
-    matches->Bind(1, query.match).Bind(2, low).Bind(3, high);
+    matches->Bind(1, match).Bind(2, low).Bind(3, high);
     hits.clear();
     for (;;) {
       EVIDENT_ASSIGN_OR_RETURN(bool row, matches->Step());
@@ -1366,11 +1373,33 @@ Result<bool> WalkNewestMatches(Snapshot::Part& part, const PartitionQuery& query
     for (const auto& candidate : chunk) {
       if (!std::binary_search(hits.begin(), hits.end(), candidate.second)) continue;
       found.push_back(candidate);
-      if (found.size() == wanted) break;
+      if (++kept == wanted) break;
     }
     if (chunk.size() < chunk_size) break;  // the partition holds no more candidates
     std::tie(bound_time, bound_position) = chunk.back();
     chunk_size = std::min<size_t>(chunk_size * 2, 4096);
+  }
+  return true;
+}
+
+// The newest `wanted` matches of a search with walks (PartitionQuery::walks) past `after`: the
+// newest of each walk's (WalkOne), merged. Returns false, with `rows` unchanged, when a walk gave
+// up after `budget` events.
+Result<bool> WalkNewestMatches(Snapshot::Part& part, const PartitionQuery& query,
+                               const std::optional<core::Cursor>& after, size_t wanted,
+                               size_t budget,
+                               std::vector<std::pair<util::UnixMillis, int64_t>>& rows) {
+  std::vector<std::pair<util::UnixMillis, int64_t>> found;
+  for (const std::string& where : query.walks) {
+    EVIDENT_ASSIGN_OR_RETURN(bool walked,
+                             WalkOne(*part.db, where, query.match, after, wanted, budget, found));
+    if (!walked) return false;
+  }
+  if (query.walks.size() > 1) {
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return SortsBefore(a.first, a.second, b.first, b.second);
+    });
+    if (found.size() > wanted) found.resize(wanted);
   }
   rows.insert(rows.end(), found.begin(), found.end());
   return true;
@@ -1449,7 +1478,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
       if (rows.size() > limit) continue;
       if (after && part.partition->start > after->occurred_at) continue;
       const size_t wanted = limit + 1 - rows.size();
-      if (query.walkable && partition_matches >= options_.search_walk_min_matches) {
+      if (!query.walks.empty() && partition_matches >= options_.search_walk_min_matches) {
         EVIDENT_ASSIGN_OR_RETURN(bool walked, WalkNewestMatches(part, query, after, wanted,
                                                                 options_.search_walk_budget, rows));
         if (walked) continue;

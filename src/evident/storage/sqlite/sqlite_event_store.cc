@@ -291,7 +291,6 @@ struct Partition {
   // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: eight
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
-  std::string lowered;    // scratch for a lower-cased email
   int64_t watermark = 0;  // every position up to here that belongs to this month is in it
   std::unique_ptr<ConnectionPool> readers;
 };
@@ -683,7 +682,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   for (const TailPtr& event : events)
     by_month[MonthOf(event->event.occurred_at)].push_back(event.get());
   std::vector<Partition*> touched;
-  std::string words;
+  std::string words, lowered_email;
   for (auto& [month, month_events] : by_month) {
     Partition* partition = nullptr;
     {
@@ -719,7 +718,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       EVIDENT_ASSIGN_OR_RETURN(int64_t method, TermId(*partition, kMethod, event.request.method));
       EVIDENT_ASSIGN_OR_RETURN(
           int64_t email,
-          TermId(*partition, kEmail, util::AsciiLowerInto(event.actor.email, partition->lowered)));
+          TermId(*partition, kEmail, util::AsciiLowerInto(event.actor.email, lowered_email)));
       EVIDENT_ASSIGN_OR_RETURN(int64_t actor_id, TermId(*partition, kActorId, event.actor.id));
       EVIDENT_ASSIGN_OR_RETURN(int64_t ip, TermId(*partition, kIp, event.request.ip));
       insert->Reset();
@@ -1293,9 +1292,8 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
   }
   if (query.counts_by_match && whole_partition && !query.word_tokens.empty()) {
     // One word in the filter's tenants (or a word with a digit, in every tenant): the same, token
-    // by token. FTS5 stores how many
-    // documents hold a term only implicitly, but search_terms counts a doclist without visiting
-    // the rows (three times faster than count(*) over a match).
+    // by token. FTS5 stores how many documents hold a term only implicitly, but search_terms
+    // counts a doclist without visiting the rows (three times faster than count(*) over a match).
     EVIDENT_ASSIGN_OR_RETURN(Statement * docs,
                              db.Prepare("SELECT doc FROM search_terms WHERE term = ?1"));
     uint64_t count = 0;

@@ -170,6 +170,7 @@ TEST_F(SqliteStoreTest, IndexAheadOfItsRecordedWatermarkIsNotIndexedTwice) {
   EXPECT_EQ(Answers(*store), before);
 }
 
+// Runs `sql` on the SQLite file at `path`, as someone with the file (not the store) would.
 void ExecOn(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -242,7 +243,6 @@ TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   ASSERT_FALSE(store.has_value());
 }
 
-// Runs `sql` on the data directory's log.db, as someone with the file (not the store) would.
 TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
   {
     auto store = Open(IndexerMode::kOnlyWhenWaitedFor);

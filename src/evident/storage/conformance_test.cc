@@ -152,9 +152,12 @@ std::string Key(std::string_view tenant, std::string_view id) {
 class ConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
+    // A parameterized test is named "Test/Backend": keep the name before the '/', so that the
+    // directory is one level and TearDown removes all of it.
+    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    test.resize(test.find('/') == std::string::npos ? test.size() : test.find('/'));
     dir_ = (std::filesystem::path(::testing::TempDir()) /
-            ("evident_storage_" + GetParam().name + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+            ("evident_storage_" + GetParam().name + "_" + test))
                .string();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);

@@ -154,8 +154,8 @@ class ConformanceTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override {
     // A parameterized test is named "Test/Backend": keep the name before the '/', so that the
     // directory is one level and TearDown removes all of it.
-    std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    test.resize(test.find('/') == std::string::npos ? test.size() : test.find('/'));
+    const std::string_view name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string test(name.substr(0, name.find('/')));
     dir_ = (std::filesystem::path(::testing::TempDir()) /
             ("evident_storage_" + GetParam().name + "_" + test))
                .string();

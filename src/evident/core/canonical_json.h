@@ -92,32 +92,39 @@ void ForEachCanonicalJsonString(std::string_view json, Visit&& visit) {
       ++i;
       continue;
     }
-    value.clear();
+    // Most strings hold no escape: they are visited in place, without a copy (the indexer scans
+    // every event's details).
     size_t j = i + 1;
-    while (j < json.size() && json[j] != '"') {
-      if (json[j] == '\\' && j + 1 < json.size()) {
-        const char escaped = json[j + 1];
-        switch (escaped) {
-          case 'n':
-            value += '\n';
-            break;
-          case 't':
-            value += '\t';
-            break;
-          case 'u':
-            value += ' ';
-            j += 4;
-            break;
-          default:
-            value += escaped;
+    while (j < json.size() && json[j] != '"' && json[j] != '\\') ++j;
+    std::string_view text = json.substr(i + 1, j - i - 1);
+    if (j < json.size() && json[j] == '\\') {
+      value.assign(text);
+      while (j < json.size() && json[j] != '"') {
+        if (json[j] == '\\' && j + 1 < json.size()) {
+          const char escaped = json[j + 1];
+          switch (escaped) {
+            case 'n':
+              value += '\n';
+              break;
+            case 't':
+              value += '\t';
+              break;
+            case 'u':
+              value += ' ';
+              j += 4;
+              break;
+            default:
+              value += escaped;
+          }
+          j += 2;
+        } else {
+          value += json[j++];
         }
-        j += 2;
-      } else {
-        value += json[j++];
       }
+      text = value;
     }
     const bool is_key = j + 1 < json.size() && json[j + 1] == ':';
-    if (!is_key) visit(std::string_view(value));
+    if (!is_key) visit(text);
     i = j + 1;
   }
 }

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace evident::core {
 namespace {
 
@@ -60,6 +63,69 @@ TEST(Jcs, FormatsNumbersAsEcmaScript) {
 TEST(Jcs, EscapesStringsMinimally) {
   EXPECT_EQ(Canonical(R"(["\u20ac\u00e9", "\/", "a\"b\\c", "\u000f\n", "\u007f"])"),
             "[\"\xe2\x82\xac\xc3\xa9\",\"/\",\"a\\\"b\\\\c\",\"\\u000f\\n\",\"\x7f\"]");
+}
+
+// Byte by byte, as RFC 8785 says: the reference the eight-bytes-at-a-time scan must agree with.
+std::string EscapedByteByByte(std::string_view value) {
+  std::string out = "\"";
+  for (const char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\b') {
+      out += "\\b";
+    } else if (c == '\f') {
+      out += "\\f";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+TEST(Jcs, EscapesEveryByteAtEveryPositionOfAWord) {
+  // Each byte that must be escaped, and its neighbours that must not, at each offset of strings
+  // long enough to span several eight-byte words.
+  const std::vector<char> probes = {'\0', '\x01', '\x1f', ' ',    '!',    '"',    '#',
+                                    '[',  '\\',   ']',    '\x7f', '\x80', '\xff', '\n'};
+  for (size_t length = 1; length <= 25; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (const char probe : probes) {
+        std::string value(length, 'a');
+        value[at] = probe;
+        std::string out;
+        AppendJcsString(value, out);
+        ASSERT_EQ(out, EscapedByteByByte(value)) << "length " << length << " at " << at;
+      }
+    }
+  }
+  std::string all;
+  for (int byte = 0; byte < 256; ++byte) all += static_cast<char>(byte);
+  std::string out;
+  AppendJcsString(all, out);
+  EXPECT_EQ(out, EscapedByteByByte(all));
+}
+
+TEST(ForEachCanonicalJsonString, VisitsValuesUnescapedAndSkipsKeys) {
+  std::string json;
+  ASSERT_TRUE(CanonicalizeJson(
+      R"({"a\"k":"plain","b":["x\\y",{"c":"tab\there"}],"d":"\u0001ctl","e":"","f":"q\"","n":1})",
+      {}, json));
+  std::vector<std::string> seen;
+  ForEachCanonicalJsonString(json, [&](std::string_view text) { seen.emplace_back(text); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"plain", "x\\y", "tab\there", " ctl", "", "q\""}));
 }
 
 TEST(Jcs, RejectsBadInput) {

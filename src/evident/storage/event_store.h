@@ -95,7 +95,8 @@ class EventStore {
   // Appends several requests' events in one durable transaction (group commit). Each element of
   // `batches` is all-or-nothing on its own: its result is either one Appended per event, in
   // order, or an error and nothing of it stored, while the other batches still commit.
-  // Assigns each stored event's seq (0-based, per tenant, gap-free) in place.
+  // Assigns each stored event's seq (0-based, per tenant, gap-free), and answers it in Appended.
+  // Takes the events: a backend may move them out of `batches`, so read the answer, not them.
   // Idempotency on (tenant, id): an event equal in content (core::SameContent) to one already
   // stored, or to an earlier one in the same batch, is acknowledged with duplicate=true and its
   // original seq, and not stored again; a different content is Conflict for its whole batch. When

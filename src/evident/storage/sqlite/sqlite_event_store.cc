@@ -1042,12 +1042,12 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     insert_id->Bind(1, tenant.tenant_id).Bind(3, position);
     BindId(*insert_id, 2, event.id);
     EVIDENT_RETURN_IF_ERROR(insert_id->Run());
+    appended.push_back(Appended{event.id, event.tenant, event.seq, false});
     auto tail_event = std::make_shared<TailEvent>();
-    tail_event->event = event;
+    tail_event->event = std::move(event);  // Append takes the events: no copy per event
     tail_event->position = position;
     if (may_repeat) in_batch.emplace(std::move(batch_key), &tail_event->event);
     pending.fresh.push_back(std::move(tail_event));
-    appended.push_back(Appended{event.id, event.tenant, event.seq, false});
   }
   for (const auto& [tenant_id, tenant] : touched) {
     update_seq->Reset();

@@ -109,6 +109,15 @@ void ForEachCanonicalJsonString(std::string_view json, Visit&& visit) {
             case 't':
               value += '\t';
               break;
+            case 'r':
+              value += '\r';
+              break;
+            case 'b':
+              value += '\b';
+              break;
+            case 'f':
+              value += '\f';
+              break;
             case 'u':
               value += ' ';
               j += 4;

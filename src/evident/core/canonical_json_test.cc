@@ -126,6 +126,13 @@ TEST(ForEachCanonicalJsonString, VisitsValuesUnescapedAndSkipsKeys) {
   std::vector<std::string> seen;
   ForEachCanonicalJsonString(json, [&](std::string_view text) { seen.emplace_back(text); });
   EXPECT_EQ(seen, (std::vector<std::string>{"plain", "x\\y", "tab\there", " ctl", "", "q\""}));
+  // Every control character canonical JSON escapes by letter reads as itself, not as the letter:
+  // "a\rb" holds the words "a" and "b", not "arb".
+  json.clear();
+  ASSERT_TRUE(CanonicalizeJson(R"(["a\rb\bc\fd\ne\tf"])", {}, json));
+  seen.clear();
+  ForEachCanonicalJsonString(json, [&](std::string_view text) { seen.emplace_back(text); });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a\rb\bc\fd\ne\tf"}));
 }
 
 TEST(Jcs, RejectsBadInput) {

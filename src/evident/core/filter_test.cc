@@ -68,6 +68,18 @@ TEST(Filter, SearchMatchesWholeWordsAndPhrases) {
   EXPECT_FALSE(matches("note"));  // keys are not searched
 }
 
+TEST(Filter, SearchSplitsWordsAtEveryControlCharacter) {
+  Event event = Sample();
+  event.details = R"({"log":"first\rsecond\bthird\ffourth"})";  // as canonical JSON escapes them
+  auto matches = [&](std::string_view q) {
+    Filter filter;
+    filter.search = *ParseSearch(q);
+    return filter.Matches(event);
+  };
+  EXPECT_TRUE(matches("first second third fourth"));
+  EXPECT_FALSE(matches("firstrsecond"));
+}
+
 TEST(Cursor, RoundTripsAndRejectsForgeries) {
   const Cursor cursor{1746775626123, 42};
   auto decoded = DecodeCursor(EncodeCursor(cursor));

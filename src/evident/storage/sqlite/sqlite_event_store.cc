@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS hour_counts(
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 4);
+INSERT OR IGNORE INTO meta(key, value) VALUES('format', 5);
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
 
@@ -312,7 +312,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 4;
+constexpr int64_t kIndexFormat = 5;
 
 // A search naming more tenants than this reads every match rather than walk each tenant's events
 // (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.

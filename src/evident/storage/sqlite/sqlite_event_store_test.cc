@@ -443,6 +443,12 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   // Words with a digit are shared by every tenant.
   EXPECT_EQ(text,
             "rotate_12 keys_12 ana_12 acme_12 test_12 blue_12 moon_12 x1 \xC3\x89t\xC3\xA9_12 ");
+  // A control character separates words, whichever way canonical JSON escapes it.
+  event = core::Event{};
+  event.details = R"({"log":"first\rsecond\nthird"})";
+  text.clear();
+  AppendSearchText(event, 12, text);
+  EXPECT_EQ(text, "first_12 second_12 third_12 ");
   EXPECT_TRUE(IndexedPerTenant("moon"));
   EXPECT_FALSE(IndexedPerTenant("x1"));
   EXPECT_EQ(TenantToken("moon", 12), "moon_12");

@@ -51,13 +51,15 @@ TEST(Filter, MatchesEachField) {
   EXPECT_FALSE(statuses.Matches(event));
 }
 
+bool MatchesSearch(const Event& event, std::string_view q) {
+  Filter filter;
+  filter.search = *ParseSearch(q);
+  return filter.Matches(event);
+}
+
 TEST(Filter, SearchMatchesWholeWordsAndPhrases) {
   const Event event = Sample();
-  auto matches = [&](std::string_view q) {
-    Filter filter;
-    filter.search = *ParseSearch(q);
-    return filter.Matches(event);
-  };
+  auto matches = [&](std::string_view q) { return MatchesSearch(event, q); };
   EXPECT_TRUE(matches("tunnel"));
   EXPECT_TRUE(matches("ROTATED create"));
   EXPECT_TRUE(matches("\"blue moon\""));
@@ -71,13 +73,8 @@ TEST(Filter, SearchMatchesWholeWordsAndPhrases) {
 TEST(Filter, SearchSplitsWordsAtEveryControlCharacter) {
   Event event = Sample();
   event.details = R"({"log":"first\rsecond\bthird\ffourth"})";  // as canonical JSON escapes them
-  auto matches = [&](std::string_view q) {
-    Filter filter;
-    filter.search = *ParseSearch(q);
-    return filter.Matches(event);
-  };
-  EXPECT_TRUE(matches("first second third fourth"));
-  EXPECT_FALSE(matches("firstrsecond"));
+  EXPECT_TRUE(MatchesSearch(event, "first second third fourth"));
+  EXPECT_FALSE(MatchesSearch(event, "firstrsecond"));
 }
 
 TEST(Cursor, RoundTripsAndRejectsForgeries) {

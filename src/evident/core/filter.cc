@@ -14,11 +14,7 @@ namespace {
 
 constexpr size_t kMaxSearchTerms = 16;
 
-// Word characters: ASCII letters and digits, and every non-ASCII byte (so UTF-8 letters stay
-// whole; this matches FTS5's unicode61 tokenizer on the inputs we index, with remove_diacritics 0).
-bool IsWordByte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
-}
+bool IsWordByte(unsigned char c) { return kWordBytes[c] != kNotWord; }
 
 void CollectWords(std::string_view text, std::vector<std::string>& out) {
   size_t i = 0;

@@ -1,6 +1,7 @@
 // What a query asks for: the filters of GET /api/v1/events (docs/api.md), already parsed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,6 +58,20 @@ util::Result<Cursor> DecodeCursor(std::string_view text);
 
 // Lower-cased words of `text` as ParseSearch and the full-text index split them.
 std::vector<std::string> SearchWords(std::string_view text);
+
+// What each byte is to that split, for scanners that cannot afford a vector of words (the
+// indexer): words are runs of ASCII letters and digits and non-ASCII bytes (so UTF-8 letters stay
+// whole); anything else separates them.
+enum WordByte : uint8_t { kNotWord, kWordLower, kWordUpper, kWordDigit };
+inline constexpr std::array<uint8_t, 256> kWordBytes = [] {
+  std::array<uint8_t, 256> classes{};
+  for (int c = 0; c < 256; ++c) {
+    if ((c >= 'a' && c <= 'z') || c >= 0x80) classes[c] = kWordLower;
+    if (c >= 'A' && c <= 'Z') classes[c] = kWordUpper;
+    if (c >= '0' && c <= '9') classes[c] = kWordDigit;
+  }
+  return classes;
+}();
 
 // Calls visit(text) with each text of `event` that `q` searches, one field at a time: action,
 // actor id, email and name, resource type, id and name, request path, workspace, then every

@@ -458,21 +458,22 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add_q("12 blue");
   add_q("4", {"umbrella"});
   add_q("office", {"acme", "umbrella", "nobody"});
-  // Words with a time range: months wholly inside it are counted by the full-text index alone.
-  add("q + tenant, months wholly inside", [&](Filter& f) {
+  // Words with a time range: partitions wholly inside it (the SQLite store's weeks) are counted
+  // by the full-text index alone.
+  add("q + tenant, weeks wholly inside", [&](Filter& f) {
     f = Parse("moon");
     f.tenants = {"globex"};
     f.from = kBase - 40 * kDay;
     f.to = kBase + 40 * kDay;
   });
   // Several tenants: one walk per tenant, merged.
-  add("q + two tenants, range across months", [&](Filter& f) {
+  add("q + two tenants, range across weeks", [&](Filter& f) {
     f = Parse("moon");
     f.tenants = {"acme", "globex"};
     f.from = some_time - 20 * kDay;
     f.to = some_time + 15 * kDay;
   });
-  add("q, range inside a month", [&](Filter& f) {
+  add("q, range of three days", [&](Filter& f) {
     f = Parse("tunnel");
     f.from = some_time - 2 * kDay;
     f.to = some_time + kDay;

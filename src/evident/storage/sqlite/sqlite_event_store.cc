@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <tuple>
@@ -91,7 +92,6 @@ CREATE TABLE IF NOT EXISTS hour_counts(
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('format', 5);
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
 
@@ -118,26 +118,46 @@ int64_t FloorDiv(int64_t value, int64_t unit) {
   return value / unit - ((value % unit != 0 && value < 0) ? 1 : 0);
 }
 
-// Partitions are UTC months, numbered year * 12 + (month - 1).
-int64_t MonthOf(util::UnixMillis millis) {
+// Partitions are UTC weeks from Monday 00:00, numbered from the week of 1970-01-01 (a Thursday):
+// week w starts on day 7w - 3. Weeks rather than months keep the partition being written small
+// enough that the leaves its indexes take inserts in (one per active user, per user index) stay in
+// its page cache; docs/storage.md has the measurements.
+constexpr int64_t kEpochWeekdayFromMonday = 3;
+
+int64_t WeekOf(util::UnixMillis millis) {
+  return FloorDiv(FloorDiv(millis, kMillisPerDay) + kEpochWeekdayFromMonday, 7);
+}
+
+util::UnixMillis WeekStart(int64_t week) {
+  return (week * 7 - kEpochWeekdayFromMonday) * kMillisPerDay;
+}
+
+// "YYYY-MM-DD.db", the date of the week's Monday.
+std::string PartitionName(int64_t week) {
   int64_t year = 0;
   unsigned month = 0, day = 0;
-  util::CivilFromDays(FloorDiv(millis, kMillisPerDay), year, month, day);
-  return year * 12 + (month - 1);
-}
-
-util::UnixMillis MonthStart(int64_t month_number) {
-  const int64_t year = FloorDiv(month_number, 12);
-  const auto month = static_cast<unsigned>(month_number - year * 12 + 1);
-  return util::DaysFromCivil(year, month, 1) * kMillisPerDay;
-}
-
-std::string PartitionName(int64_t month_number) {
-  const int64_t year = FloorDiv(month_number, 12);
+  util::CivilFromDays(FloorDiv(WeekStart(week), kMillisPerDay), year, month, day);
   char name[64];
-  std::snprintf(name, sizeof name, "%04lld-%02lld.db", static_cast<long long>(year),
-                static_cast<long long>(month_number - year * 12 + 1));
+  std::snprintf(name, sizeof name, "%04lld-%02u-%02u.db", static_cast<long long>(year), month, day);
   return name;
+}
+
+// The week of a partition file's name; nullopt when the name is not that of a partition (a date
+// that is not a Monday, or that does not exist, is not one).
+std::optional<int64_t> WeekOfPartitionName(std::string_view name) {
+  int year = 0, month = 0, day = 0;
+  char tail[8] = {};
+  const std::string text(name);
+  if (name.size() != 13 ||
+      std::sscanf(text.c_str(), "%4d-%2d-%2d.%2s", &year, &month, &day, tail) != 4 ||
+      std::string_view(tail) != "db" || month < 1 || month > 12 || day < 1 || day > 31) {
+    return std::nullopt;
+  }
+  const int64_t days =
+      util::DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t week = FloorDiv(days + kEpochWeekdayFromMonday, 7);
+  if (PartitionName(week) != name) return std::nullopt;
+  return week;
 }
 
 // UUIDs (what Evident generates) are kept as 16 bytes; any other client id as text.
@@ -271,27 +291,43 @@ class ConnectionPool {
     return Lease(this, std::move(db));
   }
 
+  // While set, connections give back their page caches whenever they are returned, and the idle
+  // ones at once: for a file that is rarely read, whose pages the OS caches anyway. A partition's
+  // readers of every week would otherwise hold up to cache_mib each.
+  void SetKeepNoCache(bool keep_no_cache) {
+    keep_no_cache_ = keep_no_cache;
+    if (!keep_no_cache) return;
+    std::lock_guard lock(mu_);
+    for (const std::unique_ptr<Db>& db : idle_) sqlite3_db_release_memory(db->raw());
+  }
+
  private:
   void Return(std::unique_ptr<Db> db) {
+    if (keep_no_cache_) sqlite3_db_release_memory(db->raw());
     std::lock_guard lock(mu_);
     if (idle_.size() < 8) idle_.push_back(std::move(db));
   }
 
   const std::string path_;
   const int cache_mib_;
+  std::atomic<bool> keep_no_cache_{false};
   std::mutex mu_;
   std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
 };
 
-// One month of the index. The writer connection and terms cache belong to the indexer thread.
+// One week of the index. The writer connection and terms cache belong to the indexer thread.
 struct Partition {
-  int64_t month = 0;
+  int64_t week = 0;
   util::UnixMillis start = 0, end = 0;  // [start, end)
   std::unique_ptr<Db> writer;
   // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: eight
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
-  int64_t watermark = 0;  // every position up to here that belongs to this month is in it
+  bool terms_loaded = false;  // false: `terms` was released while the week was idle (LoadTerms)
+  // Its memory and WAL were given back after a batch that did not touch it; until a batch does,
+  // its readers keep no page cache either.
+  bool idle = false;
+  int64_t watermark = 0;  // every position up to here that belongs to this week is in it
   std::unique_ptr<ConnectionPool> readers;
 };
 
@@ -302,7 +338,7 @@ struct Snapshot {
     Partition* partition;
     ConnectionPool::Lease db;
   };
-  std::vector<Part> parts;    // newest month first
+  std::vector<Part> parts;    // newest week first
   std::vector<TailPtr> tail;  // the tail's events matching the filter, in no order
   Snapshot() = default;
   Snapshot(Snapshot&&) = default;
@@ -312,7 +348,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 5;
+constexpr int64_t kIndexFormat = 6;
 
 // A search naming more tenants than this reads every match rather than walk each tenant's events
 // (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.
@@ -402,7 +438,8 @@ class SqliteEventStore final : public EventStore {
   Status AppendLeaves(const Pending& pending);
   Result<std::pair<int64_t, uint64_t>> FindTenant(Db& db, std::string_view tenant);
   Result<LogBlockPtr> CachedBlock(int64_t position);
-  Result<Partition*> OpenPartition(int64_t month, bool create);
+  Result<Partition*> OpenPartition(int64_t week, bool create);
+  Status LoadTerms(Partition& partition);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Status IndexEvents(const std::vector<TailPtr>& events);
   void RunIndexer();
@@ -512,13 +549,18 @@ Status SqliteEventStore::Open() {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
         "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value) WITHOUT ROWID; "
         "INSERT OR IGNORE INTO state VALUES('watermark', 0);");
-    auto select = state_db_->Prepare("SELECT value FROM state WHERE key = 'watermark'");
-    if (ready && select && (*select)->Step().has_value()) {
+    // The index's format is also in state.db: one whose files are laid out otherwise (monthly,
+    // before format 6) is rebuilt whole rather than file by file.
+    auto select = state_db_->Prepare(
+        "SELECT (SELECT value FROM state WHERE key = 'watermark'), "
+        "(SELECT value FROM state WHERE key = 'format')");
+    Result<bool> row = select ? (*select)->Step() : Result<bool>(select.error());
+    if (ready && row && *row && (*select)->ColumnInt(1) == kIndexFormat) {
       watermark_ = (*select)->ColumnInt(0);
-      (*select)->Reset();
     } else {
       rebuild = true;
     }
+    if (select) (*select)->Reset();
   } else {
     rebuild = true;
   }
@@ -526,15 +568,13 @@ Status SqliteEventStore::Open() {
   if (!rebuild) {
     for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
       const std::string name = entry.path().filename().string();
-      int year = 0, month = 0;
-      char tail[8] = {};
-      if (name.size() == 10 && std::sscanf(name.c_str(), "%4d-%2d.%2s", &year, &month, tail) == 3 &&
-          std::string_view(tail) == "db" && month >= 1 && month <= 12) {
-        auto partition = OpenPartition(static_cast<int64_t>(year) * 12 + month - 1, false);
-        if (!partition) {
-          rebuild = true;
-          break;
-        }
+      if (name == "state.db" || entry.path().extension() != ".db") continue;
+      // Anything else is a partition, or the index is not what this build writes (the monthly
+      // files of format 5, say): rebuild.
+      const std::optional<int64_t> week = WeekOfPartitionName(name);
+      if (!week || !OpenPartition(*week, false)) {
+        rebuild = true;
+        break;
       }
     }
   }
@@ -549,7 +589,9 @@ Status SqliteEventStore::Open() {
     EVIDENT_RETURN_IF_ERROR(state_db_->Exec(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
         "CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value) WITHOUT ROWID; "
-        "INSERT OR IGNORE INTO state VALUES('watermark', 0);"));
+        "INSERT OR IGNORE INTO state VALUES('watermark', 0); "
+        "INSERT INTO state VALUES('format', " +
+        std::to_string(kIndexFormat) + ");"));
     watermark_ = 0;
   }
   EVIDENT_RETURN_IF_ERROR(CatchUpFromLog(options_.max_tail_events));
@@ -573,7 +615,7 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
   int64_t furthest_partition = 0;
   {
     std::shared_lock lock(snapshot_mu_);
-    for (const auto& [month, partition] : partitions_) {
+    for (const auto& [week, partition] : partitions_) {
       furthest_partition = std::max(furthest_partition, partition->watermark);
     }
   }
@@ -613,12 +655,12 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
   }
 }
 
-Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
+Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   auto partition = std::make_unique<Partition>();
-  partition->month = month;
-  partition->start = MonthStart(month);
-  partition->end = MonthStart(month + 1);
-  const std::string path = (fs::path(index_dir_) / PartitionName(month)).string();
+  partition->week = week;
+  partition->start = WeekStart(week);
+  partition->end = WeekStart(week + 1);
+  const std::string path = (fs::path(index_dir_) / PartitionName(week)).string();
   if (!create && !fs::exists(path)) return Error::NotFound(path);
   EVIDENT_ASSIGN_OR_RETURN(partition->writer, Db::Open(path, OpenMode::kReadWrite));
   Db& db = *partition->writer;
@@ -628,6 +670,8 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
                                   "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
                                   "PRAGMA wal_autocheckpoint=20000;"));
   EVIDENT_RETURN_IF_ERROR(db.Exec(kIndexSchema));
+  EVIDENT_RETURN_IF_ERROR(db.Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
+                                  std::to_string(kIndexFormat) + ")"));
   EVIDENT_ASSIGN_OR_RETURN(Statement * format,
                            db.Prepare("SELECT value FROM meta WHERE key = 'format'"));
   EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
@@ -643,23 +687,35 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t month, bool create) {
   if (!found) return Error::Corruption(path + ": no watermark");
   partition->watermark = watermark->ColumnInt(0);
   watermark->Reset();
+  EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
+  partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
+  Partition* raw = partition.get();
+  std::unique_lock lock(snapshot_mu_);
+  partitions_[week] = std::move(partition);
+  return raw;
+}
+
+// Fills partition.terms from its terms table. Errors: Corruption (a term of a kind this build does
+// not know), SQLite's.
+Status SqliteEventStore::LoadTerms(Partition& partition) {
+  for (TermIds& ids : partition.terms) ids.clear();
+  Db& db = *partition.writer;
   EVIDENT_ASSIGN_OR_RETURN(Statement * terms, db.Prepare("SELECT term_id, kind, value FROM terms"));
   for (;;) {
     EVIDENT_ASSIGN_OR_RETURN(bool row, terms->Step());
     if (!row) break;
     const int64_t kind = terms->ColumnInt(1);
     if (kind < 1 || kind > static_cast<int64_t>(kTermKinds)) {
-      return Error::Corruption(path + ": a term of kind " + std::to_string(kind));
+      terms->Reset();
+      return Error::Corruption(PartitionName(partition.week) + ": a term of kind " +
+                               std::to_string(kind));
     }
-    partition->terms[static_cast<size_t>(kind - 1)].emplace(terms->ColumnText(2),
-                                                            terms->ColumnInt(0));
+    partition.terms[static_cast<size_t>(kind - 1)].emplace(terms->ColumnText(2),
+                                                           terms->ColumnInt(0));
   }
   terms->Reset();
-  partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
-  Partition* raw = partition.get();
-  std::unique_lock lock(snapshot_mu_);
-  partitions_[month] = std::move(partition);
-  return raw;
+  partition.terms_loaded = true;
+  return {};
 }
 
 Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
@@ -678,9 +734,9 @@ Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
 // publishes the new watermark and drops them from the tail. Indexer thread (or Open) only.
 Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   if (events.empty()) return {};
-  std::map<int64_t, std::vector<const TailEvent*>> by_month;
+  std::map<int64_t, std::vector<const TailEvent*>> by_week;
   for (const TailPtr& event : events)
-    by_month[MonthOf(event->event.occurred_at)].push_back(event.get());
+    by_week[WeekOf(event->event.occurred_at)].push_back(event.get());
   std::vector<Partition*> touched;
   std::string words, lowered_email;
   struct IndexRow {
@@ -688,19 +744,22 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
         email, actor_id, ip;
   };
   std::vector<IndexRow> rows;
-  for (auto& [month, month_events] : by_month) {
+  for (auto& [week, week_events] : by_week) {
     Partition* partition = nullptr;
     {
       std::shared_lock lock(snapshot_mu_);
-      auto it = partitions_.find(month);
+      auto it = partitions_.find(week);
       if (it != partitions_.end()) partition = it->second.get();
     }
     if (partition == nullptr) {
-      EVIDENT_ASSIGN_OR_RETURN(partition, OpenPartition(month, true));
+      EVIDENT_ASSIGN_OR_RETURN(partition, OpenPartition(week, true));
     }
     Db& db = *partition->writer;
     EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN"));
     touched.push_back(partition);
+    partition->readers->SetKeepNoCache(false);
+    partition->idle = false;
+    if (!partition->terms_loaded) EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * insert,
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
@@ -713,7 +772,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     // (tenant, action, status, day) -> events
     std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, int64_t> day_counts;
     rows.clear();
-    for (const TailEvent* tail_event : month_events) {
+    for (const TailEvent* tail_event : week_events) {
       if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
       const core::Event& event = tail_event->event;
       IndexRow& row = rows.emplace_back();
@@ -810,17 +869,26 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   }
   tail_cv_.notify_all();
   {
-    // Events arrive roughly in time order, so months behind the current one are rarely written
-    // again: give their page caches back rather than hold index_cache_mib for every month, and
-    // their WAL files too (no write will restart them). The checkpoint must not wait for a reader
-    // of that month: without a busy timeout it gives up at once, and the next batch tries again.
+    // Events arrive roughly in time order, so weeks behind the current one are rarely written
+    // again: give their page caches back (the writer's and the readers', rather than hold
+    // index_cache_mib and reader_cache_mib a reader for every week), their terms, and their WAL
+    // files too (no write will restart them). The checkpoint must not wait for a reader
+    // of that week: without a busy timeout it gives up at once, and the next batch tries again.
+    // A week given back is not visited again until a batch writes to it: there are 52 a year.
     std::shared_lock lock(snapshot_mu_);
-    for (const auto& [month, partition] : partitions_) {
-      if (std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) continue;
+    for (const auto& [week, partition] : partitions_) {
+      if (partition->idle ||
+          std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) {
+        continue;
+      }
+      for (TermIds& ids : partition->terms) TermIds().swap(ids);
+      partition->terms_loaded = false;
+      partition->readers->SetKeepNoCache(true);
       sqlite3* db = partition->writer->raw();
       sqlite3_db_release_memory(db);
       sqlite3_busy_timeout(db, 0);
-      (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      partition->idle = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                                                  nullptr) == SQLITE_OK;
       sqlite3_busy_timeout(db, kBusyTimeoutMs);
     }
   }
@@ -846,7 +914,7 @@ void SqliteEventStore::RunIndexer() {
     Status indexed = IndexEvents(batch);
     if (!indexed) {
       // The log still holds everything; the next open rebuilds what is missing.
-      for (auto& [month, partition] : partitions_) (void)partition->writer->Exec("ROLLBACK");
+      for (auto& [week, partition] : partitions_) (void)partition->writer->Exec("ROLLBACK");
       std::lock_guard lock(tail_mu_);
       indexer_failed_ = true;
       tail_cv_.notify_all();
@@ -1340,8 +1408,8 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
 // visiting every match: walks those events newest first through the time index, in chunks, and
 // keeps those among the full-text index's matches inside the chunk's range of positions. Events
 // arrive roughly in time order, so a chunk's positions lie close together and a frequent word
-// needs few chunks; a page of a word that matches a third of a tenant's 600,000 events in a month
-// then costs about 60 rows, not 200,000. Appends them to `found` newest first. Returns false when
+// needs few chunks; a page of a word that matches a third of a tenant's 150,000 events in a week
+// then costs about 60 rows, not 50,000. Appends them to `found` newest first. Returns false when
 // `budget` events did not give the page: the caller then reads every match instead, which is
 // cheaper for words that rare.
 Result<bool> WalkOne(Db& db, const std::string& where, const std::string& match,

@@ -3,8 +3,9 @@
 //   DATA/log.db              the event log, the truth: WAL, synchronous=FULL, written only by
 //                            Append, event bodies compressed (body_codec.h)
 //   DATA/index/state.db      the indexer's watermark: every position up to it is indexed
-//   DATA/index/YYYY-MM.db    one index partition per UTC month of occurred_at: filter columns,
-//                            composite indexes, FTS5 for `q`; derived, rebuilt from the log
+//   DATA/index/YYYY-MM-DD.db one index partition per UTC week of occurred_at (named by its
+//                            Monday): filter columns, composite indexes, FTS5 for `q`; derived,
+//                            rebuilt from the log
 //
 // An indexer thread copies events from the log into the partitions in large transactions.
 // Events past its watermark (the unindexed tail) are also kept decoded in memory, and every query
@@ -42,7 +43,7 @@ struct SqliteOptions {
   int log_cache_mib = 32;    // page cache of the log's writer connection
   int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
   int reader_cache_mib = 8;  // page cache of each reader connection
-  // A word search that matches at least this many events of a month finds its page by walking
+  // A word search that matches at least this many events of a week finds its page by walking
   // the time index newest first, giving up (and reading every match instead) after
   // search_walk_budget events; see WalkNewestMatches. Tests lower them to exercise both plans.
   uint64_t search_walk_min_matches = 1000;

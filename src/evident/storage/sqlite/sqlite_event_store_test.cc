@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "evident/storage/sqlite/body_codec.h"
 #include "evident/storage/sqlite/log_block.h"
@@ -23,7 +27,7 @@ core::Event MakeEvent(int number) {
   event.tenant = number % 3 == 0 ? "acme" : "globex";
   event.action = number % 4 == 0 ? "login" : "update";
   event.status = number % 5 == 0 ? core::EventStatus::kFailure : core::EventStatus::kSuccess;
-  // Spread over three months, so that several partitions exist.
+  // Spread over 90 days, so that several partitions (weeks) exist.
   event.occurred_at = kBase + (number * 7919LL % 90) * kDay + number;
   event.occurred_at_from_client = true;
   event.received_at = kBase + 100 * kDay;
@@ -183,15 +187,22 @@ void ExecOn(const std::string& path, const std::string& sql) {
 
 void ExecOnLog(const std::string& dir, const std::string& sql) { ExecOn(dir + "/log.db", sql); }
 
-// Runs `sql` on every index partition (not state.db); returns how many there were.
-int ExecOnPartitions(const std::string& dir, const std::string& sql) {
-  int partitions = 0;
+// The partition files of `dir`'s index (not state.db), sorted.
+std::vector<std::string> PartitionFiles(const std::string& dir) {
+  std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir + "/index")) {
     if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
-    ExecOn(entry.path().string(), sql);
-    ++partitions;
+    names.push_back(entry.path().filename().string());
   }
-  return partitions;
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Runs `sql` on every index partition (not state.db); returns how many there were.
+int ExecOnPartitions(const std::string& dir, const std::string& sql) {
+  const std::vector<std::string> files = PartitionFiles(dir);
+  for (const std::string& file : files) ExecOn(dir + "/index/" + file, sql);
+  return static_cast<int>(files.size());
 }
 
 TEST_F(SqliteStoreTest, DamagedIndexIsRebuiltOnOpen) {
@@ -226,6 +237,138 @@ TEST_F(SqliteStoreTest, IndexWithATermOfUnknownKindIsRebuiltOnOpen) {
   auto store = Open();
   store->WaitUntilIndexed();
   EXPECT_EQ(Answers(*store), before);
+}
+
+// "YYYY-MM-DD.db" of the Monday (UTC) of the week of `millis`, through std::chrono's calendar.
+std::string MondayFileOf(util::UnixMillis millis) {
+  using namespace std::chrono;
+  const sys_days day = floor<days>(sys_time<milliseconds>(milliseconds(millis)));
+  const year_month_day monday(day - (weekday(day) - Monday));
+  char name[32];
+  std::snprintf(name, sizeof name, "%04d-%02u-%02u.db", static_cast<int>(monday.year()),
+                static_cast<unsigned>(monday.month()), static_cast<unsigned>(monday.day()));
+  return name;
+}
+
+TEST_F(SqliteStoreTest, PartitionsAreUtcWeeksNamedByTheirMonday) {
+  std::set<std::string> expected;
+  for (int number = 0; number < 1200; ++number) {
+    expected.insert(MondayFileOf(MakeEvent(number).occurred_at));
+  }
+  // The edges of a week: Sunday 23:59:59.999 and Monday 00:00 UTC (2025-05-04 and -05).
+  const util::UnixMillis monday = 1'746'403'200'000;
+  std::vector<std::vector<core::Event>> edges(1);
+  for (const util::UnixMillis at : {monday - 1, monday}) {
+    core::Event event = MakeEvent(5000 + static_cast<int>(edges[0].size()));
+    event.occurred_at = at;
+    edges[0].push_back(event);
+    expected.insert(MondayFileOf(at));
+  }
+  ASSERT_TRUE(expected.count("2025-04-28.db") && expected.count("2025-05-05.db"));
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 1200);
+    ASSERT_TRUE(store->Append(edges)[0].has_value());
+    store->WaitUntilIndexed();
+    core::Filter first_instant;
+    first_instant.from = monday;
+    first_instant.to = monday + 1;
+    EXPECT_EQ(store->Query(first_instant, std::nullopt, 10)->total, 1u);
+    store->Close();
+  }
+  EXPECT_GE(expected.size(), 13u);  // 90 days
+  EXPECT_EQ(PartitionFiles(dir_), std::vector<std::string>(expected.begin(), expected.end()));
+  // Each edge is in its own week's file.
+  auto range = [&](const std::string& file) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ + "/index/" + file).c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT min(occurred_at), max(occurred_at) FROM events", -1,
+                                 &stmt, nullptr),
+              SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    const std::pair<int64_t, int64_t> found{sqlite3_column_int64(stmt, 0),
+                                            sqlite3_column_int64(stmt, 1)};
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return found;
+  };
+  EXPECT_EQ(range("2025-04-28.db").second, monday - 1);
+  EXPECT_EQ(range("2025-05-05.db").first, monday);
+  EXPECT_LT(range("2025-05-05.db").second, monday + 7 * kDay);
+}
+
+TEST_F(SqliteStoreTest, AnIndexWhoseStateHasAnotherFormatIsRebuiltWhole) {
+  const std::string before = IndexedAnswersThenClose();
+  // As format 5 left state.db: no format. The partitions lose their counts, which only a rebuild
+  // gives back.
+  ExecOn(dir_ + "/index/state.db", "DELETE FROM state WHERE key = 'format';");
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+}
+
+TEST_F(SqliteStoreTest, AnIndexLaidOutInMonthsIsRebuiltInWeeks) {
+  const std::string before = IndexedAnswersThenClose();
+  // As format 5 left the directory: state.db without a format, one file per month.
+  ExecOn(dir_ + "/index/state.db", "DELETE FROM state WHERE key = 'format';");
+  for (const std::string& file : PartitionFiles(dir_)) {
+    std::filesystem::remove(dir_ + "/index/" + file);
+  }
+  for (const char* month : {"2025-04.db", "2025-05.db", "2025-06.db", "2025-07.db"}) {
+    ExecOn(dir_ + "/index/" + month, "CREATE TABLE meta(key TEXT PRIMARY KEY, value);");
+  }
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+  store->Close();
+  const std::vector<std::string> files = PartitionFiles(dir_);
+  EXPECT_GE(files.size(), 13u);
+  EXPECT_EQ(std::count(files.begin(), files.end(), "2025-05.db"), 0);
+}
+
+TEST_F(SqliteStoreTest, AStrayFileInTheIndexRebuildsIt) {
+  const std::string before = IndexedAnswersThenClose();
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  // A date that is not a Monday is not a partition's name.
+  std::filesystem::copy_file(dir_ + "/index/" + PartitionFiles(dir_).front(),
+                             dir_ + "/index/2025-05-06.db");
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
+  store->Close();
+  const std::vector<std::string> files = PartitionFiles(dir_);
+  EXPECT_EQ(std::count(files.begin(), files.end(), "2025-05-06.db"), 0);
+}
+
+TEST_F(SqliteStoreTest, AWeekWrittenAgainAfterItWasIdleFindsItsTerms) {
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  auto append = [&](int number, util::UnixMillis at, const std::string& user) {
+    core::Event event = MakeEvent(number);
+    event.occurred_at = at;
+    event.actor.email = user + "@example.test";
+    std::vector<std::vector<core::Event>> batches = {{event}};
+    ASSERT_TRUE(store->Append(batches)[0].has_value());
+    store->WaitUntilIndexed();
+  };
+  append(1, kBase, "alice");
+  append(2, kBase + 14 * kDay, "bob");  // another week: kBase's gives its terms back
+  append(3, kBase + 1, "alice");        // a term the week already has
+  append(4, kBase + 2, "carol");        // and one it has not
+  EXPECT_EQ(store->Stats().indexed_position, 4);
+  for (const auto& [user, events] : {std::pair{"alice", 2u}, {"bob", 1u}, {"carol", 1u}}) {
+    core::Filter filter;
+    filter.users = {std::string(user) + "@example.test"};
+    auto page = store->Query(filter, std::nullopt, 10);
+    ASSERT_TRUE(page.has_value());
+    EXPECT_EQ(page->total, events) << user;
+  }
+  store->Close();
+  // Reopening checks every partition: nothing was written twice or damaged.
+  auto reopened = Open();
+  EXPECT_EQ(reopened->Stats().indexed_position, 4);
+  EXPECT_EQ(PartitionFiles(dir_).size(), 2u);
 }
 
 TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {

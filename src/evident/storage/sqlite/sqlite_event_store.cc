@@ -43,10 +43,14 @@ constexpr int kBusyTimeoutMs = 60'000;
 // Debian's SQLite defaults to SECURE_DELETE and a 2 MB cache: set everything on every connection.
 // A WAL file is cut back to 16 MiB when it restarts after a checkpoint, so one busy moment does not
 // leave a large file behind.
+std::string CacheSizePragma(int cache_mib) {
+  return "PRAGMA cache_size=-" + std::to_string(cache_mib * 1024) + ";";
+}
+
 std::string CommonPragmas(int cache_mib) {
   return "PRAGMA secure_delete=OFF; PRAGMA temp_store=MEMORY; PRAGMA busy_timeout=" +
          std::to_string(kBusyTimeoutMs) + "; PRAGMA journal_size_limit=16777216; " +
-         "PRAGMA cache_size=-" + std::to_string(cache_mib * 1024) + ";";
+         CacheSizePragma(cache_mib);
 }
 
 constexpr std::string_view kLogSchema = R"sql(
@@ -92,7 +96,9 @@ CREATE TABLE IF NOT EXISTS hour_counts(
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS word_counts(term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
+INSERT OR IGNORE INTO meta(key, value) VALUES('word_counts', 0);
 )sql";
 
 enum TermKind : int64_t {
@@ -327,6 +333,9 @@ struct Partition {
   // Its memory and WAL were given back after a batch that did not touch it; until a batch does,
   // its readers keep no page cache either.
   bool idle = false;
+  bool word_counts = false;  // its word_counts table is filled and valid (StoreWordCounts)
+  // While word_counts is being filled: the last term stored so far ("" before the first).
+  std::optional<std::string> counted_through;
   int64_t watermark = 0;  // every position up to here that belongs to this week is in it
   std::unique_ptr<ConnectionPool> readers;
 };
@@ -384,7 +393,8 @@ struct PartitionQuery {
   std::vector<std::string> walks;
   // For a search of one word (when counts_by_match): its tokens for the filter's tenants (or the
   // word itself, when it is not indexed per tenant and no tenant is named), or the prefix of
-  // every tenant's token. Their document counts in search_terms add up to its matches.
+  // every tenant's token. Their document counts in search_terms (or word_counts) add up to its
+  // matches.
   std::vector<std::string> word_tokens;
   std::string word_prefix;
 };
@@ -440,6 +450,7 @@ class SqliteEventStore final : public EventStore {
   Result<LogBlockPtr> CachedBlock(int64_t position);
   Result<Partition*> OpenPartition(int64_t week, bool create);
   Status LoadTerms(Partition& partition);
+  Status StoreWordCounts(Partition& partition);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Status IndexEvents(const std::vector<TailPtr>& events);
   void RunIndexer();
@@ -687,6 +698,11 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   if (!found) return Error::Corruption(path + ": no watermark");
   partition->watermark = watermark->ColumnInt(0);
   watermark->Reset();
+  EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
+                           db.Prepare("SELECT value FROM meta WHERE key = 'word_counts'"));
+  EVIDENT_ASSIGN_OR_RETURN(bool has_counted, counted->Step());
+  partition->word_counts = has_counted && counted->ColumnInt(0) == 1;
+  counted->Reset();
   EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
   partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
   Partition* raw = partition.get();
@@ -716,6 +732,70 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
   terms->Reset();
   partition.terms_loaded = true;
   return {};
+}
+
+// Stores the document count of every per-tenant token of the partition's full-text index in
+// word_counts. search_terms computes a count by reading the token's whole doclist (about 15 ns an
+// event: 14 ms for a word in a third of a large tenant's events at 10M); a week the indexer has
+// left no longer changes, so its counts are read once here and then looked up. Tokens with a digit
+// are not stored: there are about two an event, each in few events (search_text.h).
+//
+// One call reads the next options_.word_count_terms terms (in term order) and commits their
+// counts; the one that reads the last marks the table valid. A whole week at once (~700,000 terms
+// at 10M events, 0.7 s) would stall the indexer while ingest fills the tail: about 50 MB of RSS.
+// The pass reads through a small page cache, as the writer's would hold index_cache_mib for the old
+// week.
+Status SqliteEventStore::StoreWordCounts(Partition& partition) {
+  Db& db = *partition.writer;
+  sqlite3_db_release_memory(db.raw());
+  EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(2)));
+  auto chunk = [&]() -> Status {
+    if (!partition.counted_through) {
+      EVIDENT_RETURN_IF_ERROR(db.Exec("DELETE FROM word_counts"));
+      partition.counted_through = "";
+    }
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * read,
+        db.Prepare("SELECT term, doc FROM search_terms WHERE term > ?1 ORDER BY term LIMIT ?2"));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * store,
+                             db.Prepare("INSERT INTO word_counts(term, docs) VALUES(?, ?)"));
+    const auto wanted = static_cast<int64_t>(std::max<size_t>(options_.word_count_terms, 1));
+    read->Bind(1, *partition.counted_through).Bind(2, wanted);
+    int64_t read_terms = 0;
+    std::string last;
+    for (;;) {
+      Result<bool> row = read->Step();
+      if (!row || !*row) {
+        const bool failed = !row;
+        read->Reset();
+        if (failed) return row.error();
+        break;
+      }
+      ++read_terms;
+      last.assign(read->ColumnText(0));
+      if (last.find(kTenantSeparator) == std::string::npos) continue;
+      store->Reset();
+      EVIDENT_RETURN_IF_ERROR(store->Bind(1, last).Bind(2, read->ColumnInt(1)).Run());
+    }
+    if (read_terms == wanted) {
+      partition.counted_through = std::move(last);
+      return {};
+    }
+    EVIDENT_RETURN_IF_ERROR(db.Exec("UPDATE meta SET value = 1 WHERE key = 'word_counts'"));
+    partition.word_counts = true;
+    partition.counted_through.reset();
+    return {};
+  };
+  EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN"));
+  Status stored = chunk();
+  if (stored) stored = db.Exec("COMMIT");
+  if (!stored) {
+    (void)db.Exec("ROLLBACK");
+    partition.word_counts = false;
+    partition.counted_through.reset();
+  }
+  EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(options_.index_cache_mib)));
+  return stored;
 }
 
 Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
@@ -759,6 +839,14 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     touched.push_back(partition);
     partition->readers->SetKeepNoCache(false);
     partition->idle = false;
+    if (partition->word_counts || partition->counted_through) {
+      // Written again (a backfill): its words are counted by the full-text index until it is
+      // left again.
+      EVIDENT_RETURN_IF_ERROR(
+          db.Exec("DELETE FROM word_counts; UPDATE meta SET value = 0 WHERE key = 'word_counts';"));
+      partition->word_counts = false;
+      partition->counted_through.reset();
+    }
     if (!partition->terms_loaded) EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * insert,
@@ -874,12 +962,20 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     // index_cache_mib and reader_cache_mib a reader for every week), their terms, and their WAL
     // files too (no write will restart them). The checkpoint must not wait for a reader
     // of that week: without a busy timeout it gives up at once, and the next batch tries again.
-    // A week given back is not visited again until a batch writes to it: there are 52 a year.
+    // Its word counts are stored too, a part of one week per batch (StoreWordCounts). A week
+    // given back and counted is not visited again until a batch writes to it: there are 52 a year.
     std::shared_lock lock(snapshot_mu_);
+    bool counted_one = false;
     for (const auto& [week, partition] : partitions_) {
       if (partition->idle ||
           std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) {
         continue;
+      }
+      // Best effort, as the checkpoint below: without them the full-text index counts, and a
+      // failing disk fails the next batch's commit.
+      if (!partition->word_counts && !counted_one) {
+        (void)StoreWordCounts(*partition);
+        counted_one = true;
       }
       for (TermIds& ids : partition->terms) TermIds().swap(ids);
       partition->terms_loaded = false;
@@ -888,7 +984,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       sqlite3_db_release_memory(db);
       sqlite3_busy_timeout(db, 0);
       partition->idle = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
-                                                  nullptr) == SQLITE_OK;
+                                                  nullptr) == SQLITE_OK &&
+                        partition->word_counts;
       sqlite3_busy_timeout(db, kBusyTimeoutMs);
     }
   }
@@ -1364,12 +1461,22 @@ std::string AfterCursorSql(const core::Cursor& after) {
 Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
                               bool whole_partition) {
   Db& db = *part.db;
+  bool stored_counts = false;  // word_counts holds the partition's per-tenant tokens
+  if (query.counts_by_match && whole_partition) {
+    EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
+                             db.Prepare("SELECT value FROM meta WHERE key = 'word_counts'"));
+    EVIDENT_ASSIGN_OR_RETURN(bool row, counted->Step());
+    stored_counts = row && counted->ColumnInt(0) == 1;
+    counted->Reset();
+  }
   if (query.counts_by_match && whole_partition && !query.word_prefix.empty()) {
     // One word in every tenant: the document counts of its tokens, read from the term index.
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * sum,
-        db.Prepare("SELECT coalesce(sum(doc), 0) FROM search_terms WHERE term >= ?1 AND "
-                   "term < ?2"));
+        db.Prepare(stored_counts ? "SELECT coalesce(sum(docs), 0) FROM word_counts "
+                                   "WHERE term >= ?1 AND term < ?2"
+                                 : "SELECT coalesce(sum(doc), 0) FROM search_terms "
+                                   "WHERE term >= ?1 AND term < ?2"));
     std::string end = query.word_prefix;
     end.back() = static_cast<char>(kTenantSeparator + 1);
     sum->Bind(1, query.word_prefix).Bind(2, end);
@@ -1381,17 +1488,23 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
   if (query.counts_by_match && whole_partition && !query.word_tokens.empty()) {
     // One word in the filter's tenants (or a word with a digit, in every tenant): the same, token
     // by token. FTS5 stores how many documents hold a term only implicitly, but search_terms
-    // counts a doclist without visiting the rows (three times faster than count(*) over a match).
-    EVIDENT_ASSIGN_OR_RETURN(Statement * docs,
+    // counts a doclist without visiting the rows (three times faster than count(*) over a match),
+    // and a week the indexer has left has them stored (StoreWordCounts).
+    EVIDENT_ASSIGN_OR_RETURN(Statement * fts_docs,
                              db.Prepare("SELECT doc FROM search_terms WHERE term = ?1"));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * stored_docs,
+                             db.Prepare("SELECT docs FROM word_counts WHERE term = ?1"));
     uint64_t count = 0;
     for (const std::string& token : query.word_tokens) {
+      Statement* docs = stored_counts && token.find(kTenantSeparator) != std::string::npos
+                            ? stored_docs
+                            : fts_docs;
       docs->Reset();
       docs->Bind(1, token);
       EVIDENT_ASSIGN_OR_RETURN(bool row, docs->Step());
       if (row) count += static_cast<uint64_t>(docs->ColumnInt(0));
+      docs->Reset();
     }
-    docs->Reset();
     return count;
   }
   EVIDENT_ASSIGN_OR_RETURN(

@@ -48,6 +48,9 @@ struct SqliteOptions {
   // search_walk_budget events; see WalkNewestMatches. Tests lower them to exercise both plans.
   uint64_t search_walk_min_matches = 1000;
   size_t search_walk_budget = 8192;
+  // A week the indexer has left stores its words' counts (docs/storage.md), reading this many
+  // terms of its full-text index after each batch until done. Tests lower it.
+  size_t word_count_terms = 100'000;
   // Benchmarks only: false skips the Merkle tree (to measure what it costs). A store without its
   // tree cannot be verified and its log endpoints answer wrongly; never turn it off in a server.
   bool merkle_log = true;

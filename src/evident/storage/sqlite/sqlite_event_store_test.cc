@@ -54,6 +54,7 @@ class SqliteStoreTest : public ::testing::Test {
     options.data_dir = dir_;
     options.indexer = mode;
     options.index_batch_events = 700;
+    options.word_count_terms = word_count_terms_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -113,6 +114,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   std::string dir_;
+  size_t word_count_terms_ = 100'000;
 };
 
 TEST_F(SqliteStoreTest, ReopenFindsEverythingIndexedOrNot) {
@@ -186,6 +188,19 @@ void ExecOn(const std::string& path, const std::string& sql) {
 }
 
 void ExecOnLog(const std::string& dir, const std::string& sql) { ExecOn(dir + "/log.db", sql); }
+
+// The integer `sql` answers on the SQLite file at `path` (its first column of its first row).
+int64_t QueryInt(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+  EXPECT_EQ(sqlite3_step(stmt), SQLITE_ROW) << sql;
+  const int64_t value = sqlite3_column_int64(stmt, 0);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
 
 // The partition files of `dir`'s index (not state.db), sorted.
 std::vector<std::string> PartitionFiles(const std::string& dir) {
@@ -279,23 +294,13 @@ TEST_F(SqliteStoreTest, PartitionsAreUtcWeeksNamedByTheirMonday) {
   EXPECT_GE(expected.size(), 13u);  // 90 days
   EXPECT_EQ(PartitionFiles(dir_), std::vector<std::string>(expected.begin(), expected.end()));
   // Each edge is in its own week's file.
-  auto range = [&](const std::string& file) {
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open((dir_ + "/index/" + file).c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* stmt = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT min(occurred_at), max(occurred_at) FROM events", -1,
-                                 &stmt, nullptr),
-              SQLITE_OK);
-    EXPECT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    const std::pair<int64_t, int64_t> found{sqlite3_column_int64(stmt, 0),
-                                            sqlite3_column_int64(stmt, 1)};
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return found;
+  auto edge = [&](const std::string& file, const char* which) {
+    return QueryInt(dir_ + "/index/" + file,
+                    std::string("SELECT ") + which + "(occurred_at) FROM events");
   };
-  EXPECT_EQ(range("2025-04-28.db").second, monday - 1);
-  EXPECT_EQ(range("2025-05-05.db").first, monday);
-  EXPECT_LT(range("2025-05-05.db").second, monday + 7 * kDay);
+  EXPECT_EQ(edge("2025-04-28.db", "max"), monday - 1);
+  EXPECT_EQ(edge("2025-05-05.db", "min"), monday);
+  EXPECT_LT(edge("2025-05-05.db", "max"), monday + 7 * kDay);
 }
 
 TEST_F(SqliteStoreTest, AnIndexWhoseStateHasAnotherFormatIsRebuiltWhole) {
@@ -369,6 +374,63 @@ TEST_F(SqliteStoreTest, AWeekWrittenAgainAfterItWasIdleFindsItsTerms) {
   auto reopened = Open();
   EXPECT_EQ(reopened->Stats().indexed_position, 4);
   EXPECT_EQ(PartitionFiles(dir_).size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {
+  word_count_terms_ = 4;  // a few of the week's terms after each batch
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  int number = 0;
+  auto append = [&](util::UnixMillis at, const std::string& tenant, const std::string& note) {
+    core::Event event = MakeEvent(++number);
+    event.tenant = tenant;
+    event.occurred_at = at;
+    event.details = "{\"note\":\"" + note + "\"}";
+    std::vector<std::vector<core::Event>> batches = {{event}};
+    ASSERT_TRUE(store->Append(batches)[0].has_value());
+  };
+  auto total = [&](const std::string& word, std::vector<std::string> tenants) -> uint64_t {
+    core::Filter filter;
+    filter.search = *core::ParseSearch(word);
+    filter.tenants = std::move(tenants);
+    auto page = store->Query(filter, std::nullopt, 5);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total : 0;
+  };
+  // Batches in another week, each followed by a few terms of a left week's counts: enough for
+  // the `terms` of that week's events, less than one batch a term.
+  auto batches_elsewhere = [&](util::UnixMillis at) {
+    for (int i = 0; i < 40; ++i) {
+      append(at + i, "acme", "gamma");
+      store->WaitUntilIndexed();
+    }
+  };
+  const std::string week = dir_ + "/index/" + MondayFileOf(kBase);
+  for (int i = 0; i < 5; ++i) append(kBase + i, "acme", "alpha beta");
+  for (int i = 0; i < 3; ++i) append(kBase + 10 + i, "globex", "alpha");
+  store->WaitUntilIndexed();
+  append(kBase + 14 * kDay, "acme", "gamma");  // another week: kBase's is left
+  store->WaitUntilIndexed();
+  // Four terms are read, not all of them: the counts are not complete, nor marked so.
+  EXPECT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 0);
+  batches_elsewhere(kBase + 14 * kDay + 1);
+  EXPECT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 1);
+  EXPECT_EQ(QueryInt(week, "SELECT count(*) FROM word_counts"),
+            QueryInt(week, "SELECT count(*) FROM search_terms WHERE term GLOB '*_*'"));
+  EXPECT_EQ(total("alpha", {"acme", "globex"}), 8u);
+  EXPECT_EQ(total("alpha", {}), 8u);
+  EXPECT_EQ(total("beta", {"globex"}), 0u);
+  // The counts are read from word_counts: change them there, and the totals follow.
+  ExecOn(week, "UPDATE word_counts SET docs = docs + 100 WHERE term LIKE 'alpha%';");
+  EXPECT_EQ(total("alpha", {"acme"}), 105u);
+  EXPECT_EQ(total("alpha", {}), 208u);
+  // A backfill writes the week again: its words are counted by the full-text index once more.
+  append(kBase + 20, "acme", "alpha");
+  store->WaitUntilIndexed();
+  EXPECT_EQ(total("alpha", {"acme"}), 6u);
+  EXPECT_EQ(total("alpha", {}), 9u);
+  batches_elsewhere(kBase + 15 * kDay);  // left again: counted and stored again
+  ExecOn(week, "UPDATE word_counts SET docs = docs + 100 WHERE term LIKE 'alpha%';");
+  EXPECT_EQ(total("alpha", {"acme"}), 106u);
 }
 
 TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {

@@ -130,9 +130,11 @@ int64_t FloorDiv(int64_t value, int64_t unit) {
 // its page cache; docs/storage.md has the measurements.
 constexpr int64_t kEpochWeekdayFromMonday = 3;
 
-int64_t WeekOf(util::UnixMillis millis) {
-  return FloorDiv(FloorDiv(millis, kMillisPerDay) + kEpochWeekdayFromMonday, 7);
+int64_t WeekOfDay(int64_t days_since_epoch) {
+  return FloorDiv(days_since_epoch + kEpochWeekdayFromMonday, 7);
 }
+
+int64_t WeekOf(util::UnixMillis millis) { return WeekOfDay(FloorDiv(millis, kMillisPerDay)); }
 
 util::UnixMillis WeekStart(int64_t week) {
   return (week * 7 - kEpochWeekdayFromMonday) * kMillisPerDay;
@@ -159,9 +161,8 @@ std::optional<int64_t> WeekOfPartitionName(std::string_view name) {
       std::string_view(tail) != "db" || month < 1 || month > 12 || day < 1 || day > 31) {
     return std::nullopt;
   }
-  const int64_t days =
-      util::DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  const int64_t week = FloorDiv(days + kEpochWeekdayFromMonday, 7);
+  const int64_t week = WeekOfDay(
+      util::DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)));
   if (PartitionName(week) != name) return std::nullopt;
   return week;
 }
@@ -329,10 +330,10 @@ struct Partition {
   // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: eight
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
-  bool terms_loaded = false;  // false: `terms` was released while the week was idle (LoadTerms)
-  // Its memory and WAL were given back after a batch that did not touch it; until a batch does,
-  // its readers keep no page cache either.
-  bool idle = false;
+  // The indexer left it (a batch did not touch it): `terms` is empty, the writer keeps a small page
+  // cache and the readers none. The next batch that writes to it takes them back.
+  bool left = false;
+  bool settled = false;      // left, its word counts stored and its WAL checkpointed: nothing to do
   bool word_counts = false;  // its word_counts table is filled and valid (StoreWordCounts)
   // While word_counts is being filled: the last term stored so far ("" before the first).
   std::optional<std::string> counted_through;
@@ -358,6 +359,9 @@ struct Snapshot {
 };
 
 constexpr int64_t kIndexFormat = 6;
+
+// The page cache of the writer of a week the indexer has left (see IndexEvents).
+constexpr int kLeftWeekCacheMib = 2;
 
 // A search naming more tenants than this reads every match rather than walk each tenant's events
 // (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.
@@ -565,13 +569,12 @@ Status SqliteEventStore::Open() {
     auto select = state_db_->Prepare(
         "SELECT (SELECT value FROM state WHERE key = 'watermark'), "
         "(SELECT value FROM state WHERE key = 'format')");
-    Result<bool> row = select ? (*select)->Step() : Result<bool>(select.error());
-    if (ready && row && *row && (*select)->ColumnInt(1) == kIndexFormat) {
+    rebuild = !ready || !select || !(*select)->Step().has_value() ||
+              (*select)->ColumnInt(1) != kIndexFormat;
+    if (select) {
       watermark_ = (*select)->ColumnInt(0);
-    } else {
-      rebuild = true;
+      (*select)->Reset();
     }
-    if (select) (*select)->Reset();
   } else {
     rebuild = true;
   }
@@ -683,26 +686,21 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   EVIDENT_RETURN_IF_ERROR(db.Exec(kIndexSchema));
   EVIDENT_RETURN_IF_ERROR(db.Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
                                   std::to_string(kIndexFormat) + ")"));
-  EVIDENT_ASSIGN_OR_RETURN(Statement * format,
-                           db.Prepare("SELECT value FROM meta WHERE key = 'format'"));
-  EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
-  const int64_t found_format = has_format ? format->ColumnInt(0) : 0;
-  format->Reset();
+  EVIDENT_ASSIGN_OR_RETURN(Statement * meta,
+                           db.Prepare("SELECT (SELECT value FROM meta WHERE key = 'format'), "
+                                      "(SELECT value FROM meta WHERE key = 'watermark'), "
+                                      "(SELECT value FROM meta WHERE key = 'word_counts')"));
+  EVIDENT_RETURN_IF_ERROR(meta->Step());
+  const int64_t found_format = meta->ColumnInt(0);
+  const bool has_watermark = !meta->ColumnIsNull(1);
+  partition->watermark = meta->ColumnInt(1);
+  partition->word_counts = meta->ColumnInt(2) == 1;
+  meta->Reset();
   // An index written by another version is derived data: Open rebuilds it from the log.
   if (found_format != kIndexFormat) {
     return Error::Corruption(path + ": index format " + std::to_string(found_format));
   }
-  EVIDENT_ASSIGN_OR_RETURN(Statement * watermark,
-                           db.Prepare("SELECT value FROM meta WHERE key = 'watermark'"));
-  EVIDENT_ASSIGN_OR_RETURN(bool found, watermark->Step());
-  if (!found) return Error::Corruption(path + ": no watermark");
-  partition->watermark = watermark->ColumnInt(0);
-  watermark->Reset();
-  EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
-                           db.Prepare("SELECT value FROM meta WHERE key = 'word_counts'"));
-  EVIDENT_ASSIGN_OR_RETURN(bool has_counted, counted->Step());
-  partition->word_counts = has_counted && counted->ColumnInt(0) == 1;
-  counted->Reset();
+  if (!has_watermark) return Error::Corruption(path + ": no watermark");
   EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
   partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
   Partition* raw = partition.get();
@@ -730,7 +728,6 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
                                                            terms->ColumnInt(0));
   }
   terms->Reset();
-  partition.terms_loaded = true;
   return {};
 }
 
@@ -743,12 +740,9 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
 // One call reads the next options_.word_count_terms terms (in term order) and commits their
 // counts; the one that reads the last marks the table valid. A whole week at once (~700,000 terms
 // at 10M events, 0.7 s) would stall the indexer while ingest fills the tail: about 50 MB of RSS.
-// The pass reads through a small page cache, as the writer's would hold index_cache_mib for the old
-// week.
+// The week is left, so the pass reads through its writer's small page cache.
 Status SqliteEventStore::StoreWordCounts(Partition& partition) {
   Db& db = *partition.writer;
-  sqlite3_db_release_memory(db.raw());
-  EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(2)));
   auto chunk = [&]() -> Status {
     if (!partition.counted_through) {
       EVIDENT_RETURN_IF_ERROR(db.Exec("DELETE FROM word_counts"));
@@ -794,7 +788,6 @@ Status SqliteEventStore::StoreWordCounts(Partition& partition) {
     partition.word_counts = false;
     partition.counted_through.reset();
   }
-  EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(options_.index_cache_mib)));
   return stored;
 }
 
@@ -837,8 +830,13 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     Db& db = *partition->writer;
     EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN"));
     touched.push_back(partition);
-    partition->readers->SetKeepNoCache(false);
-    partition->idle = false;
+    partition->settled = false;
+    if (partition->left) {
+      EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(options_.index_cache_mib)));
+      EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
+      partition->readers->SetKeepNoCache(false);
+      partition->left = false;
+    }
     if (partition->word_counts || partition->counted_through) {
       // Written again (a backfill): its words are counted by the full-text index until it is
       // left again.
@@ -847,7 +845,6 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       partition->word_counts = false;
       partition->counted_through.reset();
     }
-    if (!partition->terms_loaded) EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * insert,
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
@@ -958,35 +955,40 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   tail_cv_.notify_all();
   {
     // Events arrive roughly in time order, so weeks behind the current one are rarely written
-    // again: give their page caches back (the writer's and the readers', rather than hold
-    // index_cache_mib and reader_cache_mib a reader for every week), their terms, and their WAL
-    // files too (no write will restart them). The checkpoint must not wait for a reader
-    // of that week: without a busy timeout it gives up at once, and the next batch tries again.
-    // Its word counts are stored too, a part of one week per batch (StoreWordCounts). A week
-    // given back and counted is not visited again until a batch writes to it: there are 52 a year.
+    // again. Once left, a week gives back its page caches (the writer's and the readers', rather
+    // than hold index_cache_mib and reader_cache_mib a reader for every week) and its terms; then
+    // it stores its word counts, a part of one week per batch (StoreWordCounts), and gives back
+    // its WAL file (no write will restart it). The checkpoint must not wait for a reader of that
+    // week: without a busy timeout it gives up at once, and the next batch tries again. A settled
+    // week is not visited again until a batch writes to it: there are 52 a year.
     std::shared_lock lock(snapshot_mu_);
     bool counted_one = false;
     for (const auto& [week, partition] : partitions_) {
-      if (partition->idle ||
+      if (partition->settled ||
           std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) {
         continue;
       }
-      // Best effort, as the checkpoint below: without them the full-text index counts, and a
-      // failing disk fails the next batch's commit.
+      Db& db = *partition->writer;
+      if (!partition->left) {
+        for (TermIds& ids : partition->terms) TermIds().swap(ids);
+        partition->readers->SetKeepNoCache(true);
+        // Small enough for StoreWordCounts' pass, which reads the week's whole full-text index.
+        (void)db.Exec(CacheSizePragma(kLeftWeekCacheMib));
+        sqlite3_db_release_memory(db.raw());
+        partition->left = true;
+      }
+      // Best effort, as the checkpoint: without them the full-text index counts, and a failing
+      // disk fails the next batch's commit.
       if (!partition->word_counts && !counted_one) {
         (void)StoreWordCounts(*partition);
+        sqlite3_db_release_memory(db.raw());  // or every left week would keep what the pass read
         counted_one = true;
       }
-      for (TermIds& ids : partition->terms) TermIds().swap(ids);
-      partition->terms_loaded = false;
-      partition->readers->SetKeepNoCache(true);
-      sqlite3* db = partition->writer->raw();
-      sqlite3_db_release_memory(db);
-      sqlite3_busy_timeout(db, 0);
-      partition->idle = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
-                                                  nullptr) == SQLITE_OK &&
-                        partition->word_counts;
-      sqlite3_busy_timeout(db, kBusyTimeoutMs);
+      sqlite3_busy_timeout(db.raw(), 0);
+      partition->settled = sqlite3_wal_checkpoint_v2(db.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                                     nullptr, nullptr) == SQLITE_OK &&
+                           partition->word_counts;
+      sqlite3_busy_timeout(db.raw(), kBusyTimeoutMs);
     }
   }
   EVIDENT_ASSIGN_OR_RETURN(
@@ -1461,35 +1463,34 @@ std::string AfterCursorSql(const core::Cursor& after) {
 Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
                               bool whole_partition) {
   Db& db = *part.db;
-  bool stored_counts = false;  // word_counts holds the partition's per-tenant tokens
-  if (query.counts_by_match && whole_partition) {
+  if (query.counts_by_match && whole_partition &&
+      (!query.word_prefix.empty() || !query.word_tokens.empty())) {
+    // One word: the document counts of its tokens. FTS5 stores how many documents hold a term
+    // only implicitly, but search_terms counts a doclist without visiting the rows (three times
+    // faster than count(*) over a match), and a week the indexer has left has the counts of its
+    // per-tenant tokens stored (StoreWordCounts), read in this transaction's view of it.
     EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
                              db.Prepare("SELECT value FROM meta WHERE key = 'word_counts'"));
-    EVIDENT_ASSIGN_OR_RETURN(bool row, counted->Step());
-    stored_counts = row && counted->ColumnInt(0) == 1;
+    EVIDENT_ASSIGN_OR_RETURN(bool has_counted, counted->Step());
+    const bool stored_counts = has_counted && counted->ColumnInt(0) == 1;
     counted->Reset();
-  }
-  if (query.counts_by_match && whole_partition && !query.word_prefix.empty()) {
-    // One word in every tenant: the document counts of its tokens, read from the term index.
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * sum,
-        db.Prepare(stored_counts ? "SELECT coalesce(sum(docs), 0) FROM word_counts "
-                                   "WHERE term >= ?1 AND term < ?2"
-                                 : "SELECT coalesce(sum(doc), 0) FROM search_terms "
-                                   "WHERE term >= ?1 AND term < ?2"));
-    std::string end = query.word_prefix;
-    end.back() = static_cast<char>(kTenantSeparator + 1);
-    sum->Bind(1, query.word_prefix).Bind(2, end);
-    EVIDENT_ASSIGN_OR_RETURN(bool row, sum->Step());
-    const int64_t count = row ? sum->ColumnInt(0) : 0;
-    sum->Reset();
-    return static_cast<uint64_t>(count);
-  }
-  if (query.counts_by_match && whole_partition && !query.word_tokens.empty()) {
-    // One word in the filter's tenants (or a word with a digit, in every tenant): the same, token
-    // by token. FTS5 stores how many documents hold a term only implicitly, but search_terms
-    // counts a doclist without visiting the rows (three times faster than count(*) over a match),
-    // and a week the indexer has left has them stored (StoreWordCounts).
+    if (!query.word_prefix.empty()) {
+      // In every tenant: every token with the word's prefix.
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * sum,
+          db.Prepare(stored_counts ? "SELECT coalesce(sum(docs), 0) FROM word_counts "
+                                     "WHERE term >= ?1 AND term < ?2"
+                                   : "SELECT coalesce(sum(doc), 0) FROM search_terms "
+                                     "WHERE term >= ?1 AND term < ?2"));
+      std::string end = query.word_prefix;
+      end.back() = static_cast<char>(kTenantSeparator + 1);
+      sum->Bind(1, query.word_prefix).Bind(2, end);
+      EVIDENT_ASSIGN_OR_RETURN(bool row, sum->Step());
+      const int64_t count = row ? sum->ColumnInt(0) : 0;
+      sum->Reset();
+      return static_cast<uint64_t>(count);
+    }
+    // In the filter's tenants (or a word with a digit, in every tenant): token by token.
     EVIDENT_ASSIGN_OR_RETURN(Statement * fts_docs,
                              db.Prepare("SELECT doc FROM search_terms WHERE term = ?1"));
     EVIDENT_ASSIGN_OR_RETURN(Statement * stored_docs,

@@ -23,8 +23,8 @@ namespace evident::storage::sqlite {
 inline constexpr char kTenantSeparator = '_';
 
 // Appends the searchable words of `event` to `out` as tokens of `tenant_term`, lower-cased
-// (ASCII) and separated by spaces: exactly the words Filter::Matches looks at (action, actor,
-// resource, request path, workspace, every string value in details, not keys), split as
+// (ASCII), each once, and separated by spaces: exactly the words Filter::Matches looks at (action,
+// actor, resource, request path, workspace, every string value in details, not keys), split as
 // core::SearchWords splits them. FTS5's tokenizer splits this text back into the same tokens (it
 // treats every non-ASCII byte as part of a word, as SearchWords does).
 void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string& out);

@@ -89,6 +89,8 @@ CREATE INDEX IF NOT EXISTS events_tenant_email ON events(tenant, email, occurred
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor_id, occurred_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
   words, content='', detail=none, columnsize=0, tokenize="ascii tokenchars '_'");
+-- Merges less often than FTS5's default of 4, into larger segments (docs/storage.md).
+INSERT INTO search(search, rank) VALUES('automerge', 16);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5vocab(search, 'row');
 CREATE TABLE IF NOT EXISTS hour_counts(
   tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,

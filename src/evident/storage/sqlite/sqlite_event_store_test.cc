@@ -654,6 +654,13 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   text.clear();
   AppendSearchText(event, 12, text);
   EXPECT_EQ(text, "first_12 second_12 third_12 ");
+  // Each word once, whatever its case and wherever it repeats.
+  event = core::Event{};
+  event.action = "sync";
+  event.details = R"({"a":"Sync SYNC x1 moon","b":["x1","moon sync"]})";
+  text.clear();
+  AppendSearchText(event, 12, text);
+  EXPECT_EQ(text, "sync_12 x1 moon_12 ");
   EXPECT_TRUE(IndexedPerTenant("moon"));
   EXPECT_FALSE(IndexedPerTenant("x1"));
   EXPECT_EQ(TenantToken("moon", 12), "moon_12");

@@ -116,6 +116,11 @@ class Generator {
       event.actor.email =
           (user % 2 == 0 ? "User" : "user") + std::to_string(user) + "@" + event.tenant + ".test";
       event.actor.name = "Person " + kWords[user % kWords.size()];
+      // Now and then the same person signs in through SSO (another id, the same email), or
+      // has no email at all: a user's email and id are not always a pair.
+      const size_t variant = Pick(10);
+      if (variant == 0) event.actor.id = "sso|" + std::to_string(user);
+      if (variant == 1) event.actor.email.clear();
     }
     event.resource.type = kResourceTypes[Pick(kResourceTypes.size())];
     if (!event.resource.type.empty()) {
@@ -357,6 +362,8 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add("user by id", [](Filter& f) { f.users = {"u_4"}; });
   add("user by id is exact", [](Filter& f) { f.users = {"U_4"}; });
   add("users mixed", [](Filter& f) { f.users = {"user5@globex.test", "u_6"}; });
+  add("user by an email with two ids", [](Filter& f) { f.users = {"user8@acme.test"}; });
+  add("user by the other id", [](Filter& f) { f.users = {"sso|8"}; });
   add("ip", [](Filter& f) { f.ips = {"2001:db8::1"}; });
   add("from inclusive", [&](Filter& f) { f.from = some_time; });
   add("to exclusive", [&](Filter& f) { f.to = some_time; });
@@ -509,6 +516,16 @@ TEST_P(ConformanceTest, EveryFilterAgreesWithTheReference) {
   store_->WaitUntilIndexed();
   AppendAll(Generate(1500, 1500, 8), 400, 3);
   const util::UnixMillis some_time = TimeOf("evt-100");
+  // The data holds what the user cases are about: an email under two ids, an id without email.
+  Filter by_email, by_id;
+  by_email.users = {"user8@acme.test"};
+  by_id.users = {"u_8"};
+  std::set<std::string> ids;
+  for (const Known* known : Expected(by_email)) ids.insert(known->event.actor.id);
+  EXPECT_EQ(ids, (std::set<std::string>{"sso|8", "u_8"}));
+  const auto by_id_matches = Expected(by_id);
+  EXPECT_TRUE(std::any_of(by_id_matches.begin(), by_id_matches.end(),
+                          [](const Known* known) { return known->event.actor.email.empty(); }));
   for (int round = 0; round < 2; ++round) {
     for (const auto& [name, filter] : FilterCases(some_time)) {
       ExpectQueryMatches(filter, name + (round == 0 ? " (with tail)" : " (indexed)"));

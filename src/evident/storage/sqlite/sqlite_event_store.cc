@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -81,12 +82,15 @@ CREATE TABLE IF NOT EXISTS events(
   position INTEGER PRIMARY KEY, occurred_at INTEGER NOT NULL, tenant INTEGER NOT NULL,
   workspace INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL,
   resource_type INTEGER NOT NULL, status INTEGER NOT NULL, method INTEGER NOT NULL,
-  email INTEGER NOT NULL, actor_id INTEGER NOT NULL, ip INTEGER NOT NULL);
+  actor INTEGER NOT NULL, ip INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS actors(
+  actor INTEGER PRIMARY KEY, email INTEGER NOT NULL, actor_id INTEGER NOT NULL,
+  UNIQUE(email, actor_id));
+CREATE INDEX IF NOT EXISTS actors_by_id ON actors(actor_id);
 CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
 CREATE INDEX IF NOT EXISTS events_tenant_time ON events(tenant, occurred_at);
 CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at);
-CREATE INDEX IF NOT EXISTS events_tenant_email ON events(tenant, email, occurred_at);
-CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor_id, occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor, occurred_at);
 CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
   words, content='', detail=none, columnsize=0, tokenize="ascii tokenchars '_'");
 -- Merges less often than FTS5's default of 4, into larger segments (docs/storage.md).
@@ -121,6 +125,19 @@ struct StringHash {
   size_t operator()(std::string_view value) const { return std::hash<std::string_view>{}(value); }
 };
 using TermIds = std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>>;
+
+// The key of an actor (lower-cased email, id) in Partition::actors: the email's length first, so
+// that no two pairs share a key whatever bytes they hold.
+std::string& ActorKey(std::string_view email, std::string_view id, std::string& out) {
+  char length[24];
+  const auto [end, ec] = std::to_chars(length, length + sizeof length, email.size());
+  (void)ec;  // a size_t always fits
+  out.assign(length, end);
+  out += ':';
+  out += email;
+  out += id;
+  return out;
+}
 
 int64_t FloorDiv(int64_t value, int64_t unit) {
   return value / unit - ((value % unit != 0 && value < 0) ? 1 : 0);
@@ -329,9 +346,11 @@ struct Partition {
   int64_t week = 0;
   util::UnixMillis start = 0, end = 0;  // [start, end)
   std::unique_ptr<Db> writer;
-  // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: eight
+  // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: six
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
+  // ActorKey(email, id) -> actors.actor: one look-up an event for the pair.
+  TermIds actors;
   // The indexer left it (a batch did not touch it): `terms` is empty, the writer keeps a small page
   // cache and the readers none. The next batch that writes to it takes them back.
   bool left = false;
@@ -360,7 +379,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 6;
+constexpr int64_t kIndexFormat = 7;
 
 // The page cache of the writer of a week the indexer has left (see IndexEvents).
 constexpr int kLeftWeekCacheMib = 2;
@@ -458,6 +477,8 @@ class SqliteEventStore final : public EventStore {
   Status LoadTerms(Partition& partition);
   Status StoreWordCounts(Partition& partition);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
+  Result<int64_t> ActorOf(Partition& partition, std::string_view email, std::string_view id,
+                          std::string& key);
   Status IndexEvents(const std::vector<TailPtr>& events);
   void RunIndexer();
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
@@ -730,7 +751,17 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
                                                            terms->ColumnInt(0));
   }
   terms->Reset();
-  return {};
+  partition.actors.clear();
+  EVIDENT_ASSIGN_OR_RETURN(Statement * actors,
+                           db.Prepare("SELECT actor, e.value, i.value FROM actors "
+                                      "JOIN terms e ON e.term_id = actors.email "
+                                      "JOIN terms i ON i.term_id = actors.actor_id"));
+  std::string key;
+  return actors->ForEachRow([&]() -> Result<bool> {
+    partition.actors.emplace(ActorKey(actors->ColumnText(1), actors->ColumnText(2), key),
+                             actors->ColumnInt(0));
+    return true;
+  });
 }
 
 // Stores the document count of every per-tenant token of the partition's full-text index in
@@ -793,6 +824,23 @@ Status SqliteEventStore::StoreWordCounts(Partition& partition) {
   return stored;
 }
 
+// The actor of (lower-cased email, id), added to the partition's actors (and the terms) if new.
+// `key` is the caller's buffer for its key.
+Result<int64_t> SqliteEventStore::ActorOf(Partition& partition, std::string_view email,
+                                          std::string_view id, std::string& key) {
+  ActorKey(email, id, key);
+  if (auto it = partition.actors.find(key); it != partition.actors.end()) return it->second;
+  EVIDENT_ASSIGN_OR_RETURN(int64_t email_term, TermId(partition, kEmail, email));
+  EVIDENT_ASSIGN_OR_RETURN(int64_t id_term, TermId(partition, kActorId, id));
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * insert,
+      partition.writer->Prepare("INSERT INTO actors(email, actor_id) VALUES(?, ?)"));
+  EVIDENT_RETURN_IF_ERROR(insert->Bind(1, email_term).Bind(2, id_term).Run());
+  const int64_t actor = partition.writer->LastInsertRowId();
+  partition.actors.emplace(key, actor);
+  return actor;
+}
+
 Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
                                          std::string_view value) {
   TermIds& ids = partition.terms[static_cast<size_t>(kind - 1)];
@@ -813,10 +861,10 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   for (const TailPtr& event : events)
     by_week[WeekOf(event->event.occurred_at)].push_back(event.get());
   std::vector<Partition*> touched;
-  std::string words, lowered_email;
+  std::string words, lowered_email, actor_key;
   struct IndexRow {
     int64_t position, occurred_at, tenant, workspace, type, action, resource_type, status, method,
-        email, actor_id, ip;
+        actor, ip;
   };
   std::vector<IndexRow> rows;
   for (auto& [week, week_events] : by_week) {
@@ -850,8 +898,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * insert,
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
-                   "resource_type, status, method, email, actor_id, ip) "
-                   "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                   "resource_type, status, method, actor, ip) "
+                   "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     EVIDENT_ASSIGN_OR_RETURN(Statement * insert_words,
                              db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
     int64_t last = partition->watermark;
@@ -874,9 +922,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
                                TermId(*partition, kResourceType, event.resource.type));
       EVIDENT_ASSIGN_OR_RETURN(row.method, TermId(*partition, kMethod, event.request.method));
       EVIDENT_ASSIGN_OR_RETURN(
-          row.email,
-          TermId(*partition, kEmail, util::AsciiLowerInto(event.actor.email, lowered_email)));
-      EVIDENT_ASSIGN_OR_RETURN(row.actor_id, TermId(*partition, kActorId, event.actor.id));
+          row.actor, ActorOf(*partition, util::AsciiLowerInto(event.actor.email, lowered_email),
+                             event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(*partition, kIp, event.request.ip));
       // FTS5 takes rowids in ascending order; a smaller one would flush its pending terms.
       words.clear();
@@ -906,9 +953,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
           .Bind(7, row.resource_type)
           .Bind(8, row.status)
           .Bind(9, row.method)
-          .Bind(10, row.email)
-          .Bind(11, row.actor_id)
-          .Bind(12, row.ip);
+          .Bind(10, row.actor)
+          .Bind(11, row.ip);
       EVIDENT_RETURN_IF_ERROR(insert->Run());
     }
     EVIDENT_ASSIGN_OR_RETURN(
@@ -973,6 +1019,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       Db& db = *partition->writer;
       if (!partition->left) {
         for (TermIds& ids : partition->terms) TermIds().swap(ids);
+        TermIds().swap(partition->actors);
         partition->readers->SetKeepNoCache(true);
         // Small enough for StoreWordCounts' pass, which reads the week's whole full-text index.
         (void)db.Exec(CacheSizePragma(kLeftWeekCacheMib));
@@ -1344,18 +1391,27 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     std::vector<int64_t> email_ids, actor_id_ids;
     EVIDENT_RETURN_IF_ERROR(ids_of(kEmail, emails, email_ids));
     EVIDENT_RETURN_IF_ERROR(ids_of(kActorId, actor_ids, actor_id_ids));
-    if (email_ids.empty() && actor_id_ids.empty()) {
+    // The actors (email, id pairs) with either: a few per user.
+    std::vector<int64_t> actors;
+    if (!email_ids.empty() || !actor_id_ids.empty()) {
+      std::string email_part, id_part;
+      if (!email_ids.empty()) AppendInList(email_part, "email", email_ids);
+      if (!actor_id_ids.empty()) AppendInList(id_part, "actor_id", actor_id_ids);
+      // Each part starts with " AND "; join them with OR.
+      std::string sql = "SELECT actor FROM actors WHERE ";
+      if (!email_part.empty()) sql += email_part.substr(5);
+      if (!email_part.empty() && !id_part.empty()) sql += " OR ";
+      if (!id_part.empty()) sql += id_part.substr(5);
+      EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, db.PrepareOnce(sql));
+      EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
+        actors.push_back(select->ColumnInt(0));
+        return true;
+      }));
+    }
+    if (actors.empty()) {
       query.empty = true;
     } else {
-      std::string email_part, actor_part;
-      if (!email_ids.empty()) AppendInList(email_part, "email", email_ids);
-      if (!actor_id_ids.empty()) AppendInList(actor_part, "actor_id", actor_id_ids);
-      // Each part starts with " AND "; join them with OR.
-      query.where += " AND (";
-      if (!email_part.empty()) query.where += email_part.substr(5);
-      if (!email_part.empty() && !actor_part.empty()) query.where += " OR ";
-      if (!actor_part.empty()) query.where += actor_part.substr(5);
-      query.where += ")";
+      AppendInList(query.where, "actor", actors);
     }
   }
   std::string time_where;

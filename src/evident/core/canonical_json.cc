@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -39,50 +40,26 @@ bool AnyByteToEscape(uint64_t word) {
   return (below_space | quote | backslash) != 0;
 }
 
-// Next UTF-16 code unit sequence key for comparison: code points above the BMP compare as their
-// high surrogate (0xD800..0xDBFF), which sorts below U+E000..U+FFFF.
-uint32_t NextSortUnit(std::string_view text, size_t& pos, uint32_t& pending_low) {
-  if (pending_low != 0) {
-    const uint32_t unit = pending_low;
-    pending_low = 0;
-    return unit;
-  }
-  const auto lead = static_cast<unsigned char>(text[pos]);
-  uint32_t cp = lead;
-  size_t len = 1;
-  if (lead >= 0xf0) {
-    cp = lead & 0x07;
-    len = 4;
-  } else if (lead >= 0xe0) {
-    cp = lead & 0x0f;
-    len = 3;
-  } else if (lead >= 0xc0) {
-    cp = lead & 0x1f;
-    len = 2;
-  }
-  for (size_t i = 1; i < len && pos + i < text.size(); ++i) {
-    cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3f);
-  }
-  pos += len;
-  if (cp >= 0x10000) {
-    cp -= 0x10000;
-    pending_low = 0xdc00 + (cp & 0x3ff);
-    return 0xd800 + (cp >> 10);
-  }
-  return cp;
-}
+bool ByteToEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
 }  // namespace
 
+// UTF-8 sorts bytes in code point order, and UTF-16 code units sort the same way except that a
+// code point above U+FFFF (a surrogate pair, 0xD800..) sorts below U+E000..U+FFFF. Strings that
+// agree up to a byte have that byte at the same place in a character, so only two lead bytes can
+// disagree with the byte order: 0xF0..0xF4 (above U+FFFF) against 0xEE or 0xEF (U+E000..U+FFFF).
 bool CanonicalKeyLess(std::string_view a, std::string_view b) {
-  size_t pa = 0, pb = 0;
-  uint32_t low_a = 0, low_b = 0;
-  while ((pa < a.size() || low_a != 0) && (pb < b.size() || low_b != 0)) {
-    const uint32_t ua = NextSortUnit(a, pa, low_a);
-    const uint32_t ub = NextSortUnit(b, pb, low_b);
-    if (ua != ub) return ua < ub;
-  }
-  return (pa >= a.size() && low_a == 0) && (pb < b.size() || low_b != 0);
+  const size_t common = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < common && a[i] == b[i]) ++i;
+  if (i == common) return a.size() < b.size();
+  const auto x = static_cast<unsigned char>(a[i]);
+  const auto y = static_cast<unsigned char>(b[i]);
+  const auto above_bmp = [](unsigned char lead) { return lead >= 0xf0; };
+  const auto high_bmp = [](unsigned char lead) { return lead == 0xee || lead == 0xef; };
+  if (above_bmp(x) && high_bmp(y)) return true;
+  if (high_bmp(x) && above_bmp(y)) return false;
+  return x < y;
 }
 
 std::string CanonicalStringObject(std::vector<std::pair<std::string, std::string>> members) {
@@ -103,14 +80,31 @@ std::string CanonicalStringObject(std::vector<std::pair<std::string, std::string
 }
 
 void AppendJcsString(std::string_view value, std::string& out) {
+  // Most strings need no escape at all: test eight bytes at a time (the last word overlapping the
+  // one before) and copy the string in one piece.
+  const size_t size = value.size();
+  size_t clean = 0;
+  if (size >= 8) {
+    while (clean + 8 <= size && !AnyByteToEscape(Load8(value.data() + clean))) clean += 8;
+    if (clean + 8 > size && !AnyByteToEscape(Load8(value.data() + size - 8))) clean = size;
+  } else {
+    // Byte by byte: a word assembled in memory from a shorter copy stalls the load that reads it.
+    while (clean < size && !ByteToEscape(static_cast<unsigned char>(value[clean]))) ++clean;
+  }
+  const size_t at = out.size();
+  if (clean == size) {
+    out.resize(at + size + 2);
+    char* to = out.data() + at;
+    to[0] = '"';
+    if (size > 0) std::memcpy(to + 1, value.data(), size);
+    to[size + 1] = '"';
+    return;
+  }
   out += '"';
   size_t run_start = 0;
-  for (size_t i = 0; i < value.size(); ++i) {
-    // Most strings need no escape at all: skip eight bytes at a time while none of them does.
-    while (i + 8 <= value.size() && !AnyByteToEscape(Load8(value.data() + i))) i += 8;
-    if (i == value.size()) break;
+  for (size_t i = clean; i < size; ++i) {
     const auto c = static_cast<unsigned char>(value[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (!ByteToEscape(c)) continue;
     out.append(value.data() + run_start, i - run_start);
     run_start = i + 1;
     switch (c) {
@@ -280,11 +274,21 @@ const std::vector<std::string>& Redactor::DefaultKeys() {
 }
 
 bool Redactor::IsSensitiveKey(std::string_view key) const {
-  const std::string normalised = NormaliseKey(key);
-  return std::any_of(normalised_.begin(), normalised_.end(), [&](const std::string& name) {
-    return normalised.size() >= name.size() &&
-           normalised.compare(normalised.size() - name.size(), name.size(), name) == 0;
-  });
+  // Whether NormaliseKey(key) ends with `name`, compared from the end without building it: every
+  // member of every event's details is asked.
+  const auto ends_with = [key](const std::string& name) {
+    size_t k = key.size();
+    for (size_t n = name.size(); n > 0; --n) {
+      while (k > 0 && (key[k - 1] == '-' || key[k - 1] == '_')) --k;
+      if (k == 0) return false;
+      const char c = key[--k];
+      if (((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c) != name[n - 1]) {
+        return false;
+      }
+    }
+    return true;
+  };
+  return std::any_of(normalised_.begin(), normalised_.end(), ends_with);
 }
 
 bool Redactor::IsPrivateKeyText(std::string_view value) {
@@ -303,37 +307,55 @@ Status Fail(std::string message) { return Error::InvalidArgument(std::move(messa
 
 Status WriteValue(od::value value, const CanonicalizeOptions& options, int depth, std::string& out);
 
+// Writes the members in the order they come, straight into `out`, and reorders them only if their
+// keys were not already in canonical order: no string per member, and no copy at all for the
+// common case of a client that sorts its keys.
 Status WriteObject(od::object object, const CanonicalizeOptions& options, int depth,
                    std::string& out) {
-  std::vector<std::pair<std::string, std::string>> members;
+  struct Member {
+    std::string_view key;  // in the parser's string buffer, valid for the whole document
+    size_t begin;          // `"key":value` is out[begin, end)
+    size_t end;
+  };
+  boost::container::small_vector<Member, 16> members;
+  bool in_order = true;
+  const size_t start = out.size();
+  out += '{';
   for (auto field : object) {
-    std::string_view key_view;
-    if (field.unescaped_key().get(key_view) != simdjson::SUCCESS) return Fail("malformed key");
-    std::string key(key_view);
-    std::string value_json;
+    std::string_view key;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return Fail("malformed key");
+    if (!members.empty()) {
+      out += ',';
+      in_order = in_order && CanonicalKeyLess(members.back().key, key);
+    }
+    const size_t begin = out.size();
+    AppendJcsString(key, out);
+    out += ':';
     if (options.redactor != nullptr && options.redactor->IsSensitiveKey(key)) {
       // The secret is never copied: on-demand parsing skips the unread value.
-      AppendJcsString(kRedacted, value_json);
+      AppendJcsString(kRedacted, out);
     } else {
       od::value child;
       if (field.value().get(child) != simdjson::SUCCESS) return Fail("malformed value");
-      EVIDENT_RETURN_IF_ERROR(WriteValue(child, options, depth + 1, value_json));
+      EVIDENT_RETURN_IF_ERROR(WriteValue(child, options, depth + 1, out));
     }
-    members.emplace_back(std::move(key), std::move(value_json));
+    members.push_back({key, begin, out.size()});
   }
+  out += '}';
+  if (in_order) return {};
   std::sort(members.begin(), members.end(),
-            [](const auto& a, const auto& b) { return CanonicalKeyLess(a.first, b.first); });
+            [](const Member& a, const Member& b) { return CanonicalKeyLess(a.key, b.key); });
+  for (size_t i = 1; i < members.size(); ++i) {
+    if (members[i].key == members[i - 1].key) {
+      return Fail("duplicate key '" + std::string(members[i].key) + "'");
+    }
+  }
+  const std::string written = out.substr(start);
+  out.resize(start);
   out += '{';
   for (size_t i = 0; i < members.size(); ++i) {
-    if (i > 0) {
-      if (members[i].first == members[i - 1].first) {
-        return Fail("duplicate key '" + members[i].first + "'");
-      }
-      out += ',';
-    }
-    AppendJcsString(members[i].first, out);
-    out += ':';
-    out += members[i].second;
+    if (i > 0) out += ',';
+    out.append(written, members[i].begin - start, members[i].end - members[i].begin);
   }
   out += '}';
   return {};
@@ -397,6 +419,17 @@ Status WriteValue(od::value value, const CanonicalizeOptions& options, int depth
 }
 
 }  // namespace
+
+namespace detail {
+
+Status CanonicalizeObject(od::object object, const CanonicalizeOptions& options, std::string& out) {
+  const size_t start = out.size();
+  Status status = WriteObject(object, options, 0, out);
+  if (!status) out.resize(start);
+  return status;
+}
+
+}  // namespace detail
 
 Status CanonicalizeJson(std::string_view json, const CanonicalizeOptions& options,
                         std::string& out) {

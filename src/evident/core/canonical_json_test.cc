@@ -27,6 +27,11 @@ TEST(Jcs, SortsByUtf16CodeUnits) {
   EXPECT_TRUE(CanonicalKeyLess("\xc2\x80", "\xc3\xb6"));              // U+0080 < U+00F6
   EXPECT_TRUE(CanonicalKeyLess("\xf0\x9f\x98\x80", "\xef\xac\xb3"));  // U+1F600 < U+FB33
   EXPECT_FALSE(CanonicalKeyLess("\xef\xac\xb3", "\xf0\x9f\x98\x80"));
+  EXPECT_TRUE(CanonicalKeyLess("\xf0\x90\x80\x80", "\xef\xbf\xbf"));    // U+10000 < U+FFFF
+  EXPECT_TRUE(CanonicalKeyLess("\xed\x9f\xbf", "\xf0\x90\x80\x80"));    // U+D7FF < U+10000
+  EXPECT_TRUE(CanonicalKeyLess("x\xf0\x9f\x98\x80", "x\xee\x80\x80"));  // U+1F600 < U+E000
+  EXPECT_TRUE(CanonicalKeyLess("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x81"));
+  EXPECT_TRUE(CanonicalKeyLess("Z", "a"));
   EXPECT_TRUE(CanonicalKeyLess("a", "ab"));
   EXPECT_FALSE(CanonicalKeyLess("ab", "a"));
   EXPECT_FALSE(CanonicalKeyLess("a", "a"));
@@ -146,12 +151,13 @@ TEST(Jcs, RejectsBadInput) {
 
 TEST(Redactor, MatchesNamesAtAnyDepthAndCase) {
   Redactor redactor(Redactor::DefaultKeys());
-  for (const char* key :
-       {"password", "Password", "PASSWD", "client_secret", "X-Api-Key", "apiKey", "Set-Cookie",
-        "Authorization", "db_password", "accessToken", "refresh-token", "private_key"}) {
+  for (const char* key : {"password", "Password", "PASSWD", "client_secret", "X-Api-Key", "apiKey",
+                          "Set-Cookie", "Authorization", "db_password", "accessToken",
+                          "refresh-token", "private_key", "_Pass_Word_", "x-a-p-i-k-e-y"}) {
     EXPECT_TRUE(redactor.IsSensitiveKey(key)) << key;
   }
-  for (const char* key : {"token_id", "user", "tokens", "password_hint", "cookies_enabled"}) {
+  for (const char* key : {"token_id", "user", "tokens", "password_hint", "cookies_enabled", "",
+                          "-_", "assword", "wd"}) {
     EXPECT_FALSE(redactor.IsSensitiveKey(key)) << key;
   }
   EXPECT_EQ(Canonical(R"({"user":"ana","Password":"hunter2","nested":[{"deep":{"API_KEY":{"x":1}}}],

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <simdjson.h>
 
+#include <cstring>
+
 #include "evident/core/detail/ondemand.h"
 #include "evident/util/strings.h"
 #include "evident/util/uuid.h"
@@ -20,6 +22,17 @@ namespace od = simdjson::ondemand;
 constexpr size_t kMaxShortString = 256;
 constexpr size_t kMaxLongString = 8192;
 
+// A field's dotted name ("request.ip"), joined only when a problem names it.
+struct Field {
+  Field(std::string_view top) : name(top) {}  // NOLINT(google-explicit-constructor)
+  Field(std::string_view outer, std::string_view inner) : parent(outer), name(inner) {}
+  std::string str() const {
+    return parent.empty() ? std::string(name) : std::string(parent) + "." + std::string(name);
+  }
+  std::string_view parent;
+  std::string_view name;
+};
+
 // Collects the problems of one event; decoding goes on after the first so that a client sees
 // all of them at once.
 class Problems {
@@ -28,6 +41,7 @@ class Problems {
   void Add(std::string field, std::string message) {
     list_.push_back({index_, std::move(field), std::move(message)});
   }
+  void Add(const Field& field, std::string message) { Add(field.str(), std::move(message)); }
   bool empty() const { return list_.empty(); }
   std::vector<FieldError>& list() { return list_; }
 
@@ -36,19 +50,15 @@ class Problems {
   std::vector<FieldError> list_;
 };
 
-std::string Join(std::string_view parent, std::string_view name) {
-  return parent.empty() ? std::string(name) : std::string(parent) + "." + std::string(name);
-}
-
-bool ReadString(od::value& value, std::string_view field, size_t max_size, Problems& problems,
+bool ReadString(od::value& value, const Field& field, size_t max_size, Problems& problems,
                 std::string& out) {
   std::string_view text;
   if (value.get_string().get(text) != simdjson::SUCCESS) {
-    problems.Add(std::string(field), "must be a string");
+    problems.Add(field, "must be a string");
     return false;
   }
   if (text.size() > max_size) {
-    problems.Add(std::string(field), "must be at most " + std::to_string(max_size) + " bytes");
+    problems.Add(field, "must be at most " + std::to_string(max_size) + " bytes");
     return false;
   }
   out.assign(text);
@@ -81,7 +91,7 @@ void ReadStringObject(od::value& value, std::string_view field,
     for (auto& [slot_name, target] : slots) {
       if (name == slot_name) slot = target;
     }
-    const std::string path = Join(field, name);
+    const Field path(field, name);
     if (slot == nullptr) {
       problems.Add(path, "unknown field");
     } else if (!IsNull(inner)) {
@@ -102,35 +112,38 @@ bool IsHttpToken(std::string_view text) {
 
 // Normalises an IPv4 or IPv6 address to its canonical text form.
 bool NormaliseIp(std::string_view text, std::string& out) {
-  if (text.size() >= INET6_ADDRSTRLEN) return false;
-  const std::string copy(text);
+  if (text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) return false;
+  char copy[INET6_ADDRSTRLEN];
+  std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';
   unsigned char bytes[16];
   char buffer[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, copy.c_str(), bytes) == 1) {
-    out = inet_ntop(AF_INET, bytes, buffer, sizeof buffer);
+  if (inet_pton(AF_INET, copy, bytes) == 1) {
+    // inet_pton takes only four decimal parts of 0-255 without leading zeros, which is already
+    // the form inet_ntop would write back.
+    out.assign(text);
     return true;
   }
-  if (inet_pton(AF_INET6, copy.c_str(), bytes) == 1) {
+  if (inet_pton(AF_INET6, copy, bytes) == 1) {
     out = inet_ntop(AF_INET6, bytes, buffer, sizeof buffer);
     return true;
   }
   return false;
 }
 
-bool ReadInteger(od::value& value, std::string_view field, int64_t min, int64_t max,
-                 Problems& problems, int64_t& out) {
+bool ReadInteger(od::value& value, const Field& field, int64_t min, int64_t max, Problems& problems,
+                 int64_t& out) {
   od::json_type type;
   od::number_type number_type;
   if (value.type().get(type) != simdjson::SUCCESS || type != od::json_type::number ||
       value.get_number_type().get(number_type) != simdjson::SUCCESS ||
       number_type == od::number_type::floating_point_number ||
       value.get_int64().get(out) != simdjson::SUCCESS) {
-    problems.Add(std::string(field), "must be an integer");
+    problems.Add(field, "must be an integer");
     return false;
   }
   if (out < min || out > max) {
-    problems.Add(std::string(field),
-                 "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    problems.Add(field, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     return false;
   }
   return true;
@@ -150,7 +163,7 @@ void ReadRequest(od::value& value, Request& request, Problems& problems) {
       problems.Add("request", "malformed JSON");
       return;
     }
-    const std::string path = Join("request", name);
+    const Field path("request", name);
     if (IsNull(inner)) continue;
     if (name == "method") {
       std::string method;
@@ -201,7 +214,7 @@ void DecodeOne(od::object object, int64_t index, const DecodeOptions& options, E
       problems.Add("", "malformed JSON");
       return;
     }
-    const std::string name(key);
+    const std::string_view name = key;
     for (std::string_view earlier : seen) {
       if (earlier == key) problems.Add(name, "appears more than once");
     }
@@ -290,16 +303,14 @@ void DecodeOne(od::object object, int64_t index, const DecodeOptions& options, E
       ReadRequest(value, event.request, problems);
     } else if (key == "details") {
       od::object details;
-      std::string_view raw;
-      if (value.get_object().get(details) != simdjson::SUCCESS ||
-          details.raw_json().get(raw) != simdjson::SUCCESS) {
+      if (value.get_object().get(details) != simdjson::SUCCESS) {
         problems.Add(name, "must be a JSON object");
         continue;
       }
       event.details.clear();
       CanonicalizeOptions canonical;
       canonical.redactor = options.redactor;
-      util::Status status = CanonicalizeJson(raw, canonical, event.details);
+      util::Status status = detail::CanonicalizeObject(details, canonical, event.details);
       if (!status) problems.Add(name, status.error().message());
     } else {
       problems.Add(name, "unknown field");
@@ -360,34 +371,47 @@ Error BodyError(std::string message, int64_t index = -1) {
   return Invalid({FieldError{index, "", std::move(message)}});
 }
 
-// Decodes one JSON text holding an object (or, when `allow_array`, an array of objects).
-Result<std::vector<Event>> DecodeDocument(std::string_view text, int64_t first_index,
-                                          bool allow_array, const DecodeOptions& options,
-                                          std::vector<FieldError>& problems_out) {
+// Decodes one JSON text holding an object (or, when `allow_array`, an array of objects) and
+// appends its events to `events`.
+util::Status DecodeDocument(std::string_view text, int64_t first_index, bool allow_array,
+                            const DecodeOptions& options, std::vector<FieldError>& problems_out,
+                            std::vector<Event>& events) {
+  // simdjson reads up to SIMDJSON_PADDING bytes past the text, so the text is copied. A line of
+  // NDJSON goes to a buffer kept for the thread, saving an allocation an event; a large body gets
+  // its own, so that no thread holds on to 16 MiB.
+  constexpr size_t kReusedBufferMax = 64 * 1024;
   thread_local od::parser parser;
+  thread_local std::string line_buffer;
   if (!util::IsValidUtf8(text)) {
     return BodyError("invalid UTF-8 at byte " + std::to_string(FirstInvalidUtf8(text)),
                      allow_array ? -1 : first_index);
   }
-  simdjson::padded_string padded(text);
+  simdjson::padded_string large;
+  simdjson::padded_string_view padded;
+  if (text.size() <= kReusedBufferMax) {
+    line_buffer.resize(text.size() + simdjson::SIMDJSON_PADDING);
+    std::memcpy(line_buffer.data(), text.data(), text.size());
+    padded = simdjson::padded_string_view(line_buffer.data(), text.size(), line_buffer.size());
+  } else {
+    large = simdjson::padded_string(text);
+    padded = large;
+  }
   od::document doc;
   od::json_type type;
   if (parser.iterate(padded).get(doc) != simdjson::SUCCESS ||
       doc.type().get(type) != simdjson::SUCCESS) {
     return BodyError("malformed JSON", allow_array ? -1 : first_index);
   }
-  std::vector<Event> events;
   auto decode_object = [&](od::value value, int64_t index) {
     od::object object;
     Problems problems(index);
-    Event event;
+    Event& event = events.emplace_back();
     if (value.get_object().get(object) != simdjson::SUCCESS) {
       problems.Add("", "an event must be a JSON object");
     } else {
       DecodeOne(object, index, options, event, problems);
     }
     for (FieldError& problem : problems.list()) problems_out.push_back(std::move(problem));
-    events.push_back(std::move(event));
   };
   if (type == od::json_type::array && allow_array) {
     od::array array;
@@ -407,10 +431,8 @@ Result<std::vector<Event>> DecodeDocument(std::string_view text, int64_t first_i
       return BodyError("malformed JSON", first_index);
     }
     Problems problems(first_index);
-    Event event;
-    DecodeOne(object, first_index, options, event, problems);
+    DecodeOne(object, first_index, options, events.emplace_back(), problems);
     for (FieldError& problem : problems.list()) problems_out.push_back(std::move(problem));
-    events.push_back(std::move(event));
   } else {
     return BodyError(allow_array ? "the body must be an event object or an array of them"
                                  : "each line must be an event object",
@@ -419,7 +441,7 @@ Result<std::vector<Event>> DecodeDocument(std::string_view text, int64_t first_i
   if (!detail::AtEnd(doc)) {
     return BodyError("trailing content after the JSON value", allow_array ? -1 : first_index);
   }
-  return events;
+  return {};
 }
 
 }  // namespace
@@ -449,7 +471,7 @@ Result<std::vector<Event>> DecodeEvents(std::string_view body, BodyFormat format
   std::vector<FieldError> problems;
   std::vector<Event> events;
   if (format == BodyFormat::kJson) {
-    EVIDENT_ASSIGN_OR_RETURN(events, DecodeDocument(body, 0, true, options, problems));
+    EVIDENT_RETURN_IF_ERROR(DecodeDocument(body, 0, true, options, problems, events));
   } else {
     int64_t index = 0;
     while (!body.empty()) {
@@ -461,11 +483,9 @@ Result<std::vector<Event>> DecodeEvents(std::string_view body, BodyFormat format
       if (static_cast<size_t>(index) >= options.max_events) {
         return BodyError("more than " + std::to_string(options.max_events) + " events");
       }
-      auto decoded = DecodeDocument(line, index, false, options, problems);
+      util::Status decoded = DecodeDocument(line, index, false, options, problems, events);
       if (!decoded) {
         for (const FieldError& problem : decoded.error().fields()) problems.push_back(problem);
-      } else {
-        for (Event& event : *decoded) events.push_back(std::move(event));
       }
       ++index;
       if (problems.size() > 1000) break;

@@ -112,6 +112,10 @@ TEST_F(DecodeTest, RejectsWrongTypesAndValues) {
        {0, "actor.x", "unknown field"}},
       {R"({"tenant":"a","action":"x","details":{"k":1,"k":2}})",
        {0, "details", "duplicate key 'k'"}},
+      {R"({"tenant":"a","action":"x","request":{"ip":"010.0.0.1"}})",
+       {0, "request.ip", "'010.0.0.1' is not an IPv4 or IPv6 address"}},
+      {R"({"tenant":"a","action":"x","request":{"ip":"10.0.0.1\u0000x"}})",
+       {0, "request.ip", std::string("'10.0.0.1") + '\0' + "x' is not an IPv4 or IPv6 address"}},
       {R"(42)", {-1, "", "the body must be an event object or an array of them"}},
       {R"({"tenant":"a","action":"x"} {})", {-1, "", "trailing content after the JSON value"}},
       {"{\"tenant\":\"a\",\"action\":\"caf\xc3\"}", {-1, "", "invalid UTF-8 at byte 27"}},
@@ -121,6 +125,28 @@ TEST_F(DecodeTest, RejectsWrongTypesAndValues) {
     ASSERT_EQ(problems.size(), 1u) << c.body;
     EXPECT_EQ(problems[0], c.expected) << c.body;
   }
+}
+
+// Details are made canonical in place, inside the request's own parse: a problem deep inside them
+// is reported, and the fields after them are still read.
+TEST_F(DecodeTest, DetailsProblemsLeaveTheRestOfTheEventRead) {
+  std::string deep;
+  for (int i = 0; i < 70; ++i) deep += R"({"a":)";
+  deep += "1";
+  for (int i = 0; i < 70; ++i) deep += "}";
+  auto problems = Problems(R"([{"tenant":"a","action":"x","details":{"n":{"b":1,"b":2}},"x":1},
+    {"tenant":"a","details":)" +
+                           deep + R"(,"action":"y","y":2}])");
+  const std::vector<FieldError> expected = {{0, "details", "duplicate key 'b'"},
+                                            {0, "x", "unknown field"},
+                                            {1, "details", "nested deeper than 64 levels"},
+                                            {1, "y", "unknown field"}};
+  EXPECT_EQ(problems, expected);
+  auto events = Decode(
+      R"({"tenant":"a","action":"x","request":{"ip":"10.0.0.1"},"details":{"b":{"d":1,"c":[{"z":1,"y":2}]},"a":"x"}})");
+  ASSERT_TRUE(events.has_value());
+  EXPECT_EQ((*events)[0].details, R"({"a":"x","b":{"c":[{"y":2,"z":1}],"d":1}})");
+  EXPECT_EQ((*events)[0].request.ip, "10.0.0.1");
 }
 
 TEST_F(DecodeTest, NdjsonReportsLineIndexes) {

@@ -208,10 +208,18 @@ void JcsWriter::EndArray() {
   out_ += ']';
   need_comma_ = true;
 }
-void JcsWriter::Key(std::string_view key) {
-  Separate();
-  AppendJcsString(key, out_);
-  out_ += ':';
+void JcsWriter::Key(JcsKey key) {
+  const std::string_view text = key.text();
+  const size_t at = out_.size();
+  const size_t comma = need_comma_ ? 1 : 0;
+  out_.resize(at + comma + text.size() + 3);
+  char* to = out_.data() + at;
+  if (comma != 0) *to++ = ',';
+  *to++ = '"';
+  std::memcpy(to, text.data(), text.size());
+  to += text.size();
+  to[0] = '"';
+  to[1] = ':';
   need_comma_ = false;
 }
 void JcsWriter::String(std::string_view value) {
@@ -224,7 +232,10 @@ void JcsWriter::Int(int64_t value) {
   if (value > (int64_t{1} << 53) || value < -(int64_t{1} << 53)) {
     AppendJcsNumber(static_cast<double>(value), out_);
   } else {
-    out_ += std::to_string(value);
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    (void)ec;  // an int64 always fits
+    out_.append(digits, end);
   }
 }
 void JcsWriter::Double(double value) {

@@ -14,6 +14,23 @@
 
 namespace evident::core {
 
+// An object key spelled out in the source. Checked as it is compiled to need no escape, so that
+// JcsWriter copies it without scanning it.
+class JcsKey {
+ public:
+  template <size_t N>
+  consteval JcsKey(const char (&key)[N]) : text_(key, N - 1) {  // NOLINT: implicit on purpose
+    for (size_t i = 0; i + 1 < N; ++i) {
+      const auto c = static_cast<unsigned char>(key[i]);
+      if (c < 0x20 || c == '"' || c == '\\') throw "a JcsKey must need no escape";
+    }
+  }
+  std::string_view text() const { return text_; }
+
+ private:
+  std::string_view text_;
+};
+
 // Appends canonical JSON tokens to a string. The caller emits object members in canonical key
 // order (CanonicalKeyLess); the writer adds commas and colons. Not thread-safe; cheap to make.
 class JcsWriter {
@@ -24,7 +41,7 @@ class JcsWriter {
   void EndObject();
   void BeginArray();
   void EndArray();
-  void Key(std::string_view key);  // `key` must be valid UTF-8
+  void Key(JcsKey key);
   void String(std::string_view value);
   void Int(int64_t value);
   void Double(double value);  // finite only

@@ -16,7 +16,7 @@ constexpr std::string_view kTypeNames[] = {"activity", "authentication", "token"
 constexpr std::string_view kStatusNames[] = {"success", "failure", "initiated", "pending",
                                              "blocked"};
 
-void OptionalString(JcsWriter& writer, std::string_view key, const std::string& value) {
+void OptionalString(JcsWriter& writer, JcsKey key, const std::string& value) {
   if (value.empty()) return;
   writer.Key(key);
   writer.String(value);

@@ -86,7 +86,7 @@ class UapParser final : public UserAgentParser {
   Agent Parse(std::string_view user_agent) const override {
     {
       std::shared_lock lock(mu_);
-      auto found = cache_.find(std::string(user_agent));
+      auto found = cache_.find(user_agent);  // no copy of the key: the hash is transparent
       if (found != cache_.end()) return found->second;
     }
     Agent agent{FoldOs(Match(systems_, user_agent)), FoldBrowser(Match(browsers_, user_agent))};
@@ -137,7 +137,12 @@ class UapParser final : public UserAgentParser {
   std::vector<Rule> browsers_;
   std::vector<Rule> systems_;
   mutable std::shared_mutex mu_;
-  mutable std::unordered_map<std::string, Agent> cache_;  // guarded by mu_
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  // guarded by mu_
+  mutable std::unordered_map<std::string, Agent, Hash, std::equal_to<>> cache_;
 };
 
 }  // namespace

@@ -42,6 +42,22 @@ bool AnyByteToEscape(uint64_t word) {
 
 bool ByteToEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
 
+// Makes room for `size` more bytes at the end of `out`, where the caller writes them in one go.
+char* Grow(std::string& out, size_t size) {
+  const size_t at = out.size();
+  out.resize(at + size);
+  return out.data() + at;
+}
+
+// Writes `text`, which needs no escape, between quotes at `to`; returns the end.
+char* PutQuoted(char* to, std::string_view text) {
+  *to++ = '"';
+  if (!text.empty()) std::memcpy(to, text.data(), text.size());
+  to += text.size();
+  *to++ = '"';
+  return to;
+}
+
 }  // namespace
 
 // UTF-8 sorts bytes in code point order, and UTF-16 code units sort the same way except that a
@@ -91,13 +107,8 @@ void AppendJcsString(std::string_view value, std::string& out) {
     // Byte by byte: a word assembled in memory from a shorter copy stalls the load that reads it.
     while (clean < size && !ByteToEscape(static_cast<unsigned char>(value[clean]))) ++clean;
   }
-  const size_t at = out.size();
   if (clean == size) {
-    out.resize(at + size + 2);
-    char* to = out.data() + at;
-    to[0] = '"';
-    if (size > 0) std::memcpy(to + 1, value.data(), size);
-    to[size + 1] = '"';
+    PutQuoted(Grow(out, size + 2), value);
     return;
   }
   out += '"';
@@ -209,17 +220,11 @@ void JcsWriter::EndArray() {
   need_comma_ = true;
 }
 void JcsWriter::Key(JcsKey key) {
+  // `,"key":` in one piece.
   const std::string_view text = key.text();
-  const size_t at = out_.size();
-  const size_t comma = need_comma_ ? 1 : 0;
-  out_.resize(at + comma + text.size() + 3);
-  char* to = out_.data() + at;
-  if (comma != 0) *to++ = ',';
-  *to++ = '"';
-  std::memcpy(to, text.data(), text.size());
-  to += text.size();
-  to[0] = '"';
-  to[1] = ':';
+  char* to = Grow(out_, (need_comma_ ? 1 : 0) + text.size() + 3);
+  if (need_comma_) *to++ = ',';
+  *PutQuoted(to, text) = ':';
   need_comma_ = false;
 }
 void JcsWriter::String(std::string_view value) {

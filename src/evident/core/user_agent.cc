@@ -5,7 +5,8 @@
 
 #include <array>
 #include <shared_mutex>
-#include <unordered_map>
+
+#include "evident/util/strings.h"
 
 extern "C" const char evident_uap_regexes[];
 extern "C" const char evident_uap_regexes_end[];
@@ -86,7 +87,7 @@ class UapParser final : public UserAgentParser {
   Agent Parse(std::string_view user_agent) const override {
     {
       std::shared_lock lock(mu_);
-      auto found = cache_.find(user_agent);  // no copy of the key: the hash is transparent
+      auto found = cache_.find(user_agent);  // a view: StringMap copies no key to look up
       if (found != cache_.end()) return found->second;
     }
     Agent agent{FoldOs(Match(systems_, user_agent)), FoldBrowser(Match(browsers_, user_agent))};
@@ -137,12 +138,7 @@ class UapParser final : public UserAgentParser {
   std::vector<Rule> browsers_;
   std::vector<Rule> systems_;
   mutable std::shared_mutex mu_;
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
-  };
-  // guarded by mu_
-  mutable std::unordered_map<std::string, Agent, Hash, std::equal_to<>> cache_;
+  mutable util::StringMap<Agent> cache_;  // guarded by mu_
 };
 
 }  // namespace

@@ -2,8 +2,10 @@
 // (field names, emails' domain parts, HTTP tokens) or is folded by SQLite/FTS5 instead.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace evident::util {
@@ -17,5 +19,14 @@ std::vector<std::string> SplitList(std::string_view text, char separator = ',');
 std::string_view Trim(std::string_view text);
 // True when `text` is valid UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
 bool IsValidUtf8(std::string_view text);
+
+// Transparent hashing, so that a std::string_view finds a std::string key without a copy.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view value) const { return std::hash<std::string_view>{}(value); }
+};
+// A map from strings looked up by std::string_view.
+template <typename Value>
+using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
 
 }  // namespace evident::util

@@ -117,12 +117,7 @@ enum TermKind : int64_t {
 };
 constexpr size_t kTermKinds = kIp;
 
-// Transparent hashing, so that a std::string_view finds a std::string key without a copy.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view value) const { return std::hash<std::string_view>{}(value); }
-};
-using TermIds = std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>>;
+using TermIds = util::StringMap<int64_t>;
 
 // The key of an actor (lower-cased email, id) in Partition::actors: the email's length first, so
 // that no two pairs share a key whatever bytes they hold.

@@ -23,10 +23,13 @@
 #include <jemalloc/jemalloc.h>
 
 // Read by jemalloc as it starts (MALLOC_CONF in the environment still overrides it). Pages freed
-// go back to the system after about a second rather than ten: ingest allocates and frees ~150 MB a
-// second (each request's text, its decoded events, their stored form), and with ten seconds the
-// server's peak RSS was 20-25 MB higher, at the same rate (docs/benchmarks.md).
-const char* malloc_conf = "dirty_decay_ms:1000";
+// go back to the system after about three seconds rather than ten. Ingest frees memory in waves:
+// each index batch drops up to 50,000 decoded events (~75 MB) from the unindexed tail at once, and
+// the HTTP threads refill it over the next second. With one second's decay much of each wave was
+// given back and faulted in again: three seconds halve the page faults an event (0.23-0.26 to
+// 0.12-0.13) at the same peak RSS, where ten cost up to 40 MB more (docs/benchmarks.md, "The
+// allocator's decay").
+const char* malloc_conf = "dirty_decay_ms:3000";
 #endif
 
 namespace evident::server {

@@ -905,6 +905,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     // (tenant, action, status, day) -> events
     std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, int64_t> day_counts;
     rows.clear();
+    rows.reserve(week_events.size());  // grown by doubling, each copy faults in fresh pages
     for (const TailEvent* tail_event : week_events) {
       if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
       const core::Event& event = tail_event->event;

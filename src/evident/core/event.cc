@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <charconv>
+
 #include "evident/core/canonical_json.h"
 #include "evident/core/detail/ondemand.h"
 
@@ -41,8 +43,11 @@ Result<EventStatus> ParseEventStatus(std::string_view text) {
   return Error::InvalidArgument("must be one of success, failure, initiated, pending, blocked");
 }
 
-// Members are written in RFC 8785 order (ASCII keys: plain byte order).
-void EncodeEvent(const Event& event, EncodeMode mode, std::string& out) {
+namespace {
+
+// Members are written in RFC 8785 order (ASCII keys: plain byte order). With `seq_at` set (stored
+// mode only), the seq's digits are left out and their place is recorded there.
+void Encode(const Event& event, EncodeMode mode, std::string& out, size_t* seq_at) {
   const bool stored = mode == EncodeMode::kStored;
   JcsWriter w(out);
   w.BeginObject();
@@ -113,7 +118,12 @@ void EncodeEvent(const Event& event, EncodeMode mode, std::string& out) {
   }
   if (stored) {
     w.Key("seq");
-    w.Int(static_cast<int64_t>(event.seq));
+    if (seq_at == nullptr) {
+      w.Int(static_cast<int64_t>(event.seq));
+    } else {
+      *seq_at = out.size();
+      w.Raw("");  // the value's place: the writer's next member gets its comma
+    }
   }
   w.Key("status");
   w.String(ToString(event.status));
@@ -123,6 +133,24 @@ void EncodeEvent(const Event& event, EncodeMode mode, std::string& out) {
   w.String(ToString(event.type));
   OptionalString(w, "workspace", event.workspace);
   w.EndObject();
+}
+
+}  // namespace
+
+void EncodeEvent(const Event& event, EncodeMode mode, std::string& out) {
+  Encode(event, mode, out, nullptr);
+}
+
+void EncodeStoredWithoutSeq(const Event& event, SeqlessJson& out) {
+  Encode(event, EncodeMode::kStored, out.json, &out.seq_at);
+}
+
+void AppendWithSeq(std::string_view json, size_t seq_at, uint64_t seq, std::string& out) {
+  char digits[20];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, seq);
+  out.append(json.substr(0, seq_at));
+  out.append(digits, end);
+  out.append(json.substr(seq_at));
 }
 
 std::string EncodeEvent(const Event& event, EncodeMode mode) {

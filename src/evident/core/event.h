@@ -87,6 +87,18 @@ enum class EncodeMode {
 void EncodeEvent(const Event& event, EncodeMode mode, std::string& out);
 std::string EncodeEvent(const Event& event, EncodeMode mode = EncodeMode::kStored);
 
+// The stored JSON of an event whose seq is not known yet, with the seq's digits left out: the
+// stored bytes are json[0, seq_at) + the seq in decimal + json[seq_at, end). All of the event but
+// its seq can so be encoded (and hashed, and compressed) before the writer numbers it.
+struct SeqlessJson {
+  std::string json;
+  size_t seq_at = 0;  // just after `"seq":`
+};
+// Appends to `out.json` (which may hold earlier bytes: seq_at counts from its start).
+void EncodeStoredWithoutSeq(const Event& event, SeqlessJson& out);
+// Appends the stored bytes `seqless` stands for, given the seq.
+void AppendWithSeq(std::string_view json, size_t seq_at, uint64_t seq, std::string& out);
+
 // Idempotency: whether `resend` carries the same content as `original` (as stored, or as sent
 // earlier), comparing EncodeEvent(kContent) as the resend sees it. Stored bytes cannot tell a
 // defaulted occurred_at from a sent one, so an occurred_at the resend leaves out is not compared;

@@ -44,6 +44,26 @@ TEST(Event, EncodesCanonicallyInStoredForm) {
       R"("type":"authentication","workspace":"prod"})");
 }
 
+TEST(Event, SeqlessJsonTakesTheSeqWhereStoredFormHasIt) {
+  Event minimal;
+  minimal.id = "x";
+  minimal.tenant = "t";
+  minimal.action = "a";
+  for (Event event : {Sample(), minimal}) {
+    SeqlessJson seqless;
+    seqless.json = "earlier bytes";
+    EncodeStoredWithoutSeq(event, seqless);
+    ASSERT_EQ(seqless.json.substr(0, 13), "earlier bytes");
+    EXPECT_EQ(seqless.json.substr(seqless.seq_at - 6, 6), R"("seq":)");
+    for (uint64_t seq : {uint64_t{0}, uint64_t{7}, uint64_t{1234567}, ~uint64_t{0} >> 11}) {
+      event.seq = seq;
+      std::string stored = "earlier bytes";
+      AppendWithSeq(std::string_view(seqless.json).substr(13), seqless.seq_at - 13, seq, stored);
+      EXPECT_EQ(stored, "earlier bytes" + EncodeEvent(event)) << seq;
+    }
+  }
+}
+
 TEST(Event, ContentLeavesOutWhatEvidentAdds) {
   Event event = Sample();
   Event again = event;

@@ -23,6 +23,7 @@ Writer::Writer(storage::EventStore& store, WriterOptions options)
 Writer::~Writer() { Shutdown(); }
 
 void Writer::Submit(std::vector<core::Event> events, Callback done, Admission admission) {
+  std::unique_ptr<storage::PreparedEvents> prepared = store_.Prepare(events);
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -35,7 +36,7 @@ void Writer::Submit(std::vector<core::Event> events, Callback done, Admission ad
       return;
     }
     queued_events_ += events.size();
-    queue_.push_back(Pending{std::move(events), std::move(done)});
+    queue_.push_back(Pending{{std::move(events), std::move(prepared)}, std::move(done)});
   }
   wake_.notify_one();
 }
@@ -61,26 +62,31 @@ void Writer::Shutdown() {
 
 void Writer::Run() {
   std::vector<Pending> group;
-  std::vector<std::vector<core::Event>> batches;
+  std::vector<storage::Batch> batches;
   while (true) {
     {
       std::unique_lock lock(mu_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything queued was answered
       size_t group_events = 0;
-      while (!queue_.empty() && (group.empty() || group_events + queue_.front().events.size() <=
-                                                      options_.max_group_events)) {
-        group_events += queue_.front().events.size();
+      while (!queue_.empty() &&
+             (group.empty() ||
+              group_events + queue_.front().batch.events.size() <= options_.max_group_events)) {
+        group_events += queue_.front().batch.events.size();
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
     batches.clear();
-    for (Pending& pending : group) batches.push_back(std::move(pending.events));
-    std::vector<Result<std::vector<storage::Appended>>> results = store_.Append(batches);
-    uint64_t appended = 0, duplicates = 0, group_events = 0;
+    uint64_t group_events = 0;
+    for (Pending& pending : group) {
+      group_events += pending.batch.events.size();
+      batches.push_back(std::move(pending.batch));
+    }
+    std::vector<Result<std::vector<storage::Appended>>> results =
+        store_.Append(std::span<storage::Batch>(batches));
+    uint64_t appended = 0, duplicates = 0;
     for (size_t i = 0; i < batches.size(); ++i) {
-      group_events += batches[i].size();
       if (!results[i]) continue;
       for (const storage::Appended& one : *results[i]) (one.duplicate ? duplicates : appended)++;
     }

@@ -48,8 +48,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Queues one request's events. `done` runs on the writer thread once they are durable (or
-  // refused); it must be quick and must not call Submit. Errors passed to `done`: those of
+  // Queues one request's events, first doing on the calling thread what the store can do ahead
+  // of the writer (EventStore::Prepare). `done` runs on the writer thread once they are durable
+  // (or refused); it must be quick and must not call Submit. Errors passed to `done`: those of
   // EventStore::Append, and Unavailable when the queue is full or the writer is shut down.
   void Submit(std::vector<core::Event> events, Callback done,
               Admission admission = Admission::kBounded);
@@ -66,7 +67,7 @@ class Writer {
 
  private:
   struct Pending {
-    std::vector<core::Event> events;
+    storage::Batch batch;
     Callback done;
   };
   void Run();

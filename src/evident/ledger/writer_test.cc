@@ -34,8 +34,8 @@ class GatedStore final : public storage::ForwardingEventStore {
  public:
   GatedStore() : ForwardingEventStore(storage::memory::NewMemoryEventStore()) {}
 
-  std::vector<Result<std::vector<Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) override {
+  using ForwardingEventStore::Append;
+  std::vector<Result<std::vector<Appended>>> Append(std::span<storage::Batch> batches) override {
     {
       std::unique_lock lock(mu_);
       entered_ = true;

@@ -107,6 +107,39 @@ Status Subproof(uint64_t m, uint64_t begin, uint64_t end, bool whole, const Node
 
 Hash HashLeaf(std::string_view entry) { return Sha256Of({std::string_view("\0", 1), entry}); }
 
+LeafHasher::LeafHasher() : ctx_(EVP_MD_CTX_new()) {
+  if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, Sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx_, "\0", 1) != 1) {
+    std::abort();
+  }
+}
+
+LeafHasher::~LeafHasher() { EVP_MD_CTX_free(ctx_); }
+
+LeafHasher& LeafHasher::operator=(LeafHasher&& other) noexcept {
+  if (this != &other) {
+    EVP_MD_CTX_free(ctx_);
+    ctx_ = std::exchange(other.ctx_, nullptr);
+  }
+  return *this;
+}
+
+void LeafHasher::Update(std::string_view part) {
+  if (EVP_DigestUpdate(ctx_, part.data(), part.size()) != 1) std::abort();
+}
+
+Hash LeafHasher::Finish(std::initializer_list<std::string_view> rest) const {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> copy(EVP_MD_CTX_new());
+  Hash out;
+  unsigned int size = 0;
+  if (EVP_MD_CTX_copy_ex(copy.get(), ctx_) != 1) std::abort();
+  for (std::string_view part : rest) {
+    if (EVP_DigestUpdate(copy.get(), part.data(), part.size()) != 1) std::abort();
+  }
+  if (EVP_DigestFinal_ex(copy.get(), out.data(), &size) != 1 || size != kHashSize) std::abort();
+  return out;
+}
+
 Hash HashChildren(const Hash& left, const Hash& right) {
   return Sha256Of({std::string_view("\1", 1), Bytes(left), Bytes(right)});
 }

@@ -12,9 +12,12 @@
 #include <functional>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "evident/util/result.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace evident::merkle {
 
@@ -23,6 +26,26 @@ using Hash = std::array<uint8_t, kHashSize>;
 
 // SHA-256(0x00 || entry).
 Hash HashLeaf(std::string_view entry);
+// HashLeaf of an entry taken in parts, where the last part may come later and on another thread:
+// what is known early is hashed once, and Finish adds the rest. Finish leaves the hasher as it
+// was, so it may be called again. Movable; one object must not be used by two threads at once.
+class LeafHasher {
+ public:
+  LeafHasher();  // has taken the 0x00 prefix
+  ~LeafHasher();
+  LeafHasher(LeafHasher&& other) noexcept : ctx_(std::exchange(other.ctx_, nullptr)) {}
+  LeafHasher& operator=(LeafHasher&& other) noexcept;
+  LeafHasher(const LeafHasher&) = delete;
+  LeafHasher& operator=(const LeafHasher&) = delete;
+
+  void Update(std::string_view part);
+  // HashLeaf(every part given to Update, then each of `rest`, in order).
+  Hash Finish(std::initializer_list<std::string_view> rest) const;
+
+ private:
+  evp_md_ctx_st* ctx_;  // owned
+};
+
 // SHA-256(0x01 || left || right).
 Hash HashChildren(const Hash& left, const Hash& right);
 // SHA-256 of nothing: the root of the empty tree.

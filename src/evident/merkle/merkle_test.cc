@@ -115,6 +115,34 @@ TEST(Merkle, RootsMatchTheReferenceVectors) {
   EXPECT_EQ(ToHex(tree.frontier().Root()), kRoots[8]);
 }
 
+TEST(LeafHasher, EqualsHashLeafWhereverTheEntryIsSplit) {
+  // Longer than two SHA-256 blocks, so that splits fall before, on and after block boundaries.
+  std::string entry;
+  for (int i = 0; i < 200; ++i) entry += static_cast<char>('a' + i % 26);
+  const Hash whole = HashLeaf(entry);
+  for (size_t first = 0; first <= entry.size(); ++first) {
+    for (size_t second : {first, (first + entry.size()) / 2, entry.size()}) {
+      LeafHasher hasher;
+      hasher.Update(std::string_view(entry).substr(0, first));
+      const std::string_view middle = std::string_view(entry).substr(first, second - first);
+      const std::string_view last = std::string_view(entry).substr(second);
+      ASSERT_EQ(ToHex(hasher.Finish({middle, last})), ToHex(whole)) << first << " " << second;
+    }
+  }
+}
+
+TEST(LeafHasher, FinishLeavesTheHasherAsItWas) {
+  LeafHasher hasher;
+  hasher.Update("prefix:");
+  EXPECT_EQ(ToHex(hasher.Finish({"one"})), ToHex(HashLeaf("prefix:one")));
+  EXPECT_EQ(ToHex(hasher.Finish({"two"})), ToHex(HashLeaf("prefix:two")));
+  LeafHasher moved = std::move(hasher);
+  moved.Update("more");
+  EXPECT_EQ(ToHex(moved.Finish({})), ToHex(HashLeaf("prefix:more")));
+  EXPECT_NE(ToHex(LeafHasher().Finish({})), ToHex(EmptyRoot()));  // the 0x00 prefix is in
+  EXPECT_EQ(ToHex(LeafHasher().Finish({})), ToHex(HashLeaf("")));
+}
+
 TEST(Merkle, ProofsMatchTheReferenceVectors) {
   MemoryTree tree = ReferenceTree();
   EXPECT_EQ(Hexes(*InclusionProof(0, 8, tree.Source())),

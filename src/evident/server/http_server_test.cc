@@ -46,8 +46,9 @@ class GatedStore final : public storage::ForwardingEventStore {
     changed_.notify_all();
   }
 
+  using ForwardingEventStore::Append;
   std::vector<util::Result<std::vector<storage::Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) override {
+      std::span<storage::Batch> batches) override {
     {
       std::unique_lock lock(mu_);
       entered_ = true;

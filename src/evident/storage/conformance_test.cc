@@ -18,6 +18,7 @@
 #include "evident/core/filter.h"
 #include "evident/merkle/merkle.h"
 #include "evident/storage/event_store.h"
+#include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/histogram_layout.h"
 #include "evident/storage/memory/memory_event_store.h"
 #include "evident/storage/sqlite/sqlite_event_store.h"
@@ -56,10 +57,31 @@ Backend SqliteBackend(
           }};
 }
 
+// Prepares every batch before it reaches Append, as the ledger's writer does for the server:
+// the events then come with their stored JSON and leaf hashes made ahead, and batches of 64 and
+// more with their own compressed blocks.
+class PreparingStore final : public ForwardingEventStore {
+ public:
+  explicit PreparingStore(std::unique_ptr<EventStore> inner)
+      : ForwardingEventStore(std::move(inner)) {}
+  using ForwardingEventStore::Append;
+  std::vector<util::Result<std::vector<Appended>>> Append(std::span<Batch> batches) override {
+    for (Batch& batch : batches) {
+      if (!batch.prepared) batch.prepared = inner().Prepare(batch.events);
+      EXPECT_NE(batch.prepared, nullptr);
+    }
+    return ForwardingEventStore::Append(batches);
+  }
+};
+
 std::vector<Backend> Backends() {
   return {
       {"Memory", [](const std::string&) { return memory::NewMemoryEventStore(); }},
       SqliteBackend("Sqlite"),
+      {"SqlitePrepared",
+       [](const std::string& dir) -> std::unique_ptr<EventStore> {
+         return std::make_unique<PreparingStore>(SqliteBackend("").open(dir));
+       }},
       // The indexer works only while someone waits in WaitUntilIndexed, so queries must merge
       // the index with a large unindexed tail.
       SqliteBackend("SqliteManualIndexer",

@@ -83,6 +83,20 @@ struct StoreStats {
   int64_t indexed_position = 0;  // the indexer's watermark
 };
 
+// What a backend made of one request's events ahead of the writer (EventStore::Prepare): the work
+// that needs no state of the log, done on the submitting thread so that the one writer only numbers
+// and writes them. Opaque to everyone but the backend that made it.
+class PreparedEvents {
+ public:
+  virtual ~PreparedEvents() = default;
+};
+
+// One request's events on their way to Append, with what Prepare made of them (null: nothing).
+struct Batch {
+  std::vector<core::Event> events;
+  std::unique_ptr<PreparedEvents> prepared;
+};
+
 // Thread-safety: Append is called by one thread at a time (the ledger's writer); every other
 // method may be called from any thread concurrently with Append and with each other.
 class EventStore {
@@ -101,8 +115,20 @@ class EventStore {
   // stored, or to an earlier one in the same batch, is acknowledged with duplicate=true and its
   // original seq, and not stored again; a different content is Conflict for its whole batch. When
   // the commit itself fails, every batch gets that error. Returns only once the data is durable.
-  virtual std::vector<util::Result<std::vector<Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) = 0;
+  // A batch's `prepared` must come from this store's Prepare of exactly its events, or be null.
+  virtual std::vector<util::Result<std::vector<Appended>>> Append(std::span<Batch> batches) = 0;
+  // The same for batches nothing was prepared for (tools and tests).
+  std::vector<util::Result<std::vector<Appended>>> Append(
+      std::span<std::vector<core::Event>> batches);
+
+  // Does ahead of Append what needs no state of the log (for the SQLite store: the stored JSON,
+  // most of its Merkle leaf hash, and for large batches their compressed blocks), on the calling
+  // thread. Returns null when the backend has nothing to do ahead. Thread-safe, and may run
+  // concurrently with Append.
+  virtual std::unique_ptr<PreparedEvents> Prepare(const std::vector<core::Event>& events) const {
+    (void)events;
+    return nullptr;
+  }
 
   // Newest first, continuing strictly after `after`; at most `limit` events. Always includes
   // every acknowledged event (indexed or not).
@@ -144,5 +170,12 @@ class EventStore {
   // Stops background work (the indexer); later calls other than Stats may fail with Unavailable.
   virtual void Close() = 0;
 };
+
+inline std::vector<util::Result<std::vector<Appended>>> EventStore::Append(
+    std::span<std::vector<core::Event>> batches) {
+  std::vector<Batch> unprepared(batches.size());
+  for (size_t i = 0; i < batches.size(); ++i) unprepared[i].events = std::move(batches[i]);
+  return Append(std::span<Batch>(unprepared));
+}
 
 }  // namespace evident::storage

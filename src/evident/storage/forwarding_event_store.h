@@ -13,9 +13,12 @@ class ForwardingEventStore : public EventStore {
  public:
   explicit ForwardingEventStore(std::unique_ptr<EventStore> inner) : inner_(std::move(inner)) {}
 
-  std::vector<util::Result<std::vector<Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) override {
+  using EventStore::Append;
+  std::vector<util::Result<std::vector<Appended>>> Append(std::span<Batch> batches) override {
     return inner_->Append(batches);
+  }
+  std::unique_ptr<PreparedEvents> Prepare(const std::vector<core::Event>& events) const override {
+    return inner_->Prepare(events);
   }
   util::Result<Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
                            size_t limit) override {

@@ -32,17 +32,17 @@ StoredEvent ToStored(const Row& row) {
 
 class MemoryEventStore final : public EventStore {
  public:
-  std::vector<Result<std::vector<Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) override {
+  using EventStore::Append;
+  std::vector<Result<std::vector<Appended>>> Append(std::span<storage::Batch> batches) override {
     std::lock_guard lock(mu_);
     std::vector<Result<std::vector<Appended>>> results;
     results.reserve(batches.size());
-    for (std::vector<core::Event>& batch : batches) {
+    for (storage::Batch& batch : batches) {
       if (closed_) {
         results.emplace_back(Error::Unavailable("event store is closed"));
         continue;
       }
-      results.push_back(AppendBatch(batch));
+      results.push_back(AppendBatch(batch.events));
     }
     return results;
   }

@@ -68,35 +68,46 @@ struct DCtxDeleter {
 
 }  // namespace
 
-void CompressBody(std::string_view json, std::string& out) {
+bool AppendCompressed(std::string_view data, std::string& out) {
   thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
-  const size_t bound = ZSTD_compressBound(json.size());
-  out.resize(1 + bound);
-  out[0] = kZstdDictV1;
-  const size_t size = ZSTD_compress_usingCDict(ctx.get(), out.data() + 1, bound, json.data(),
-                                               json.size(), Dicts().compress);
-  if (ZSTD_isError(size) || size >= json.size()) {
+  // Compressed into a buffer kept by the thread, then copied at its size: growing `out` to the
+  // bound would zero (and fault in) four to six times the bytes the frame takes.
+  thread_local std::string scratch;
+  const size_t bound = ZSTD_compressBound(data.size());
+  if (scratch.size() < bound) scratch.resize(bound);
+  const size_t size = ZSTD_compress_usingCDict(ctx.get(), scratch.data(), bound, data.data(),
+                                               data.size(), Dicts().compress);
+  if (ZSTD_isError(size) || size >= data.size()) return false;
+  out.append(scratch.data(), size);
+  return true;
+}
+
+util::Result<std::string> DecompressFrame(std::string_view frame) {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20)) {
+    return util::Error::Corruption("event body: bad zstd frame");
+  }
+  std::string data(size, '\0');
+  const size_t got = ZSTD_decompress_usingDDict(ctx.get(), data.data(), data.size(), frame.data(),
+                                                frame.size(), Dicts().decompress);
+  if (ZSTD_isError(got) || got != size) return util::Error::Corruption("event body: bad zstd data");
+  return data;
+}
+
+void CompressBody(std::string_view json, std::string& out) {
+  out.assign(1, kZstdDictV1);
+  if (!AppendCompressed(json, out)) {
     out.assign(1, kRaw);
     out.append(json);
-    return;
   }
-  out.resize(1 + size);
 }
 
 util::Result<std::string> DecompressBody(std::string_view body) {
   if (body.empty()) return util::Error::Corruption("event body is empty");
   if (body[0] == kRaw) return std::string(body.substr(1));
   if (body[0] != kZstdDictV1) return util::Error::Corruption("event body: unknown codec");
-  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
-  const unsigned long long size = ZSTD_getFrameContentSize(body.data() + 1, body.size() - 1);
-  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20)) {
-    return util::Error::Corruption("event body: bad zstd frame");
-  }
-  std::string json(size, '\0');
-  const size_t got = ZSTD_decompress_usingDDict(
-      ctx.get(), json.data(), json.size(), body.data() + 1, body.size() - 1, Dicts().decompress);
-  if (ZSTD_isError(got) || got != size) return util::Error::Corruption("event body: bad zstd data");
-  return json;
+  return DecompressFrame(body.substr(1));
 }
 
 }  // namespace evident::storage::sqlite

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "evident/core/event.h"
 #include "evident/storage/sqlite/body_codec.h"
 #include "evident/storage/sqlite/varint.h"
 
@@ -14,28 +15,87 @@ void AppendToBlock(std::string_view json, std::string& payload) {
   payload.append(json);
 }
 
+namespace {
+
+constexpr char kSeqsZstd = 0x02;
+constexpr char kSeqsRaw = 0x03;
+
+Error BadBlock(int64_t first_position, std::string_view what) {
+  return Error::Corruption("log block " + std::to_string(first_position) + ": " +
+                           std::string(what));
+}
+
+}  // namespace
+
+void AppendSeqlessToBlock(std::string_view json, size_t seq_at, std::string& payload) {
+  AppendVarint(json.size(), payload);
+  AppendVarint(seq_at, payload);
+  payload.append(json);
+}
+
+void MakeBlockFrame(std::string_view payload, BlockFrame& frame) {
+  frame.bytes.clear();
+  frame.compressed = AppendCompressed(payload, frame.bytes);
+  if (!frame.compressed) frame.bytes.assign(payload);
+}
+
+void MakeBlockBody(const BlockFrame& frame, std::span<const uint64_t> seqs, std::string& body) {
+  body.clear();
+  body.reserve(1 + 10 * (seqs.size() + 1) + frame.bytes.size());
+  body.push_back(frame.compressed ? kSeqsZstd : kSeqsRaw);
+  AppendVarint(seqs.size(), body);
+  for (uint64_t seq : seqs) AppendVarint(seq, body);
+  body.append(frame.bytes);
+}
+
 util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_view body) {
   auto block = std::make_shared<LogBlock>();
   block->first_position_ = first_position;
+  if (!body.empty() && (body[0] == kSeqsZstd || body[0] == kSeqsRaw)) {
+    size_t at = 1;
+    uint64_t count = 0;
+    if (!ReadVarint(body, at, count) || count == 0 || count > body.size()) {
+      return BadBlock(first_position, "bad event count");
+    }
+    std::vector<uint64_t> seqs(count);
+    for (uint64_t& seq : seqs) {
+      if (!ReadVarint(body, at, seq)) return BadBlock(first_position, "bad seq");
+    }
+    std::string decompressed;
+    std::string_view payload = body.substr(at);
+    if (body[0] == kSeqsZstd) {
+      EVIDENT_ASSIGN_OR_RETURN(decompressed, DecompressFrame(payload));
+      payload = decompressed;
+    }
+    block->payload_.reserve(payload.size() + 12 * count);
+    at = 0;
+    for (uint64_t seq : seqs) {
+      uint64_t size = 0, seq_at = 0;
+      if (!ReadVarint(payload, at, size) || !ReadVarint(payload, at, seq_at)) {
+        return BadBlock(first_position, "bad event length");
+      }
+      if (size > payload.size() - at || seq_at > size) {
+        return BadBlock(first_position, "event runs past the block");
+      }
+      const size_t start = block->payload_.size();
+      core::AppendWithSeq(payload.substr(at, size), seq_at, seq, block->payload_);
+      block->spans_.emplace_back(start, block->payload_.size() - start);
+      at += size;
+    }
+    if (at != payload.size()) return BadBlock(first_position, "more events than seqs");
+    return LogBlockPtr(std::move(block));
+  }
   EVIDENT_ASSIGN_OR_RETURN(block->payload_, DecompressBody(body));
   const std::string_view payload = block->payload_;
   size_t at = 0;
   while (at < payload.size()) {
     uint64_t size = 0;
-    if (!ReadVarint(payload, at, size)) {
-      return Error::Corruption("log block " + std::to_string(first_position) +
-                               ": bad event length");
-    }
-    if (size > payload.size() - at) {
-      return Error::Corruption("log block " + std::to_string(first_position) +
-                               ": event runs past the block");
-    }
+    if (!ReadVarint(payload, at, size)) return BadBlock(first_position, "bad event length");
+    if (size > payload.size() - at) return BadBlock(first_position, "event runs past the block");
     block->spans_.emplace_back(at, size);
     at += size;
   }
-  if (block->spans_.empty()) {
-    return Error::Corruption("log block " + std::to_string(first_position) + " is empty");
-  }
+  if (block->spans_.empty()) return BadBlock(first_position, "holds no events");
   return LogBlockPtr(std::move(block));
 }
 

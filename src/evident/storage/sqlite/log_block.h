@@ -3,9 +3,15 @@
 // keys, actors, user agents and paths, so a block stores an event in ~165 bytes where one event
 // alone took ~420, and one zstd call for 64 events costs a third of 64 calls.
 //
-// A block's payload is, for each event in position order, its length as an unsigned LEB128 varint
-// followed by its bytes. Hand-written because it is twelve lines and no library's framing is
-// simpler; the payload is then compressed by body_codec.h.
+// Two layouts (docs/storage.md), told apart by the body's first byte:
+//   0x00 / 0x01 (read only): body_codec.h's raw or zstd form of a payload holding, for each event
+//     in position order, its length as an unsigned LEB128 varint followed by its stored JSON.
+//   0x02 / 0x03 (written): the events' seqs come first, outside the compressed part, which holds
+//     each event's JSON without its seq's digits: 0x02 or 0x03, the number of events n, n seqs
+//     (varints), then the zstd frame (0x02) or the bytes as they are (0x03) of a payload holding,
+//     for each event, varint length, varint seq_at (core::SeqlessJson) and the JSON. So a batch's
+//     blocks are compressed before the writer numbers its events, off the writer's thread.
+// Hand-written because the framing is a few varints and no library's is simpler.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,13 +32,27 @@ namespace evident::storage::sqlite {
 inline constexpr size_t kBlockMaxEvents = 64;
 inline constexpr size_t kBlockMaxBytes = 64 * 1024;
 
-// Appends one event's JSON to a block payload.
+// Appends one event's JSON to a payload of the read-only layout (tests build old blocks with it).
 void AppendToBlock(std::string_view json, std::string& payload);
+
+// Appends one event, without its seq's digits, to a payload of the written layout.
+void AppendSeqlessToBlock(std::string_view json, size_t seq_at, std::string& payload);
+
+// The part of a written block made before its events have seqs: the payload, compressed when
+// that makes it smaller.
+struct BlockFrame {
+  bool compressed = false;
+  std::string bytes;
+};
+void MakeBlockFrame(std::string_view payload, BlockFrame& frame);
+
+// The stored body of the block of `frame`, whose events (in order) have `seqs`.
+void MakeBlockBody(const BlockFrame& frame, std::span<const uint64_t> seqs, std::string& body);
 
 // One decompressed block. Immutable once built; shared between the cache and its readers.
 class LogBlock {
  public:
-  // Errors: Corruption when `body` is not a compressed payload AppendToBlock built.
+  // Errors: Corruption when `body` is not a block of either layout.
   static util::Result<std::shared_ptr<const LogBlock>> Decode(int64_t first_position,
                                                               std::string_view body);
 

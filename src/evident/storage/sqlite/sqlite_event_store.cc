@@ -206,6 +206,42 @@ bool BindId(Statement& statement, int index, std::string_view id) {
   return false;
 }
 
+// What Prepare makes of one event: its stored JSON without the seq's digits and, when the store
+// keeps its Merkle tree, the leaf hash of the JSON up to them.
+struct PreparedEvent {
+  core::SeqlessJson stored;
+  std::optional<merkle::LeafHasher> leaf;
+};
+
+PreparedEvent PrepareEvent(const core::Event& event, bool merkle_log) {
+  PreparedEvent prepared;
+  prepared.stored.json.reserve(512 + event.details.size() + event.request.user_agent.size());
+  core::EncodeStoredWithoutSeq(event, prepared.stored);
+  if (merkle_log) {
+    prepared.leaf.emplace();
+    prepared.leaf->Update(std::string_view(prepared.stored.json).substr(0, prepared.stored.seq_at));
+  }
+  return prepared;
+}
+
+// The events [first, first + count) of a batch as the frame of one block.
+struct PreparedBlock {
+  size_t first = 0;
+  size_t count = 0;
+  BlockFrame frame;
+};
+
+// A batch at least this large gets blocks of its own, compressed by Prepare on the submitting
+// thread; smaller ones share blocks that the writer compresses, since a few events alone give
+// the compressor too little to learn from.
+constexpr size_t kOwnBlocksMinEvents = kBlockMaxEvents;
+
+class SqlitePrepared final : public PreparedEvents {
+ public:
+  std::vector<PreparedEvent> events;  // one per event of the batch
+  std::vector<PreparedBlock> blocks;  // the batch's own blocks, in order; empty when too small
+};
+
 // One event past the watermark, kept decoded for queries and for the indexer. Immutable; shared
 // between the tail and queries in flight (hence shared_ptr: a query may still read an event the
 // indexer has just dropped from the tail).
@@ -425,8 +461,9 @@ class SqliteEventStore final : public EventStore {
   Status Open();
   Status CatchUpFromLog(size_t keep_in_tail);
 
-  std::vector<Result<std::vector<Appended>>> Append(
-      std::span<std::vector<core::Event>> batches) override;
+  using EventStore::Append;
+  std::vector<Result<std::vector<Appended>>> Append(std::span<Batch> batches) override;
+  std::unique_ptr<PreparedEvents> Prepare(const std::vector<core::Event>& events) const override;
   Result<Page> Query(const core::Filter& filter, const std::optional<core::Cursor>& after,
                      size_t limit) override;
   Result<Histogram> CountOverTime(const core::Filter& filter, int buckets) override;
@@ -450,18 +487,25 @@ class SqliteEventStore final : public EventStore {
   };
 
   // Events appended in the current transaction, not yet written as blocks: positions
-  // fresh.front()->position, ... in order, json[i] the stored JSON of fresh[i].
+  // fresh.front()->position, ... in order; stored[i] the stored JSON of fresh[i] without its
+  // seq, leaves[i] its leaf hash (when the store keeps its tree).
   struct Pending {
     std::vector<TailPtr> fresh;
-    std::vector<std::string> json;
+    std::vector<core::SeqlessJson> stored;
+    std::vector<merkle::Hash> leaves;
     std::vector<int64_t> tenant_ids;
+    // Batches that came with blocks of their own and stored every event: the index in `fresh`
+    // of each one's first event, and its blocks.
+    std::vector<std::pair<size_t, const std::vector<PreparedBlock>*>> own_blocks;
     void Truncate(size_t size) {
       fresh.resize(size);
-      json.resize(size);
+      stored.resize(size);
+      leaves.resize(std::min(leaves.size(), size));
       tenant_ids.resize(size);
+      while (!own_blocks.empty() && own_blocks.back().first >= size) own_blocks.pop_back();
     }
   };
-  Result<std::vector<Appended>> AppendBatch(std::vector<core::Event>& batch, Pending& pending);
+  Result<std::vector<Appended>> AppendBatch(Batch& batch, Pending& pending);
   Status WriteBlocks(const Pending& pending);
   Status AppendLeaves(const Pending& pending);
   Result<std::pair<int64_t, uint64_t>> FindTenant(Db& db, std::string_view tenant);
@@ -1070,8 +1114,33 @@ void SqliteEventStore::RunIndexer() {
   }
 }
 
-std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
-    std::span<std::vector<core::Event>> batches) {
+std::unique_ptr<PreparedEvents> SqliteEventStore::Prepare(
+    const std::vector<core::Event>& events) const {
+  auto prepared = std::make_unique<SqlitePrepared>();
+  prepared->events.reserve(events.size());
+  for (const core::Event& event : events) {
+    prepared->events.push_back(PrepareEvent(event, options_.merkle_log));
+  }
+  if (events.size() < kOwnBlocksMinEvents) return prepared;
+  std::string payload;
+  payload.reserve(kBlockMaxBytes + 4096);
+  size_t first = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const core::SeqlessJson& stored = prepared->events[i].stored;
+    AppendSeqlessToBlock(stored.json, stored.seq_at, payload);
+    const bool last = i + 1 == events.size();
+    if (!last && i + 1 - first < kBlockMaxEvents && payload.size() < kBlockMaxBytes) continue;
+    PreparedBlock& block = prepared->blocks.emplace_back();
+    block.first = first;
+    block.count = i + 1 - first;
+    MakeBlockFrame(payload, block.frame);
+    payload.clear();
+    first = i + 1;
+  }
+  return prepared;
+}
+
+std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Batch> batches) {
   std::vector<Result<std::vector<Appended>>> results;
   auto fail_all = [&](const Error& error) {
     results.clear();
@@ -1090,7 +1159,7 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
   const int64_t next_position_before = next_position_;
   if (Status begun = log_writer_->Exec("BEGIN IMMEDIATE"); !begun) return fail_all(begun.error());
   Pending pending;
-  for (std::vector<core::Event>& batch : batches) {
+  for (Batch& batch : batches) {
     const auto batch_tenants = tenants_;
     const int64_t batch_next_position = next_position_;
     const size_t pending_before = pending.fresh.size();
@@ -1129,28 +1198,55 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(
   return results;
 }
 
-// Writes the transaction's events as blocks of consecutive positions (log_block.h).
+// Writes the transaction's events as blocks of consecutive positions (log_block.h): a batch's own
+// blocks as Prepare compressed them, the other events in blocks the writer compresses.
 Status SqliteEventStore::WriteBlocks(const Pending& pending) {
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * insert,
       log_writer_->Prepare("INSERT INTO blocks(first_position, last_position, body) "
                            "VALUES(?, ?, ?)"));
   std::string payload, body;
-  size_t first = 0;
-  for (size_t i = 0; i < pending.fresh.size(); ++i) {
-    AppendToBlock(pending.json[i], payload);
-    const bool last = i + 1 == pending.fresh.size();
-    if (!last && i + 1 - first < kBlockMaxEvents && payload.size() < kBlockMaxBytes) continue;
-    CompressBody(payload, body);
+  BlockFrame frame;
+  std::vector<uint64_t> seqs;
+  auto write = [&](size_t first, size_t count, const BlockFrame& block_frame) -> Status {
+    seqs.clear();
+    for (size_t i = first; i < first + count; ++i) seqs.push_back(pending.fresh[i]->event.seq);
+    MakeBlockBody(block_frame, seqs, body);
     insert->Reset();
     insert->Bind(1, pending.fresh[first]->position)
-        .Bind(2, pending.fresh[i]->position)
+        .Bind(2, pending.fresh[first + count - 1]->position)
         .BindBlobStatic(3, body);
-    EVIDENT_RETURN_IF_ERROR(insert->Run());
-    payload.clear();
-    first = i + 1;
+    return insert->Run();
+  };
+  size_t first = 0;  // the first event of the block the writer is filling
+  auto flush = [&](size_t end) -> Status {
+    if (end > first) {
+      MakeBlockFrame(payload, frame);
+      EVIDENT_RETURN_IF_ERROR(write(first, end - first, frame));
+      payload.clear();
+    }
+    first = end;
+    return {};
+  };
+  auto own = pending.own_blocks.begin();
+  for (size_t i = 0; i < pending.fresh.size();) {
+    if (own != pending.own_blocks.end() && own->first == i) {
+      EVIDENT_RETURN_IF_ERROR(flush(i));
+      for (const PreparedBlock& block : *own->second) {
+        EVIDENT_RETURN_IF_ERROR(write(i + block.first, block.count, block.frame));
+      }
+      i += own->second->back().first + own->second->back().count;
+      first = i;
+      ++own;
+      continue;
+    }
+    AppendSeqlessToBlock(pending.stored[i].json, pending.stored[i].seq_at, payload);
+    ++i;
+    if (i - first >= kBlockMaxEvents || payload.size() >= kBlockMaxBytes) {
+      EVIDENT_RETURN_IF_ERROR(flush(i));
+    }
   }
-  return {};
+  return flush(pending.fresh.size());
 }
 
 // Appends the transaction's events to their tenants' trees (tiles.h), in the same transaction.
@@ -1171,15 +1267,22 @@ Status SqliteEventStore::AppendLeaves(const Pending& pending) {
                                std::to_string(event.seq));
     }
     touched.insert(&tree->second);
-    EVIDENT_RETURN_IF_ERROR(tree->second.Append(*log_writer_, merkle::HashLeaf(pending.json[i]),
-                                                pending.fresh[i]->position));
+    EVIDENT_RETURN_IF_ERROR(
+        tree->second.Append(*log_writer_, pending.leaves[i], pending.fresh[i]->position));
   }
   for (TreeWriter* tree : touched) EVIDENT_RETURN_IF_ERROR(tree->Flush(*log_writer_));
   return {};
 }
 
-Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Event>& batch,
-                                                            Pending& pending) {
+Result<std::vector<Appended>> SqliteEventStore::AppendBatch(Batch& whole, Pending& pending) {
+  std::vector<core::Event>& batch = whole.events;
+  // Prepared by this store's Prepare (the interface's contract), or nothing.
+  auto* prepared = static_cast<SqlitePrepared*>(whole.prepared.get());
+  if (prepared != nullptr && prepared->events.size() != batch.size()) {
+    return Error::Internal("prepared events do not match their batch");
+  }
+  const size_t fresh_before = pending.fresh.size();
+  bool all_fresh = true;
   Db& db = *log_writer_;
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * find,
@@ -1221,6 +1324,7 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
       if (!core::SameContent(event, *earlier->second)) return conflict();
       event.seq = earlier->second->seq;
       appended.push_back(Appended{event.id, event.tenant, event.seq, true});
+      all_fresh = false;
       continue;
     }
     if (may_repeat && !new_tenant) {
@@ -1244,6 +1348,7 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
         if (!core::SameContent(event, stored)) return conflict();
         event.seq = stored.seq;
         appended.push_back(Appended{event.id, event.tenant, event.seq, true});
+        all_fresh = false;
         continue;
       }
     }
@@ -1251,8 +1356,16 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     touched[tenant.tenant_id] = &tenant;
     const int64_t position = next_position_++;
     pending.tenant_ids.push_back(tenant.tenant_id);
-    std::string& json = pending.json.emplace_back();
-    core::EncodeEvent(event, core::EncodeMode::kStored, json);
+    PreparedEvent one = prepared != nullptr ? std::move(prepared->events[index])
+                                            : PrepareEvent(event, options_.merkle_log);
+    if (one.leaf) {
+      char digits[20];
+      const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, event.seq);
+      pending.leaves.push_back(
+          one.leaf->Finish({std::string_view(digits, static_cast<size_t>(end - digits)),
+                            std::string_view(one.stored.json).substr(one.stored.seq_at)}));
+    }
+    pending.stored.push_back(std::move(one.stored));
     insert_id->Reset();
     insert_id->Bind(1, tenant.tenant_id).Bind(3, position);
     BindId(*insert_id, 2, event.id);
@@ -1268,6 +1381,9 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(std::vector<core::Ev
     update_seq->Reset();
     EVIDENT_RETURN_IF_ERROR(
         update_seq->Bind(1, static_cast<int64_t>(tenant->next_seq)).Bind(2, tenant_id).Run());
+  }
+  if (prepared != nullptr && all_fresh && !prepared->blocks.empty()) {
+    pending.own_blocks.emplace_back(fresh_before, &prepared->blocks);
   }
   return appended;
 }

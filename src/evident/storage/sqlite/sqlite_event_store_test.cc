@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "evident/storage/sqlite/body_codec.h"
@@ -483,6 +484,92 @@ TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
   }
 }
 
+// The server's writer gets batches prepared on the request threads (EventStore::Prepare): a batch
+// of 64 events or more brings its own compressed blocks, smaller ones share the writer's. The log
+// must read back exactly as if nothing had been prepared: the same stored bytes and trees.
+TEST_F(SqliteStoreTest, PreparedBatchesStoreWhatUnpreparedOnesDo) {
+  // Sizes around the block and own-block limits. The third batch resends ten of the first's
+  // events, so its own blocks cannot be used and the writer builds its blocks instead.
+  const std::vector<std::pair<int, int>> batches = {{0, 200}, {1000, 3}, {190, 70}, {260, 64},
+                                                    {324, 1}, {325, 63}, {388, 130}};
+  auto build = [&](EventStore& store, bool prepare) {
+    std::vector<Batch> group;
+    for (const auto& [first, count] : batches) {
+      Batch& batch = group.emplace_back();
+      for (int number = first; number < first + count; ++number) {
+        batch.events.push_back(MakeEvent(number));
+      }
+      if (prepare) batch.prepared = store.Prepare(batch.events);
+    }
+    // Two groups: the first three batches, then the rest.
+    auto first = store.Append(std::span(group).first(3));
+    auto rest = store.Append(std::span(group).subspan(3));
+    for (const auto& results : {first, rest}) {
+      for (const auto& result : results) ASSERT_TRUE(result.has_value());
+    }
+    EXPECT_EQ(std::count_if(first[2]->begin(), first[2]->end(),
+                            [](const Appended& one) { return one.duplicate; }),
+              10);
+  };
+  std::map<std::string, std::vector<std::string>> unprepared;
+  std::map<std::string, merkle::Hash> unprepared_roots;
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    build(*store, false);
+    for (const std::string tenant : {"acme", "globex"}) {
+      auto tree = store->OpenTree(tenant);
+      ASSERT_TRUE(tree.has_value());
+      unprepared[tenant] = *store->Entries(tenant, 0, tree->size);
+      unprepared_roots[tenant] = *merkle::RootHash(tree->size, tree->nodes);
+    }
+    store->Close();
+  }
+  std::filesystem::remove_all(dir_);
+  {
+    auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+    build(*store, true);
+    store->Close();
+  }
+  auto store = Open();
+  for (const std::string tenant : {"acme", "globex"}) {
+    auto tree = store->OpenTree(tenant);
+    ASSERT_TRUE(tree.has_value());
+    auto entries = store->Entries(tenant, 0, tree->size);
+    ASSERT_TRUE(entries.has_value());
+    EXPECT_EQ(*entries, unprepared[tenant]) << tenant;
+    EXPECT_EQ(*merkle::RootHash(tree->size, tree->nodes), unprepared_roots[tenant]);
+  }
+  auto got = store->Get("globex", MakeEvent(517).id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->position, 521);  // 531 events sent, ten of them again
+  store->WaitUntilIndexed();
+  auto page = store->Query(core::Filter{}, std::nullopt, 10);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 521u);
+  store->Close();
+  // A batch's own blocks start where it starts and are not mixed with the writer's blocks,
+  // which never span two Append calls.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/log.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT first_position, last_position FROM blocks", -1, &select,
+                               nullptr),
+            SQLITE_OK);
+  std::set<std::pair<int64_t, int64_t>> blocks;
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    blocks.emplace(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
+  }
+  sqlite3_finalize(select);
+  sqlite3_close(db);
+  const std::set<std::pair<int64_t, int64_t>> expected = {
+      {1, 64},    {65, 128},  {129, 192}, {193, 200},  // the first batch's own
+      {201, 263},                                      // the second and the third (60 new)
+      {264, 327},                                      // the fourth's own
+      {328, 391},                                      // the fifth and sixth: 1 + 63
+      {392, 455}, {456, 519}, {520, 521}};             // the last's own
+  EXPECT_EQ(blocks, expected);
+}
+
 TEST_F(SqliteStoreTest, AMissingBlockIsReportedNotSkipped) {
   {
     auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
@@ -602,6 +689,66 @@ TEST(LogBlock, SplitsWhatWasAppended) {
   EXPECT_FALSE(LogBlock::Decode(7, body).has_value());
   CompressBody("", body);
   EXPECT_FALSE(LogBlock::Decode(7, body).has_value());
+}
+
+// The written layout: seqs outside the compressed part, put back into each event's JSON.
+TEST(LogBlock, PutsTheSeqsBackIntoEventsPreparedWithoutThem) {
+  std::vector<core::Event> events = {MakeEvent(1), MakeEvent(2), MakeEvent(3)};
+  events[2].details = "{}";
+  const std::vector<uint64_t> seqs = {0, 127, 1'000'000'007};
+  std::string payload;
+  for (const core::Event& event : events) {
+    core::SeqlessJson seqless;
+    core::EncodeStoredWithoutSeq(event, seqless);
+    AppendSeqlessToBlock(seqless.json, seqless.seq_at, payload);
+  }
+  for (bool compressible : {true, false}) {
+    BlockFrame frame;
+    // Random-looking bytes do not compress: the frame then holds the payload as it is.
+    MakeBlockFrame(compressible ? payload : payload.substr(0, 0), frame);
+    if (!compressible) {
+      std::string noise;
+      uint64_t x = 88172645463325252ULL;
+      for (int i = 0; i < 40; ++i, x ^= x << 13, x ^= x >> 7, x ^= x << 17) {
+        noise += static_cast<char>(x & 0xff);
+      }
+      payload.clear();
+      AppendSeqlessToBlock(noise, 0, payload);
+      MakeBlockFrame(payload, frame);
+    }
+    EXPECT_EQ(frame.compressed, compressible);
+    std::string body;
+    MakeBlockBody(frame, compressible ? std::span(seqs) : std::span(seqs).first(1), body);
+    auto block = LogBlock::Decode(40, body);
+    ASSERT_TRUE(block.has_value()) << block.error().ToString();
+    if (!compressible) {
+      EXPECT_EQ((*block)->last_position(), 40);
+      EXPECT_EQ((*block)->Event(40).substr(0, 1), "0");  // seq 0 put at offset 0
+      continue;
+    }
+    EXPECT_EQ((*block)->last_position(), 42);
+    for (size_t i = 0; i < events.size(); ++i) {
+      events[i].seq = seqs[i];
+      EXPECT_EQ((*block)->Event(40 + static_cast<int64_t>(i)), core::EncodeEvent(events[i]));
+    }
+    // More seqs than events, fewer, a cut header, a cut frame: corruption, never a guess.
+    std::string wrong;
+    MakeBlockBody(frame, std::span(seqs).first(2), wrong);
+    EXPECT_FALSE(LogBlock::Decode(40, wrong).has_value());
+    const std::vector<uint64_t> four = {1, 2, 3, 4};
+    MakeBlockBody(frame, four, wrong);
+    EXPECT_FALSE(LogBlock::Decode(40, wrong).has_value());
+    EXPECT_FALSE(LogBlock::Decode(40, body.substr(0, 3)).has_value());
+    EXPECT_FALSE(LogBlock::Decode(40, body.substr(0, body.size() - 5)).has_value());
+  }
+  // An offset past its event's end.
+  payload.clear();
+  AppendSeqlessToBlock("{}", 3, payload);
+  BlockFrame frame;
+  MakeBlockFrame(payload, frame);
+  std::string body;
+  MakeBlockBody(frame, std::span(seqs).first(1), body);
+  EXPECT_FALSE(LogBlock::Decode(1, body).has_value());
 }
 
 TEST(BlockCache, KeepsTheMostRecentlyUsed) {

@@ -10,9 +10,11 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <tuple>
@@ -91,15 +93,22 @@ CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
 CREATE INDEX IF NOT EXISTS events_tenant_time ON events(tenant, occurred_at);
 CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at);
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor, occurred_at);
-CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
-  words, content='', detail=none, columnsize=0, tokenize="ascii tokenchars '_'");
-CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5vocab(search, 'row');
 CREATE TABLE IF NOT EXISTS hour_counts(
   tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
+)sql";
+
+// The full-text index of a partition, in a file of its own (YYYY-MM-DD.words.db) so that a
+// second thread writes it while the indexer writes the rows; readers attach it as `words`.
+constexpr std::string_view kWordsSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5(
+  words, content='', detail=none, columnsize=0, tokenize="ascii tokenchars '_'");
+CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5vocab(search, 'row');
 CREATE TABLE IF NOT EXISTS word_counts(term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 INSERT OR IGNORE INTO meta(key, value) VALUES('word_counts', 0);
@@ -164,6 +173,13 @@ std::string PartitionName(int64_t week) {
 
 // The week of a partition file's name; nullopt when the name is not that of a partition (a date
 // that is not a Monday, or that does not exist, is not one).
+// The file of a partition's full-text index, beside PartitionName(week).
+std::string WordsName(int64_t week) {
+  std::string name = PartitionName(week);
+  name.insert(name.size() - 3, ".words");
+  return name;
+}
+
 std::optional<int64_t> WeekOfPartitionName(std::string_view name) {
   int year = 0, month = 0, day = 0;
   char tail[8] = {};
@@ -313,7 +329,10 @@ bool NeedsRecheck(const core::Filter& filter) {
 // A pool of reader connections to one file, each used by one thread at a time.
 class ConnectionPool {
  public:
-  ConnectionPool(std::string path, int cache_mib) : path_(std::move(path)), cache_mib_(cache_mib) {}
+  // With `words_path` set, each connection also attaches that file as `words` (a partition's
+  // full-text index): one read transaction then covers both files.
+  ConnectionPool(std::string path, int cache_mib, std::string words_path = "")
+      : path_(std::move(path)), cache_mib_(cache_mib), words_path_(std::move(words_path)) {}
 
   class Lease {
    public:
@@ -343,6 +362,12 @@ class ConnectionPool {
     }
     EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path_, OpenMode::kReadOnly));
     EVIDENT_RETURN_IF_ERROR(db->Exec(CommonPragmas(cache_mib_)));
+    if (!words_path_.empty()) {
+      EVIDENT_ASSIGN_OR_RETURN(Statement * attach, db->Prepare("ATTACH DATABASE ? AS words"));
+      EVIDENT_RETURN_IF_ERROR(attach->Bind(1, words_path_).Run());
+      EVIDENT_RETURN_IF_ERROR(
+          db->Exec("PRAGMA words.cache_size=-" + std::to_string(cache_mib_ * 1024)));
+    }
     return Lease(this, std::move(db));
   }
 
@@ -365,6 +390,7 @@ class ConnectionPool {
 
   const std::string path_;
   const int cache_mib_;
+  const std::string words_path_;
   std::atomic<bool> keep_no_cache_{false};
   std::mutex mu_;
   std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
@@ -374,7 +400,9 @@ class ConnectionPool {
 struct Partition {
   int64_t week = 0;
   util::UnixMillis start = 0, end = 0;  // [start, end)
-  std::unique_ptr<Db> writer;
+  std::unique_ptr<Db> writer;           // the rows file (PartitionName)
+  std::unique_ptr<Db> words_writer;     // the full-text index (WordsName); the words thread's while
+                                        // a batch runs, the indexer thread's otherwise
   // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: six
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
@@ -387,7 +415,10 @@ struct Partition {
   bool word_counts = false;  // its word_counts table is filled and valid (StoreWordCounts)
   // While word_counts is being filled: the last term stored so far ("" before the first).
   std::optional<std::string> counted_through;
-  int64_t watermark = 0;  // every position up to here that belongs to this week is in it
+  // Every position up to here that belongs to this week is in the rows file, and in the words
+  // file: each file's own, as a crash may leave one ahead of the other.
+  int64_t watermark = 0;
+  int64_t words_watermark = 0;
   std::unique_ptr<ConnectionPool> readers;
 };
 
@@ -408,10 +439,64 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 7;
+constexpr int64_t kIndexFormat = 8;
 
 // The page cache of the writer of a week the indexer has left (see IndexEvents).
 constexpr int kLeftWeekCacheMib = 2;
+
+// Runs jobs one at a time, in order, on a thread of its own. Thread-safe.
+class Worker {
+ public:
+  explicit Worker(const char* name)
+      : thread_([this, name] {
+          util::NameThisThread(name);
+          Run();
+        }) {}
+  ~Worker() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // `job` runs on the worker's thread; the future holds what it returned.
+  std::future<Status> Post(std::function<Status()> job) {
+    std::packaged_task<Status()> task(std::move(job));
+    std::future<Status> done = task.get_future();
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(task));
+    }
+    wake_.notify_all();
+    return done;
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::packaged_task<Status()> task;
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        task = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  // State below is guarded by mu_.
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<Status()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is ready
+};
 
 // A search naming more tenants than this reads every match rather than walk each tenant's events
 // (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.
@@ -516,7 +601,11 @@ class SqliteEventStore final : public EventStore {
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Result<int64_t> ActorOf(Partition& partition, std::string_view email, std::string_view id,
                           std::string& key);
+  struct WeekBatch;
   Status IndexEvents(const std::vector<TailPtr>& events);
+  Status IndexWords(std::vector<WeekBatch>& weeks, int64_t new_watermark);
+  Status IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark);
+  void SettleLeftWeeks(const std::vector<WeekBatch>& touched);
   void RunIndexer();
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
                                 std::optional<util::UnixMillis> newest_bound);
@@ -558,6 +647,8 @@ class SqliteEventStore final : public EventStore {
   bool indexer_failed_ = false;
   std::thread indexer_;
   std::atomic<bool> closed_{false};
+  // The indexer's second thread: the full-text half of each batch (IndexWords).
+  std::unique_ptr<Worker> words_worker_;
 };
 
 Status SqliteEventStore::Open() {
@@ -640,9 +731,13 @@ Status SqliteEventStore::Open() {
   }
   if (watermark_ > log_position_) rebuild = true;
   if (!rebuild) {
+    std::set<std::string> rows_files, words_files;
     for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
       const std::string name = entry.path().filename().string();
       if (name == "state.db" || entry.path().extension() != ".db") continue;
+      (name.ends_with(".words.db") ? words_files : rows_files).insert(name);
+    }
+    for (const std::string& name : rows_files) {
       // Anything else is a partition, or the index is not what this build writes (the monthly
       // files of format 5, say): rebuild.
       const std::optional<int64_t> week = WeekOfPartitionName(name);
@@ -650,7 +745,9 @@ Status SqliteEventStore::Open() {
         rebuild = true;
         break;
       }
+      words_files.erase(WordsName(*week));  // opened with its rows
     }
+    if (!words_files.empty()) rebuild = true;  // a full-text index without its week's rows
   }
   if (rebuild) {
     std::unique_lock lock(snapshot_mu_);
@@ -668,6 +765,7 @@ Status SqliteEventStore::Open() {
         std::to_string(kIndexFormat) + ");"));
     watermark_ = 0;
   }
+  words_worker_ = std::make_unique<Worker>("evident-words");
   EVIDENT_RETURN_IF_ERROR(CatchUpFromLog(options_.max_tail_events));
   indexer_ = std::thread([this] {
     util::NameThisThread("evident-index");
@@ -735,47 +833,71 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   partition->start = WeekStart(week);
   partition->end = WeekStart(week + 1);
   const std::string path = (fs::path(index_dir_) / PartitionName(week)).string();
+  const std::string words_path = (fs::path(index_dir_) / WordsName(week)).string();
   if (!create && !fs::exists(path)) return Error::NotFound(path);
-  EVIDENT_ASSIGN_OR_RETURN(partition->writer, Db::Open(path, OpenMode::kReadWrite));
-  Db& db = *partition->writer;
+  if (!create && !fs::exists(words_path)) return Error::NotFound(words_path);
   // Derived data: a crash may lose the latest index transactions, never corrupt committed ones
   // (WAL), and the watermark inside each transaction says how far the file got.
-  EVIDENT_RETURN_IF_ERROR(db.Exec(CommonPragmas(options_.index_cache_mib) +
-                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-                                  "PRAGMA wal_autocheckpoint=20000;"));
-  EVIDENT_RETURN_IF_ERROR(db.Exec(kIndexSchema));
-  EVIDENT_RETURN_IF_ERROR(db.Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
-                                  std::to_string(kIndexFormat) + ")"));
-  if (db.Changes() > 0) {
-    // A new partition. FTS5 keeps its settings in the table: set them once. automerge 16 merges
-    // less often than the default of 4, into larger segments (docs/storage.md).
-    EVIDENT_RETURN_IF_ERROR(db.Exec("INSERT INTO search(search, rank) VALUES('automerge', 16)"));
-  }
-  EVIDENT_ASSIGN_OR_RETURN(Statement * meta,
-                           db.Prepare("SELECT (SELECT value FROM meta WHERE key = 'format'), "
-                                      "(SELECT value FROM meta WHERE key = 'watermark'), "
-                                      "(SELECT value FROM meta WHERE key = 'word_counts')"));
-  EVIDENT_RETURN_IF_ERROR(meta->Step());
-  const int64_t found_format = meta->ColumnInt(0);
-  const bool has_watermark = !meta->ColumnIsNull(1);
-  partition->watermark = meta->ColumnInt(1);
-  partition->word_counts = meta->ColumnInt(2) == 1;
-  meta->Reset();
+  auto open = [&](const std::string& file, std::string_view schema,
+                  int cache_mib) -> Result<std::unique_ptr<Db>> {
+    EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(file, OpenMode::kReadWrite));
+    EVIDENT_RETURN_IF_ERROR(db->Exec(CommonPragmas(cache_mib) +
+                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+                                     "PRAGMA wal_autocheckpoint=20000;"));
+    EVIDENT_RETURN_IF_ERROR(db->Exec(schema));
+    EVIDENT_RETURN_IF_ERROR(db->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
+                                     std::to_string(kIndexFormat) + ")"));
+    return db;
+  };
   // An index written by another version is derived data: Open rebuilds it from the log.
-  if (found_format != kIndexFormat) {
-    return Error::Corruption(path + ": index format " + std::to_string(found_format));
+  auto check = [](Statement& meta, const std::string& file) -> Status {
+    if (meta.ColumnInt(0) != kIndexFormat) {
+      return Error::Corruption(file + ": index format " + std::to_string(meta.ColumnInt(0)));
+    }
+    if (meta.ColumnIsNull(1)) return Error::Corruption(file + ": no watermark");
+    return {};
+  };
+  EVIDENT_ASSIGN_OR_RETURN(partition->writer, open(path, kIndexSchema, options_.index_cache_mib));
+  {
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * meta, partition->writer->Prepare("SELECT (SELECT value FROM meta WHERE key = "
+                                                     "'format'), (SELECT value FROM meta WHERE key "
+                                                     "= 'watermark')"));
+    EVIDENT_RETURN_IF_ERROR(meta->Step());
+    Status checked = check(*meta, path);
+    partition->watermark = meta->ColumnInt(1);
+    meta->Reset();
+    EVIDENT_RETURN_IF_ERROR(checked);
   }
-  if (!has_watermark) return Error::Corruption(path + ": no watermark");
+  EVIDENT_ASSIGN_OR_RETURN(partition->words_writer,
+                           open(words_path, kWordsSchema, options_.words_cache_mib));
+  Db& words = *partition->words_writer;
+  if (words.Changes() > 0) {
+    // A new file. FTS5 keeps its settings in the table: set them once. automerge 16 merges less
+    // often than the default of 4, into larger segments (docs/storage.md).
+    EVIDENT_RETURN_IF_ERROR(words.Exec("INSERT INTO search(search, rank) VALUES('automerge', 16)"));
+  }
+  {
+    EVIDENT_ASSIGN_OR_RETURN(Statement * meta,
+                             words.Prepare("SELECT (SELECT value FROM meta WHERE key = 'format'), "
+                                           "(SELECT value FROM meta WHERE key = 'watermark'), "
+                                           "(SELECT value FROM meta WHERE key = 'word_counts')"));
+    EVIDENT_RETURN_IF_ERROR(meta->Step());
+    Status checked = check(*meta, words_path);
+    partition->words_watermark = meta->ColumnInt(1);
+    partition->word_counts = meta->ColumnInt(2) == 1;
+    meta->Reset();
+    EVIDENT_RETURN_IF_ERROR(checked);
+  }
   EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
-  partition->readers = std::make_unique<ConnectionPool>(path, options_.reader_cache_mib);
+  partition->readers =
+      std::make_unique<ConnectionPool>(path, options_.reader_cache_mib, words_path);
   Partition* raw = partition.get();
   std::unique_lock lock(snapshot_mu_);
   partitions_[week] = std::move(partition);
   return raw;
 }
 
-// Fills partition.terms from its terms table. Errors: Corruption (a term of a kind this build does
-// not know), SQLite's.
 Status SqliteEventStore::LoadTerms(Partition& partition) {
   for (TermIds& ids : partition.terms) ids.clear();
   Db& db = *partition.writer;
@@ -817,7 +939,7 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
 // at 10M events, 0.7 s) would stall the indexer while ingest fills the tail: about 50 MB of RSS.
 // The week is left, so the pass reads through its writer's small page cache.
 Status SqliteEventStore::StoreWordCounts(Partition& partition) {
-  Db& db = *partition.writer;
+  Db& db = *partition.words_writer;
   auto chunk = [&]() -> Status {
     if (!partition.counted_through) {
       EVIDENT_RETURN_IF_ERROR(db.Exec("DELETE FROM word_counts"));
@@ -897,90 +1019,183 @@ Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
 
 // Writes `events` (consecutive positions past the watermark) into their partitions, then
 // publishes the new watermark and drops them from the tail. Indexer thread (or Open) only.
+// A week's share of an index batch: its events in position order, each one's tenant term id.
+struct SqliteEventStore::WeekBatch {
+  Partition* partition = nullptr;
+  std::vector<const TailEvent*> events;
+  std::vector<int64_t> tenants;
+  bool rows_begun = false, words_begun = false;
+};
+
 Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   if (events.empty()) return {};
   std::map<int64_t, std::vector<const TailEvent*>> by_week;
   for (const TailPtr& event : events)
     by_week[WeekOf(event->event.occurred_at)].push_back(event.get());
-  std::vector<Partition*> touched;
-  std::string words, lowered_email, actor_key;
+  const int64_t new_watermark = events.back()->position;
+  std::vector<WeekBatch> weeks;
+  weeks.reserve(by_week.size());
+  auto rollback = [&] {
+    for (WeekBatch& week : weeks) {
+      if (week.rows_begun) (void)week.partition->writer->Exec("ROLLBACK");
+      if (week.words_begun) (void)week.partition->words_writer->Exec("ROLLBACK");
+    }
+  };
+  Status begun = [&]() -> Status {
+    for (auto& [week_number, week_events] : by_week) {
+      WeekBatch& week = weeks.emplace_back();
+      week.events = std::move(week_events);
+      {
+        std::shared_lock lock(snapshot_mu_);
+        auto it = partitions_.find(week_number);
+        if (it != partitions_.end()) week.partition = it->second.get();
+      }
+      if (week.partition == nullptr) {
+        EVIDENT_ASSIGN_OR_RETURN(week.partition, OpenPartition(week_number, true));
+      }
+      Partition& partition = *week.partition;
+      EVIDENT_RETURN_IF_ERROR(partition.writer->Exec("BEGIN"));
+      week.rows_begun = true;
+      EVIDENT_RETURN_IF_ERROR(partition.words_writer->Exec("BEGIN"));
+      week.words_begun = true;
+      partition.settled = false;
+      if (partition.left) {
+        EVIDENT_RETURN_IF_ERROR(partition.writer->Exec(CacheSizePragma(options_.index_cache_mib)));
+        EVIDENT_RETURN_IF_ERROR(
+            partition.words_writer->Exec(CacheSizePragma(options_.words_cache_mib)));
+        EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
+        partition.readers->SetKeepNoCache(false);
+        partition.left = false;
+      }
+      // Words are indexed per tenant (word_7, 7 the week's term id of the tenant): the words
+      // thread needs the ids before the rows are written.
+      week.tenants.reserve(week.events.size());
+      for (const TailEvent* event : week.events) {
+        EVIDENT_ASSIGN_OR_RETURN(week.tenants.emplace_back(),
+                                 TermId(partition, kTenant, event->event.tenant));
+      }
+    }
+    return {};
+  }();
+  if (!begun) {
+    rollback();
+    return begun;
+  }
+  // The words go into each week's full-text index on the words thread while this thread writes
+  // the rows: the two halves of the work (docs/storage.md) take about as long each, and live in
+  // separate files, so neither waits for the other's transaction.
+  std::future<Status> words = words_worker_->Post([&] { return IndexWords(weeks, new_watermark); });
+  Status rows = IndexRows(weeks, new_watermark);
+  Status words_done = words.get();
+  if (!rows || !words_done) {
+    rollback();
+    return rows ? words_done : rows;
+  }
+  {
+    std::unique_lock lock(snapshot_mu_);
+    for (WeekBatch& week : weeks) {
+      Partition& partition = *week.partition;
+      Status committed = partition.words_writer->Exec("COMMIT");
+      week.words_begun = false;
+      if (committed) committed = partition.writer->Exec("COMMIT");
+      week.rows_begun = false;
+      if (!committed) {
+        (void)partition.writer->Exec("ROLLBACK");
+        return committed;
+      }
+      partition.watermark = std::max(partition.watermark, new_watermark);
+      partition.words_watermark = std::max(partition.words_watermark, new_watermark);
+    }
+    std::lock_guard tail_lock(tail_mu_);
+    watermark_ = new_watermark;
+    while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
+  }
+  tail_cv_.notify_all();
+  SettleLeftWeeks(weeks);
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * save, state_db_->Prepare("UPDATE state SET value = ? WHERE key = 'watermark'"));
+  return save->Bind(1, new_watermark).Run();
+}
+
+// The full-text half of IndexEvents, on the words thread: only the weeks' words writers.
+Status SqliteEventStore::IndexWords(std::vector<WeekBatch>& weeks, int64_t new_watermark) {
+  std::string words;
+  for (WeekBatch& week : weeks) {
+    Partition& partition = *week.partition;
+    Db& db = *partition.words_writer;
+    if (partition.word_counts || partition.counted_through) {
+      // Written again (a backfill): its words are counted by the full-text index until it is
+      // left again.
+      EVIDENT_RETURN_IF_ERROR(
+          db.Exec("DELETE FROM word_counts; UPDATE meta SET value = 0 WHERE key = 'word_counts';"));
+      partition.word_counts = false;
+      partition.counted_through.reset();
+    }
+    EVIDENT_ASSIGN_OR_RETURN(Statement * insert,
+                             db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
+    // In position order: FTS5 takes rowids in ascending order (a smaller one would flush its
+    // pending terms).
+    for (size_t i = 0; i < week.events.size(); ++i) {
+      const TailEvent& event = *week.events[i];
+      if (event.position <= partition.words_watermark) continue;  // indexed before a crash
+      words.clear();
+      AppendSearchText(event.event, week.tenants[i], words);
+      insert->Reset();
+      EVIDENT_RETURN_IF_ERROR(insert->Bind(1, event.position).BindStatic(2, words).Run());
+    }
+    EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
+                             db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
+    EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
+  }
+  return {};
+}
+
+// The rows half of IndexEvents: the weeks' rows writers, their terms and counts.
+Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark) {
+  std::string lowered_email, actor_key;
   struct IndexRow {
     int64_t position, occurred_at, tenant, workspace, type, action, resource_type, status, method,
         actor, ip;
   };
   std::vector<IndexRow> rows;
-  for (auto& [week, week_events] : by_week) {
-    Partition* partition = nullptr;
-    {
-      std::shared_lock lock(snapshot_mu_);
-      auto it = partitions_.find(week);
-      if (it != partitions_.end()) partition = it->second.get();
-    }
-    if (partition == nullptr) {
-      EVIDENT_ASSIGN_OR_RETURN(partition, OpenPartition(week, true));
-    }
-    Db& db = *partition->writer;
-    EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN"));
-    touched.push_back(partition);
-    partition->settled = false;
-    if (partition->left) {
-      EVIDENT_RETURN_IF_ERROR(db.Exec(CacheSizePragma(options_.index_cache_mib)));
-      EVIDENT_RETURN_IF_ERROR(LoadTerms(*partition));
-      partition->readers->SetKeepNoCache(false);
-      partition->left = false;
-    }
-    if (partition->word_counts || partition->counted_through) {
-      // Written again (a backfill): its words are counted by the full-text index until it is
-      // left again.
-      EVIDENT_RETURN_IF_ERROR(
-          db.Exec("DELETE FROM word_counts; UPDATE meta SET value = 0 WHERE key = 'word_counts';"));
-      partition->word_counts = false;
-      partition->counted_through.reset();
-    }
+  for (WeekBatch& week : weeks) {
+    Partition& partition = *week.partition;
+    Db& db = *partition.writer;
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * insert,
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
                    "resource_type, status, method, actor, ip) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    EVIDENT_ASSIGN_OR_RETURN(Statement * insert_words,
-                             db.Prepare("INSERT INTO search(rowid, words) VALUES(?, ?)"));
-    int64_t last = partition->watermark;
     std::map<std::pair<int64_t, int64_t>, int64_t> hour_counts;  // (tenant, hour) -> events
     // (tenant, action, status, day) -> events
     std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, int64_t> day_counts;
     rows.clear();
-    rows.reserve(week_events.size());  // grown by doubling, each copy faults in fresh pages
-    for (const TailEvent* tail_event : week_events) {
-      if (tail_event->position <= partition->watermark) continue;  // indexed before a crash
-      const core::Event& event = tail_event->event;
+    rows.reserve(week.events.size());  // grown by doubling, each copy faults in fresh pages
+    for (size_t i = 0; i < week.events.size(); ++i) {
+      const TailEvent& tail_event = *week.events[i];
+      if (tail_event.position <= partition.watermark) continue;  // indexed before a crash
+      const core::Event& event = tail_event.event;
       IndexRow& row = rows.emplace_back();
-      row.position = tail_event->position;
+      row.position = tail_event.position;
       row.occurred_at = event.occurred_at;
+      row.tenant = week.tenants[i];
       row.type = static_cast<int64_t>(event.type);
       row.status = static_cast<int64_t>(event.status);
-      EVIDENT_ASSIGN_OR_RETURN(row.tenant, TermId(*partition, kTenant, event.tenant));
-      EVIDENT_ASSIGN_OR_RETURN(row.workspace, TermId(*partition, kWorkspace, event.workspace));
-      EVIDENT_ASSIGN_OR_RETURN(row.action, TermId(*partition, kAction, event.action));
+      EVIDENT_ASSIGN_OR_RETURN(row.workspace, TermId(partition, kWorkspace, event.workspace));
+      EVIDENT_ASSIGN_OR_RETURN(row.action, TermId(partition, kAction, event.action));
       EVIDENT_ASSIGN_OR_RETURN(row.resource_type,
-                               TermId(*partition, kResourceType, event.resource.type));
-      EVIDENT_ASSIGN_OR_RETURN(row.method, TermId(*partition, kMethod, event.request.method));
+                               TermId(partition, kResourceType, event.resource.type));
+      EVIDENT_ASSIGN_OR_RETURN(row.method, TermId(partition, kMethod, event.request.method));
       EVIDENT_ASSIGN_OR_RETURN(
-          row.actor, ActorOf(*partition, util::AsciiLowerInto(event.actor.email, lowered_email),
+          row.actor, ActorOf(partition, util::AsciiLowerInto(event.actor.email, lowered_email),
                              event.actor.id, actor_key));
-      EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(*partition, kIp, event.request.ip));
-      // FTS5 takes rowids in ascending order; a smaller one would flush its pending terms.
-      words.clear();
-      AppendSearchText(event, row.tenant, words);
-      insert_words->Reset();
-      EVIDENT_RETURN_IF_ERROR(insert_words->Bind(1, row.position).BindStatic(2, words).Run());
+      EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
       ++hour_counts[{row.tenant, FloorDiv(event.occurred_at, kMillisPerHour)}];
       ++day_counts[{row.tenant, row.action, row.status,
                     FloorDiv(event.occurred_at, kMillisPerDay)}];
-      last = tail_event->position;
     }
-    // The rows go in after the full-text pass, all together, and in (tenant, occurred_at) order:
-    // the tenant indexes then take each batch in runs of neighbouring keys (docs/storage.md has
-    // what each step saved).
+    // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take
+    // each batch in runs of neighbouring keys (docs/storage.md has what each step saved).
     std::sort(rows.begin(), rows.end(), [](const IndexRow& a, const IndexRow& b) {
       return std::tie(a.tenant, a.occurred_at, a.position) <
              std::tie(b.tenant, b.occurred_at, b.position);
@@ -1026,66 +1241,57 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     }
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
-    EVIDENT_RETURN_IF_ERROR(mark->Bind(1, std::max(last, events.back()->position)).Run());
+    EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
   }
-  const int64_t new_watermark = events.back()->position;
-  {
-    std::unique_lock lock(snapshot_mu_);
-    for (Partition* partition : touched) {
-      Status committed = partition->writer->Exec("COMMIT");
-      if (!committed) {
-        (void)partition->writer->Exec("ROLLBACK");
-        return committed;
-      }
-      partition->watermark = std::max(partition->watermark, new_watermark);
+  return {};
+}
+
+// Events arrive roughly in time order, so weeks behind the current one are rarely written again.
+// Once left, a week gives back its page caches (the writers' and the readers', rather than hold
+// index_cache_mib and reader_cache_mib a reader for every week) and its terms; then it stores its
+// word counts, a part of one week per batch (StoreWordCounts), and gives back its WAL files (no
+// write will restart them). The checkpoints must not wait for a reader of that week: without a
+// busy timeout they give up at once, and the next batch tries again. A settled week is not
+// visited again until a batch writes to it: there are 52 a year.
+void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
+  std::shared_lock lock(snapshot_mu_);
+  bool counted_one = false;
+  for (const auto& [week, partition] : partitions_) {
+    if (partition->settled ||
+        std::any_of(touched.begin(), touched.end(),
+                    [&](const WeekBatch& batch) { return batch.partition == partition.get(); })) {
+      continue;
     }
-    std::lock_guard tail_lock(tail_mu_);
-    watermark_ = new_watermark;
-    while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
-  }
-  tail_cv_.notify_all();
-  {
-    // Events arrive roughly in time order, so weeks behind the current one are rarely written
-    // again. Once left, a week gives back its page caches (the writer's and the readers', rather
-    // than hold index_cache_mib and reader_cache_mib a reader for every week) and its terms; then
-    // it stores its word counts, a part of one week per batch (StoreWordCounts), and gives back
-    // its WAL file (no write will restart it). The checkpoint must not wait for a reader of that
-    // week: without a busy timeout it gives up at once, and the next batch tries again. A settled
-    // week is not visited again until a batch writes to it: there are 52 a year.
-    std::shared_lock lock(snapshot_mu_);
-    bool counted_one = false;
-    for (const auto& [week, partition] : partitions_) {
-      if (partition->settled ||
-          std::find(touched.begin(), touched.end(), partition.get()) != touched.end()) {
-        continue;
-      }
-      Db& db = *partition->writer;
-      if (!partition->left) {
-        for (TermIds& ids : partition->terms) TermIds().swap(ids);
-        TermIds().swap(partition->actors);
-        partition->readers->SetKeepNoCache(true);
-        // Small enough for StoreWordCounts' pass, which reads the week's whole full-text index.
-        (void)db.Exec(CacheSizePragma(kLeftWeekCacheMib));
-        sqlite3_db_release_memory(db.raw());
-        partition->left = true;
-      }
-      // Best effort, as the checkpoint: without them the full-text index counts, and a failing
-      // disk fails the next batch's commit.
-      if (!partition->word_counts && !counted_one) {
-        (void)StoreWordCounts(*partition);
-        sqlite3_db_release_memory(db.raw());  // or every left week would keep what the pass read
-        counted_one = true;
-      }
-      sqlite3_busy_timeout(db.raw(), 0);
-      partition->settled = sqlite3_wal_checkpoint_v2(db.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
-                                                     nullptr, nullptr) == SQLITE_OK &&
-                           partition->word_counts;
-      sqlite3_busy_timeout(db.raw(), kBusyTimeoutMs);
+    Db& db = *partition->writer;
+    Db& words = *partition->words_writer;
+    if (!partition->left) {
+      for (TermIds& ids : partition->terms) TermIds().swap(ids);
+      TermIds().swap(partition->actors);
+      partition->readers->SetKeepNoCache(true);
+      // Small enough for StoreWordCounts' pass, which reads the week's whole full-text index.
+      (void)db.Exec(CacheSizePragma(kLeftWeekCacheMib));
+      (void)words.Exec(CacheSizePragma(kLeftWeekCacheMib));
+      sqlite3_db_release_memory(db.raw());
+      sqlite3_db_release_memory(words.raw());
+      partition->left = true;
     }
+    // Best effort, as the checkpoints: without them the full-text index counts, and a failing
+    // disk fails the next batch's commit.
+    if (!partition->word_counts && !counted_one) {
+      (void)StoreWordCounts(*partition);
+      sqlite3_db_release_memory(words.raw());  // or every left week would keep what it read
+      counted_one = true;
+    }
+    bool checkpointed = true;
+    for (Db* file : {&db, &words}) {
+      sqlite3_busy_timeout(file->raw(), 0);
+      checkpointed = sqlite3_wal_checkpoint_v2(file->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                               nullptr, nullptr) == SQLITE_OK &&
+                     checkpointed;
+      sqlite3_busy_timeout(file->raw(), kBusyTimeoutMs);
+    }
+    partition->settled = checkpointed && partition->word_counts;
   }
-  EVIDENT_ASSIGN_OR_RETURN(
-      Statement * save, state_db_->Prepare("UPDATE state SET value = ? WHERE key = 'watermark'"));
-  return save->Bind(1, new_watermark).Run();
 }
 
 void SqliteEventStore::RunIndexer() {
@@ -1105,7 +1311,10 @@ void SqliteEventStore::RunIndexer() {
     Status indexed = IndexEvents(batch);
     if (!indexed) {
       // The log still holds everything; the next open rebuilds what is missing.
-      for (auto& [week, partition] : partitions_) (void)partition->writer->Exec("ROLLBACK");
+      for (auto& [week, partition] : partitions_) {
+        (void)partition->writer->Exec("ROLLBACK");
+        (void)partition->words_writer->Exec("ROLLBACK");
+      }
       std::lock_guard lock(tail_mu_);
       indexer_failed_ = true;
       tail_cv_.notify_all();
@@ -1399,8 +1608,11 @@ Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
     if (newest_bound && partition.start > *newest_bound) continue;
     EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, partition.readers->Acquire());
     EVIDENT_RETURN_IF_ERROR(db->Exec("BEGIN"));
-    EVIDENT_ASSIGN_OR_RETURN(Statement * start,
-                             db->Prepare("SELECT value FROM meta WHERE key = 'watermark'"));
+    // Reading both files starts the read transaction on both, while the indexer cannot commit.
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * start,
+        db->Prepare("SELECT (SELECT value FROM main.meta WHERE key = 'watermark'), "
+                    "(SELECT value FROM words.meta WHERE key = 'watermark')"));
     Status started = start->Step().has_value() ? Status() : Status(Error::IOError("snapshot"));
     start->Reset();
     if (!started) {
@@ -1634,7 +1846,7 @@ Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
     // faster than count(*) over a match), and a week the indexer has left has the counts of its
     // per-tenant tokens stored (StoreWordCounts), read in this transaction's view of it.
     EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
-                             db.Prepare("SELECT value FROM meta WHERE key = 'word_counts'"));
+                             db.Prepare("SELECT value FROM words.meta WHERE key = 'word_counts'"));
     EVIDENT_ASSIGN_OR_RETURN(bool has_counted, counted->Step());
     const bool stored_counts = has_counted && counted->ColumnInt(0) == 1;
     counted->Reset();

@@ -4,10 +4,12 @@
 //                            Append, event bodies compressed (body_codec.h)
 //   DATA/index/state.db      the indexer's watermark: every position up to it is indexed
 //   DATA/index/YYYY-MM-DD.db one index partition per UTC week of occurred_at (named by its
-//                            Monday): filter columns, composite indexes, FTS5 for `q`; derived,
+//                            Monday): filter columns, composite indexes, counts; derived,
 //                            rebuilt from the log
+//   DATA/index/YYYY-MM-DD.words.db  the week's full-text index (FTS5) for `q`, likewise
 //
-// An indexer thread copies events from the log into the partitions in large transactions.
+// An indexer thread copies events from the log into the partitions in large transactions, while
+// a second thread writes the same events' words into the full-text index.
 // Events past its watermark (the unindexed tail) are also kept decoded in memory, and every query
 // merges them in, so an acknowledged event is visible to the very next query.
 #pragma once
@@ -41,7 +43,8 @@ struct SqliteOptions {
   // Back-pressure: Append waits for the indexer while the tail holds this many events.
   size_t max_tail_events = 100'000;
   int log_cache_mib = 32;    // page cache of the log's writer connection
-  int index_cache_mib = 96;  // page cache of the indexer's connection to each partition
+  int index_cache_mib = 96;  // page cache of the indexer's connection to each partition's rows
+  int words_cache_mib = 16;  // ... and to its full-text index, which it writes as new segments
   int reader_cache_mib = 8;  // page cache of each reader connection
   // A word search that matches at least this many events of a week finds its page by walking
   // the time index newest first, giving up (and reading every match instead) after

@@ -203,16 +203,20 @@ int64_t QueryInt(const std::string& path, const std::string& sql) {
   return value;
 }
 
-// The partition files of `dir`'s index (not state.db), sorted.
-std::vector<std::string> PartitionFiles(const std::string& dir) {
+// The partitions' rows files of `dir`'s index (YYYY-MM-DD.db: not state.db, nor the words
+// files), or with `words` their full-text files (YYYY-MM-DD.words.db); sorted.
+std::vector<std::string> PartitionFiles(const std::string& dir, bool words = false) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir + "/index")) {
-    if (entry.path().filename() == "state.db" || entry.path().extension() != ".db") continue;
-    names.push_back(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    if (name == "state.db" || entry.path().extension() != ".db") continue;
+    if (name.ends_with(".words.db") == words) names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   return names;
 }
+
+std::string WordsFileOf(std::string rows_file) { return rows_file.insert(10, ".words"); }
 
 // Runs `sql` on every index partition (not state.db); returns how many there were.
 int ExecOnPartitions(const std::string& dir, const std::string& sql) {
@@ -294,6 +298,9 @@ TEST_F(SqliteStoreTest, PartitionsAreUtcWeeksNamedByTheirMonday) {
   }
   EXPECT_GE(expected.size(), 13u);  // 90 days
   EXPECT_EQ(PartitionFiles(dir_), std::vector<std::string>(expected.begin(), expected.end()));
+  std::vector<std::string> words;
+  for (const std::string& file : expected) words.push_back(WordsFileOf(file));
+  EXPECT_EQ(PartitionFiles(dir_, true), words);
   // Each edge is in its own week's file.
   auto edge = [&](const std::string& file, const char* which) {
     return QueryInt(dir_ + "/index/" + file,
@@ -302,6 +309,36 @@ TEST_F(SqliteStoreTest, PartitionsAreUtcWeeksNamedByTheirMonday) {
   EXPECT_EQ(edge("2025-04-28.db", "max"), monday - 1);
   EXPECT_EQ(edge("2025-05-05.db", "min"), monday);
   EXPECT_LT(edge("2025-05-05.db", "max"), monday + 7 * kDay);
+}
+
+// A week's two files go together: one without the other makes Open rebuild the index.
+TEST_F(SqliteStoreTest, AWeekMissingOneOfItsFilesIsRebuilt) {
+  for (const bool words : {true, false}) {
+    std::filesystem::remove_all(dir_);
+    const std::string before = IndexedAnswersThenClose();
+    const std::vector<std::string> rows = PartitionFiles(dir_);
+    ASSERT_GE(rows.size(), 2u);
+    std::filesystem::remove(dir_ + "/index/" + (words ? WordsFileOf(rows.front()) : rows.front()));
+    ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);  // only a rebuild mends
+    auto store = Open();
+    store->WaitUntilIndexed();
+    EXPECT_EQ(Answers(*store), before) << (words ? "without words" : "without rows");
+    store->Close();
+    EXPECT_EQ(PartitionFiles(dir_), rows);
+    EXPECT_EQ(PartitionFiles(dir_, true).size(), rows.size());
+  }
+}
+
+// A full-text file of another format: the week is rebuilt, and `q` finds what it found.
+TEST_F(SqliteStoreTest, AWordsFileOfAnotherFormatIsRebuilt) {
+  const std::string before = IndexedAnswersThenClose();
+  for (const std::string& file : PartitionFiles(dir_, true)) {
+    ExecOn(dir_ + "/index/" + file, "UPDATE meta SET value = 1 WHERE key = 'format';");
+  }
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  auto store = Open();
+  store->WaitUntilIndexed();
+  EXPECT_EQ(Answers(*store), before);
 }
 
 TEST_F(SqliteStoreTest, AnIndexWhoseStateHasAnotherFormatIsRebuiltWhole) {
@@ -405,7 +442,7 @@ TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {
       store->WaitUntilIndexed();
     }
   };
-  const std::string week = dir_ + "/index/" + MondayFileOf(kBase);
+  const std::string week = dir_ + "/index/" + WordsFileOf(MondayFileOf(kBase));
   for (int i = 0; i < 5; ++i) append(kBase + i, "acme", "alpha beta");
   for (int i = 0; i < 3; ++i) append(kBase + 10 + i, "globex", "alpha");
   store->WaitUntilIndexed();

@@ -128,16 +128,28 @@ void LeafHasher::Update(std::string_view part) {
   if (EVP_DigestUpdate(ctx_, part.data(), part.size()) != 1) std::abort();
 }
 
-Hash LeafHasher::Finish(std::initializer_list<std::string_view> rest) const {
-  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> copy(EVP_MD_CTX_new());
+namespace {
+
+Hash FinishSha256(EVP_MD_CTX* ctx, std::initializer_list<std::string_view> rest) {
   Hash out;
   unsigned int size = 0;
-  if (EVP_MD_CTX_copy_ex(copy.get(), ctx_) != 1) std::abort();
   for (std::string_view part : rest) {
-    if (EVP_DigestUpdate(copy.get(), part.data(), part.size()) != 1) std::abort();
+    if (EVP_DigestUpdate(ctx, part.data(), part.size()) != 1) std::abort();
   }
-  if (EVP_DigestFinal_ex(copy.get(), out.data(), &size) != 1 || size != kHashSize) std::abort();
+  if (EVP_DigestFinal_ex(ctx, out.data(), &size) != 1 || size != kHashSize) std::abort();
   return out;
+}
+
+}  // namespace
+
+Hash LeafHasher::Finish(std::initializer_list<std::string_view> rest) const& {
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> copy(EVP_MD_CTX_new());
+  if (EVP_MD_CTX_copy_ex(copy.get(), ctx_) != 1) std::abort();
+  return FinishSha256(copy.get(), rest);
+}
+
+Hash LeafHasher::Finish(std::initializer_list<std::string_view> rest) && {
+  return FinishSha256(ctx_, rest);
 }
 
 Hash HashChildren(const Hash& left, const Hash& right) {

@@ -39,8 +39,10 @@ class LeafHasher {
   LeafHasher& operator=(const LeafHasher&) = delete;
 
   void Update(std::string_view part);
-  // HashLeaf(every part given to Update, then each of `rest`, in order).
-  Hash Finish(std::initializer_list<std::string_view> rest) const;
+  // HashLeaf(every part given to Update, then each of `rest`, in order). The first keeps the
+  // hasher for more; the second uses it up, without copying its state.
+  Hash Finish(std::initializer_list<std::string_view> rest) const&;
+  Hash Finish(std::initializer_list<std::string_view> rest) &&;
 
  private:
   evp_md_ctx_st* ctx_;  // owned

@@ -139,6 +139,7 @@ TEST(LeafHasher, FinishLeavesTheHasherAsItWas) {
   LeafHasher moved = std::move(hasher);
   moved.Update("more");
   EXPECT_EQ(ToHex(moved.Finish({})), ToHex(HashLeaf("prefix:more")));
+  EXPECT_EQ(ToHex(std::move(moved).Finish({"!", "?"})), ToHex(HashLeaf("prefix:more!?")));
   EXPECT_NE(ToHex(LeafHasher().Finish({})), ToHex(EmptyRoot()));  // the 0x00 prefix is in
   EXPECT_EQ(ToHex(LeafHasher().Finish({})), ToHex(HashLeaf("")));
 }

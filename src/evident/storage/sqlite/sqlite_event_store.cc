@@ -1570,9 +1570,9 @@ Result<std::vector<Appended>> SqliteEventStore::AppendBatch(Batch& whole, Pendin
     if (one.leaf) {
       char digits[20];
       const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, event.seq);
-      pending.leaves.push_back(
-          one.leaf->Finish({std::string_view(digits, static_cast<size_t>(end - digits)),
-                            std::string_view(one.stored.json).substr(one.stored.seq_at)}));
+      pending.leaves.push_back(std::move(*one.leaf).Finish(
+          {std::string_view(digits, static_cast<size_t>(end - digits)),
+           std::string_view(one.stored.json).substr(one.stored.seq_at)}));
     }
     pending.stored.push_back(std::move(one.stored));
     insert_id->Reset();

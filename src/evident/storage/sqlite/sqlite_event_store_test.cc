@@ -486,6 +486,25 @@ TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   ASSERT_FALSE(store.has_value());
 }
 
+// The (first, last) positions of the log's blocks, in order.
+std::vector<std::pair<int64_t, int64_t>> BlockRanges(const std::string& dir) {
+  std::vector<std::pair<int64_t, int64_t>> blocks;
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open((dir + "/log.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* select = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT first_position, last_position FROM blocks "
+                               "ORDER BY first_position",
+                               -1, &select, nullptr),
+            SQLITE_OK);
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    blocks.emplace_back(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
+  }
+  sqlite3_finalize(select);
+  sqlite3_close(db);
+  return blocks;
+}
+
 TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
   {
     auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
@@ -493,20 +512,7 @@ TEST_F(SqliteStoreTest, EventsAreStoredInBlocksAndReadBackFromThem) {
     AppendRange(*store, 200, 1);  // a group of one: a block of one
     store->Close();
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/log.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* select = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db,
-                               "SELECT first_position, last_position FROM blocks "
-                               "ORDER BY first_position",
-                               -1, &select, nullptr),
-            SQLITE_OK);
-  std::vector<std::pair<int64_t, int64_t>> blocks;
-  while (sqlite3_step(select) == SQLITE_ROW) {
-    blocks.emplace_back(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
-  }
-  sqlite3_finalize(select);
-  sqlite3_close(db);
+  const std::vector<std::pair<int64_t, int64_t>> blocks = BlockRanges(dir_);
   const auto full = static_cast<int64_t>(kBlockMaxEvents);
   const std::vector<std::pair<int64_t, int64_t>> expected = {
       {1, full}, {full + 1, 2 * full}, {2 * full + 1, 3 * full}, {3 * full + 1, 200}, {201, 201}};
@@ -586,25 +592,13 @@ TEST_F(SqliteStoreTest, PreparedBatchesStoreWhatUnpreparedOnesDo) {
   store->Close();
   // A batch's own blocks start where it starts and are not mixed with the writer's blocks,
   // which never span two Append calls.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ + "/log.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* select = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT first_position, last_position FROM blocks", -1, &select,
-                               nullptr),
-            SQLITE_OK);
-  std::set<std::pair<int64_t, int64_t>> blocks;
-  while (sqlite3_step(select) == SQLITE_ROW) {
-    blocks.emplace(sqlite3_column_int64(select, 0), sqlite3_column_int64(select, 1));
-  }
-  sqlite3_finalize(select);
-  sqlite3_close(db);
-  const std::set<std::pair<int64_t, int64_t>> expected = {
+  const std::vector<std::pair<int64_t, int64_t>> expected = {
       {1, 64},    {65, 128},  {129, 192}, {193, 200},  // the first batch's own
       {201, 263},                                      // the second and the third (60 new)
       {264, 327},                                      // the fourth's own
       {328, 391},                                      // the fifth and sixth: 1 + 63
       {392, 455}, {456, 519}, {520, 521}};             // the last's own
-  EXPECT_EQ(blocks, expected);
+  EXPECT_EQ(BlockRanges(dir_), expected);
 }
 
 TEST_F(SqliteStoreTest, AMissingBlockIsReportedNotSkipped) {

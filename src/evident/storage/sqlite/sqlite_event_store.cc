@@ -396,13 +396,13 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Db>> idle_;  // guarded by mu_
 };
 
-// One week of the index. The writer connection and terms cache belong to the indexer thread.
+// One week of the index. The writer connections and terms cache belong to the indexer thread,
+// but while a batch runs words_writer, word_counts and counted_through belong to the words thread.
 struct Partition {
   int64_t week = 0;
   util::UnixMillis start = 0, end = 0;  // [start, end)
   std::unique_ptr<Db> writer;           // the rows file (PartitionName)
-  std::unique_ptr<Db> words_writer;     // the full-text index (WordsName); the words thread's while
-                                        // a batch runs, the indexer thread's otherwise
+  std::unique_ptr<Db> words_writer;     // the full-text index (WordsName)
   // value -> term_id, one map per TermKind (index kind - 1), looked up by string_view: six
   // look-ups an event, without building a key.
   std::array<TermIds, kTermKinds> terms;
@@ -860,9 +860,9 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   EVIDENT_ASSIGN_OR_RETURN(partition->writer, open(path, kIndexSchema, options_.index_cache_mib));
   {
     EVIDENT_ASSIGN_OR_RETURN(
-        Statement * meta, partition->writer->Prepare("SELECT (SELECT value FROM meta WHERE key = "
-                                                     "'format'), (SELECT value FROM meta WHERE key "
-                                                     "= 'watermark')"));
+        Statement * meta,
+        partition->writer->Prepare("SELECT (SELECT value FROM meta WHERE key = 'format'), "
+                                   "(SELECT value FROM meta WHERE key = 'watermark')"));
     EVIDENT_RETURN_IF_ERROR(meta->Step());
     Status checked = check(*meta, path);
     partition->watermark = meta->ColumnInt(1);

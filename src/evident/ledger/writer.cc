@@ -23,7 +23,6 @@ Writer::Writer(storage::EventStore& store, WriterOptions options)
 Writer::~Writer() { Shutdown(); }
 
 void Writer::Submit(std::vector<core::Event> events, Callback done, Admission admission) {
-  std::unique_ptr<storage::PreparedEvents> prepared = store_.Prepare(events);
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -35,7 +34,15 @@ void Writer::Submit(std::vector<core::Event> events, Callback done, Admission ad
       done(Error::Unavailable("the write queue is full; retry shortly"));
       return;
     }
+    // Admitted: its place counts from now, so that a full queue refuses before any work is
+    // spent, and the writer does not finish a shutdown while this is still being prepared.
     queued_events_ += events.size();
+    ++preparing_;
+  }
+  std::unique_ptr<storage::PreparedEvents> prepared = store_.Prepare(events);
+  {
+    std::lock_guard lock(mu_);
+    --preparing_;
     queue_.push_back(Pending{{std::move(events), std::move(prepared)}, std::move(done)});
   }
   wake_.notify_one();
@@ -66,8 +73,8 @@ void Writer::Run() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued was answered
+      wake_.wait(lock, [this] { return !queue_.empty() || (stopping_ && preparing_ == 0); });
+      if (queue_.empty()) return;  // stopping, and everything admitted was answered
       size_t group_events = 0;
       while (!queue_.empty() &&
              (group.empty() ||
@@ -111,6 +118,7 @@ WriterStats Writer::Stats() const {
   std::lock_guard lock(mu_);
   WriterStats stats = stats_;
   stats.queued_events = queued_events_;
+  stats.stopping = stopping_;
   return stats;
 }
 

@@ -30,6 +30,7 @@ struct WriterStats {
   uint64_t commits = 0;
   uint64_t queued_events = 0;      // waiting for the writer now
   uint64_t last_group_events = 0;  // size of the latest commit group
+  bool stopping = false;           // Shutdown has begun: new requests are refused
 };
 
 // Whether Submit may refuse a request because the queue is full.
@@ -79,7 +80,8 @@ class Writer {
   // State below is protected by mu_.
   std::condition_variable wake_;
   std::deque<Pending> queue_;
-  size_t queued_events_ = 0;
+  size_t queued_events_ = 0;  // queued, and admitted but still being prepared
+  int preparing_ = 0;         // requests admitted but not queued yet (EventStore::Prepare)
   bool stopping_ = false;
   WriterStats stats_;
   std::vector<uint64_t> group_size_counts_;  // by power-of-two bucket

@@ -2,10 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/memory/memory_event_store.h"
@@ -154,6 +155,78 @@ TEST(Writer, RefusesWhenTheQueueIsFull) {
   store.Open();
   EXPECT_TRUE(first.get().has_value());
   EXPECT_TRUE(second.get().has_value());
+}
+
+// Counts Prepare calls; while closed, Prepare waits at its gate.
+class PrepareGatedStore final : public storage::ForwardingEventStore {
+ public:
+  PrepareGatedStore() : ForwardingEventStore(storage::memory::NewMemoryEventStore()) {}
+
+  std::unique_ptr<storage::PreparedEvents> Prepare(
+      const std::vector<core::Event>& events) const override {
+    std::unique_lock lock(mu_);
+    ++prepared_;
+    entered_cv_.notify_all();
+    open_cv_.wait(lock, [this] { return open_; });
+    return ForwardingEventStore::Prepare(events);
+  }
+  void WaitUntilPrepared(int count) {
+    std::unique_lock lock(mu_);
+    entered_cv_.wait(lock, [&] { return prepared_ >= count; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    open_cv_.notify_all();
+  }
+  int prepared() const {
+    std::lock_guard lock(mu_);
+    return prepared_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable entered_cv_, open_cv_;
+  mutable int prepared_ = 0;
+  bool open_ = false;
+};
+
+TEST(Writer, RefusesAFullQueueBeforePreparingAnything) {
+  PrepareGatedStore store;
+  WriterOptions options;
+  options.max_queued_events = 3;
+  Writer writer(store, options);
+  std::optional<Future> first;
+  std::thread submitter([&] { first = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a")}); });
+  store.WaitUntilPrepared(1);  // admitted, its place taken while it is prepared
+  auto refused = SubmitAsync(writer, {MakeEvent("a"), MakeEvent("a")}).get();
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), util::ErrorCode::kUnavailable);
+  EXPECT_EQ(store.prepared(), 1) << "a refused request was prepared for nothing";
+  store.Open();
+  submitter.join();
+  EXPECT_TRUE(first->get().has_value());
+}
+
+TEST(Writer, ShutdownAnswersARequestStillBeingPrepared) {
+  PrepareGatedStore store;
+  Writer writer(store, WriterOptions{});
+  std::optional<Future> admitted;
+  std::thread submitter([&] { admitted = SubmitAsync(writer, {MakeEvent("a")}); });
+  store.WaitUntilPrepared(1);
+  std::thread closer([&] { writer.Shutdown(); });
+  // The request is still being prepared when the shutdown begins; only then may it finish.
+  while (!writer.Stats().stopping) std::this_thread::yield();
+  EXPECT_EQ(SubmitAsync(writer, {MakeEvent("a")}).get().error().code(),
+            util::ErrorCode::kUnavailable);
+  store.Open();
+  submitter.join();
+  ASSERT_EQ(admitted->wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "an admitted request was never answered";
+  EXPECT_TRUE(admitted->get().has_value());
+  closer.join();
+  EXPECT_EQ(store.Query(core::Filter{}, std::nullopt, 10)->total, 1u);
+  EXPECT_EQ(store.prepared(), 1);
 }
 
 }  // namespace

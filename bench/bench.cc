@@ -197,12 +197,13 @@ struct Latency {
   double p50_ms = 0, p99_ms = 0;
   double target_ms = 0;
   int errors = 0;
+  std::vector<std::pair<double, std::string>> slowest;  // (ms, path), slowest first
 };
 
 Latency Measure(const std::string& name, double target_ms, int runs,
                 const std::function<std::string(int)>& make_path, Http& http) {
   std::vector<double> samples;
-  Latency result{name, 0, 0, target_ms, 0};
+  Latency result{name, 0, 0, target_ms, 0, {}};
   for (int i = 0; i < runs + 10; ++i) {
     const std::string path = make_path(i);
     const auto start = Clock::now();
@@ -213,7 +214,11 @@ Latency Measure(const std::string& name, double target_ms, int runs,
         std::cerr << name << ": HTTP " << code << " " << http.body().substr(0, 300) << "\n";
       continue;
     }
-    if (i >= 10) samples.push_back(ms);  // the first few warm caches
+    if (i < 10) continue;  // the first few warm caches
+    samples.push_back(ms);
+    result.slowest.emplace_back(ms, path);
+    std::sort(result.slowest.begin(), result.slowest.end(), std::greater<>());
+    if (result.slowest.size() > 3) result.slowest.pop_back();
   }
   std::sort(samples.begin(), samples.end());
   if (!samples.empty()) {
@@ -317,8 +322,16 @@ int Main(int argc, char** argv) {
   uint64_t log_leaves = 1'000'000;
   app.add_option("--log-leaves", log_leaves,
                  "leaves of the tamper-evidence log benchmark's tree (0: skip it)");
+  bool queries_only = false;
+  app.add_flag("--queries-only", queries_only,
+               "time the queries on the events a previous run left in --work-dir (same --scale); "
+               "ingest nothing");
   CLI11_PARSE(app, argc, argv);
 
+  if (queries_only && work_dir.empty()) {
+    std::cerr << "evident-bench: --queries-only needs the --work-dir of a previous run\n";
+    return 2;
+  }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (work_dir.empty()) {
     char templ[] = "/tmp/evident-bench-XXXXXX";
@@ -345,7 +358,7 @@ int Main(int argc, char** argv) {
       (scale + static_cast<uint64_t>(batch) - 1) / static_cast<uint64_t>(batch);
   const auto ingest_start = Clock::now();
   std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
+  for (int c = 0; c < (queries_only ? 0 : clients); ++c) {
     threads.emplace_back([&, c] {
       DatasetOptions mine = options;
       mine.seed = options.seed + static_cast<uint64_t>(c) * 7919;
@@ -419,6 +432,33 @@ int Main(int argc, char** argv) {
                "&q=" + words[static_cast<size_t>(i) % words.size()];
       },
       http));
+  // The console's other filters (not in the list): the Auth log's type, a method, and
+  // a user's address, each with the newest-first page and its exact total.
+  latencies.push_back(Measure(
+      "tenant + type", 10, runs,
+      [&](int i) {
+        return "/api/v1/events?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+               "&type=" + (i % 2 == 0 ? "authentication" : "activity");
+      },
+      http));
+  latencies.push_back(Measure(
+      "tenant + method", 10, runs,
+      [&](int i) {
+        static const char* const kMethods[] = {"POST", "PATCH", "DELETE"};
+        return "/api/v1/events?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+               "&method=" + kMethods[i % 3];
+      },
+      http));
+  latencies.push_back(Measure(
+      "tenant + ip", 10, runs,
+      [&](int) {
+        const User& user = picker.PickUser(picker.PickTenant());
+        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
+               "&ip=" + user.ip;
+      },
+      http));
   // Page 50: walk 49 pages once per tenant sampled, then time the 50th.
   {
     std::vector<std::string> page50;
@@ -453,7 +493,7 @@ int Main(int argc, char** argv) {
   // and an unknown email, which must cost the same as a wrong password.
   auto time_logins = [&](const std::string& name, const std::string& email,
                          const std::string& password, long expected) {
-    Latency result{name, 0, 0, 0, 0};
+    Latency result{name, 0, 0, 0, 0, {}};
     std::vector<double> samples;
     for (int i = 0; i < 40; ++i) {
       const std::string body =
@@ -479,8 +519,8 @@ int Main(int argc, char** argv) {
   const Latency login = time_logins("password login", kAdminEmail, kAdminPassword, 200);
   // Wrong passwords and unknown emails alternate, so that both meet the same load on this
   // shared machine and their ratio is fair.
-  Latency wrong_password{"wrong password", 0, 0, 0, 0};
-  Latency unknown_email{"unknown email", 0, 0, 0, 0};
+  Latency wrong_password{"wrong password", 0, 0, 0, 0, {}};
+  Latency unknown_email{"unknown email", 0, 0, 0, 0, {}};
   {
     std::vector<double> wrong_samples, unknown_samples;
     for (int i = 0; i < 80; ++i) {
@@ -514,28 +554,34 @@ int Main(int argc, char** argv) {
   const uint64_t rss = PeakRssBytes(server.pid);
   const int exit_code = StopServer(server);
 
-  const double ingest_rate = static_cast<double>(scale) / ingest_seconds;
-  const double searchable_rate = static_cast<double>(scale) / searchable_seconds;
+  const double ingest_rate = queries_only ? 0 : static_cast<double>(scale) / ingest_seconds;
+  const double searchable_rate = queries_only ? 0 : static_cast<double>(scale) / searchable_seconds;
   auto per = [&](uint64_t bytes) {
     return static_cast<double>(bytes) / static_cast<double>(scale);
   };
 
   char line[256];
   std::cout << "\n| measure | value | target |\n|---|---|---|\n";
-  std::snprintf(line, sizeof line,
-                "| durable ingest, %d clients x %d | %.0f events/s | >= 150000 |\n", clients, batch,
-                ingest_rate);
-  std::cout << line;
-  std::snprintf(line, sizeof line,
-                "| searchable (indexer caught up) | %.0f events/s | >= 60000 |\n", searchable_rate);
-  std::cout << line;
+  if (!queries_only) {
+    std::snprintf(line, sizeof line,
+                  "| durable ingest, %d clients x %d | %.0f events/s | >= 150000 |\n", clients,
+                  batch, ingest_rate);
+    std::cout << line;
+    std::snprintf(line, sizeof line,
+                  "| searchable (indexer caught up) | %.0f events/s | >= 60000 |\n",
+                  searchable_rate);
+    std::cout << line;
+  }
   for (const Latency& l : latencies) {
     std::snprintf(line, sizeof line, "| %s | p50 %.2f ms, p99 %.2f ms%s | p99 <= %.0f ms |\n",
                   l.name.c_str(), l.p50_ms, l.p99_ms, l.errors ? " (errors!)" : "", l.target_ms);
     std::cout << line;
   }
-  std::snprintf(line, sizeof line, "| bytes/event: raw NDJSON | %.0f | |\n", per(raw_bytes.load()));
-  std::cout << line;
+  if (!queries_only) {
+    std::snprintf(line, sizeof line, "| bytes/event: raw NDJSON | %.0f | |\n",
+                  per(raw_bytes.load()));
+    std::cout << line;
+  }
   std::snprintf(line, sizeof line, "| bytes/event: log | %.0f | |\n", per(log_bytes));
   std::cout << line;
   std::snprintf(line, sizeof line, "| bytes/event: index | %.0f | |\n", per(index_bytes));
@@ -548,11 +594,19 @@ int Main(int argc, char** argv) {
   std::cout << line;
   std::cout << "ingest failures: " << failures.load() << ", server exit code: " << exit_code
             << "\n";
+  // Where each p99 comes from: a slow moment of the host, or a query slow every time.
+  std::cout << "\nslowest of each query kind:\n";
+  for (const Latency& l : latencies) {
+    for (const auto& [ms, path] : l.slowest) {
+      std::snprintf(line, sizeof line, "  %-26s %7.2f ms  ", l.name.c_str(), ms);
+      std::cout << line << path << "\n";
+    }
+  }
 
   // What authentication adds to each request: the server's own check of the bench's bearer
   // token against its identity.db, timed in process, beside the server time one batch takes.
   const auto [auth, oauth_auth] = MeasureAuthentication(data_dir, kToken);
-  const double batch_server_us = 1e6 * batch / ingest_rate;
+  const double batch_server_us = queries_only ? 0 : 1e6 * batch / ingest_rate;
   std::cout << "\n| measure | value | target |\n|---|---|---|\n";
   std::snprintf(line, sizeof line,
                 "| authentication per request (in process) | p50 %.1f us, p99 %.1f us | |\n",
@@ -564,10 +618,12 @@ int Main(int argc, char** argv) {
                 oauth_auth.p50_us, oauth_auth.p99_us,
                 auth.p50_us > 0 ? oauth_auth.p50_us / auth.p50_us : 0.0);
   std::cout << line;
-  std::snprintf(line, sizeof line,
-                "| authentication share of one %d-event ingest request | %.3f%% | <= 5%% |\n",
-                batch, 100.0 * auth.p50_us / batch_server_us);
-  std::cout << line;
+  if (!queries_only) {
+    std::snprintf(line, sizeof line,
+                  "| authentication share of one %d-event ingest request | %.3f%% | <= 5%% |\n",
+                  batch, 100.0 * auth.p50_us / batch_server_us);
+    std::cout << line;
+  }
   for (const Latency* l :
        std::initializer_list<const Latency*>{&login, &wrong_password, &unknown_email}) {
     std::snprintf(line, sizeof line, "| %s over HTTP | p50 %.1f ms, p99 %.1f ms%s | |\n",
@@ -637,7 +693,8 @@ int Main(int argc, char** argv) {
        << ",\"unknown_email_p50_ms\":" << unknown_email.p50_ms
        << ",\"login_errors\":" << login.errors + wrong_password.errors + unknown_email.errors
        << "}}\n";
-  const std::string file = out_dir + "/bench-" + std::to_string(scale) + ".json";
+  const std::string file =
+      out_dir + "/bench-" + std::to_string(scale) + (queries_only ? "-queries" : "") + ".json";
   std::ofstream(file) << json.str();
   std::cout << "wrote " << file << "\n";
   if (work_dir.find("/evident-bench-") != std::string::npos) fs::remove_all(work_dir);

@@ -438,6 +438,50 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.actions = {"login"};
     f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kBlocked};
   });
+  // Types join actions and statuses in the per-day counts.
+  add("tenant + type, unaligned days", [&](Filter& f) {
+    f.tenants = {"umbrella"};
+    f.types = {core::EventType::kToken};
+    f.from = some_time - 4 * kDay - 777;
+    f.to = some_time + 3 * kDay + 4'321'000;
+  });
+  add("type + action + status", [](Filter& f) {
+    f.types = {core::EventType::kSession, core::EventType::kActivity};
+    f.actions = {"delete"};
+    f.statuses = {core::EventStatus::kInitiated};
+  });
+  // One of workspace, resource type, method and IP: per-day counts by term.
+  add("tenant + workspace, unaligned days", [&](Filter& f) {
+    f.tenants = {"acme"};
+    f.workspaces = {"staging"};
+    f.from = some_time - 5 * kDay - 98'765;
+    f.to = some_time + 1 * kDay + 3'600'001;
+  });
+  add("resource types across one day boundary", [&](Filter& f) {
+    f.resource_types = {"user", "token"};
+    f.from = some_time - 7 * 3'600'000;
+    f.to = some_time + 7 * 3'600'000;
+  });
+  add("tenant + ips, unaligned days", [&](Filter& f) {
+    f.tenants = {"initech"};
+    f.ips = {"198.51.100.7", "2001:db8::1"};
+    f.from = some_time - 3 * kDay - 5'000;
+    f.to = some_time + 2 * kDay + 5'000;
+  });
+  add("tenants + a known and an unknown method", [](Filter& f) {
+    f.tenants = {"globex", "initech"};
+    f.methods = {"DELETE", "PATCH"};
+  });
+  add("workspace + method (not counted)", [](Filter& f) {
+    f.workspaces = {"prod"};
+    f.methods = {"GET"};
+  });
+  add("method + status (not counted)", [&](Filter& f) {
+    f.tenants = {"acme"};
+    f.methods = {"POST"};
+    f.statuses = {core::EventStatus::kBlocked};
+    f.from = some_time - 2 * kDay;
+  });
   add("tenant + user + days", [&](Filter& f) {
     f.tenants = {"globex"};
     f.users = {"user7@globex.test"};

@@ -90,15 +90,20 @@ CREATE TABLE IF NOT EXISTS actors(
   UNIQUE(email, actor_id));
 CREATE INDEX IF NOT EXISTS actors_by_id ON actors(actor_id);
 CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
-CREATE INDEX IF NOT EXISTS events_tenant_time ON events(tenant, occurred_at);
-CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at);
+CREATE INDEX IF NOT EXISTS events_tenant_time
+  ON events(tenant, occurred_at, type, status, workspace, resource_type, method, ip);
+CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at, type, status);
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor, occurred_at);
 CREATE TABLE IF NOT EXISTS hour_counts(
   tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_counts(
-  tenant INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
-  count INTEGER NOT NULL, PRIMARY KEY(tenant, action, status, day)) WITHOUT ROWID;
+  tenant INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL,
+  day INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(tenant, type, action, status, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS facet_counts(
+  term INTEGER NOT NULL, tenant INTEGER NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(term, tenant, day)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
 
@@ -439,7 +444,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 8;
+constexpr int64_t kIndexFormat = 9;
 
 // The page cache of the writer of a week the indexer has left (see IndexEvents).
 constexpr int kLeftWeekCacheMib = 2;
@@ -510,8 +515,10 @@ struct CountTable {
 };
 // Filters of tenants and time only.
 constexpr CountTable kHourCounts{"hour_counts", "hour", kMillisPerHour};
-// Filters of tenants, actions, statuses and time only.
+// Filters of tenants, types, actions, statuses and time only.
 constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
+// Filters of tenants, one of workspaces, resource types, methods and IPs (by term), and time only.
+constexpr CountTable kFacetCounts{"facet_counts", "day", kMillisPerDay};
 
 // A filter translated for one partition: SQL conditions on its events table.
 struct PartitionQuery {
@@ -519,9 +526,10 @@ struct PartitionQuery {
   std::string where;   // " AND ..." conditions
   std::string match;   // FTS5 expression, bound as ?1 when not empty
   // Set when the filter's conditions (besides time) are all columns of a count table: then
-  // totals come from it. counts_where holds those conditions, valid on `events` too.
+  // totals come from it. counts_where holds those conditions on the count table's columns,
+  // counted_where the same on `events`.
   const CountTable* counts = nullptr;
-  std::string counts_where;
+  std::string counts_where, counted_where;
   // Set when the filter is words and tenants only, and `match` holds the tenant condition (some
   // word is indexed per tenant, or no tenant is named): then the full-text index alone counts a
   // partition that lies wholly inside the time range.
@@ -1150,6 +1158,41 @@ Status SqliteEventStore::IndexWords(std::vector<WeekBatch>& weeks, int64_t new_w
   return {};
 }
 
+// A batch's events counted by key (the columns of a count table): hashed, since a batch adds to
+// thousands of keys (one per user address and day, for the facet counts) four times an event.
+template <size_t N>
+using CountKey = std::array<int64_t, N>;
+struct CountKeyHash {
+  template <size_t N>
+  size_t operator()(const CountKey<N>& key) const {
+    uint64_t hash = 0;
+    for (int64_t value : key) hash = (hash ^ static_cast<uint64_t>(value)) * 0x9E3779B97F4A7C15u;
+    return static_cast<size_t>(hash ^ (hash >> 32));
+  }
+};
+template <size_t N>
+using BatchCounts = std::unordered_map<CountKey<N>, int64_t, CountKeyHash>;
+
+// Adds `counts` to the count table `table`, whose key columns are `columns` (in the keys' order),
+// in key order, so that the table takes them as runs of neighbouring keys.
+template <size_t N>
+Status AddCounts(Db& db, std::string_view table, std::string_view columns,
+                 const BatchCounts<N>& counts) {
+  std::string sql =
+      "INSERT INTO " + std::string(table) + "(" + std::string(columns) + ", count) VALUES(?";
+  for (size_t i = 0; i < N; ++i) sql += ", ?";
+  sql += ") ON CONFLICT(" + std::string(columns) + ") DO UPDATE SET count = count + excluded.count";
+  EVIDENT_ASSIGN_OR_RETURN(Statement * add, db.Prepare(sql));
+  std::vector<std::pair<CountKey<N>, int64_t>> sorted(counts.begin(), counts.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [key, count] : sorted) {
+    add->Reset();
+    for (size_t i = 0; i < N; ++i) add->Bind(static_cast<int>(i + 1), key[i]);
+    EVIDENT_RETURN_IF_ERROR(add->Bind(static_cast<int>(N + 1), count).Run());
+  }
+  return {};
+}
+
 // The rows half of IndexEvents: the weeks' rows writers, their terms and counts.
 Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark) {
   std::string lowered_email, actor_key;
@@ -1166,9 +1209,9 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
                    "resource_type, status, method, actor, ip) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    std::map<std::pair<int64_t, int64_t>, int64_t> hour_counts;  // (tenant, hour) -> events
-    // (tenant, action, status, day) -> events
-    std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, int64_t> day_counts;
+    BatchCounts<2> hour_counts;   // (tenant, hour) -> events
+    BatchCounts<5> day_counts;    // (tenant, type, action, status, day) -> events
+    BatchCounts<3> facet_counts;  // (workspace / resource type / method / ip term, tenant, day)
     rows.clear();
     rows.reserve(week.events.size());  // grown by doubling, each copy faults in fresh pages
     for (size_t i = 0; i < week.events.size(); ++i) {
@@ -1191,8 +1234,10 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
                              event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
       ++hour_counts[{row.tenant, FloorDiv(event.occurred_at, kMillisPerHour)}];
-      ++day_counts[{row.tenant, row.action, row.status,
-                    FloorDiv(event.occurred_at, kMillisPerDay)}];
+      const int64_t day = FloorDiv(event.occurred_at, kMillisPerDay);
+      ++day_counts[{row.tenant, row.type, row.action, row.status, day}];
+      for (int64_t term : {row.workspace, row.resource_type, row.method, row.ip})
+        ++facet_counts[{term, row.tenant, day}];
     }
     // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take
     // each batch in runs of neighbouring keys (docs/storage.md has what each step saved).
@@ -1215,30 +1260,10 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           .Bind(11, row.ip);
       EVIDENT_RETURN_IF_ERROR(insert->Run());
     }
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * add_count,
-        db.Prepare("INSERT INTO hour_counts(tenant, hour, count) VALUES(?, ?, ?) "
-                   "ON CONFLICT(tenant, hour) DO UPDATE SET count = count + excluded.count"));
-    for (const auto& [key, count] : hour_counts) {
-      add_count->Reset();
-      EVIDENT_RETURN_IF_ERROR(
-          add_count->Bind(1, key.first).Bind(2, key.second).Bind(3, count).Run());
-    }
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * add_day,
-        db.Prepare("INSERT INTO day_counts(tenant, action, status, day, count) "
-                   "VALUES(?, ?, ?, ?, ?) ON CONFLICT(tenant, action, status, day) "
-                   "DO UPDATE SET count = count + excluded.count"));
-    for (const auto& [key, count] : day_counts) {
-      const auto& [day_tenant, day_action, day_status, day] = key;
-      add_day->Reset();
-      EVIDENT_RETURN_IF_ERROR(add_day->Bind(1, day_tenant)
-                                  .Bind(2, day_action)
-                                  .Bind(3, day_status)
-                                  .Bind(4, day)
-                                  .Bind(5, count)
-                                  .Run());
-    }
+    EVIDENT_RETURN_IF_ERROR(AddCounts(db, "hour_counts", "tenant, hour", hour_counts));
+    EVIDENT_RETURN_IF_ERROR(
+        AddCounts(db, "day_counts", "tenant, type, action, status, day", day_counts));
+    EVIDENT_RETURN_IF_ERROR(AddCounts(db, "facet_counts", "term, tenant, day", facet_counts));
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
     EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
@@ -1680,11 +1705,15 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenant_ids,
                            term_list(kTenant, filter.tenants, "tenant"));
 
-  EVIDENT_RETURN_IF_ERROR(term_list(kWorkspace, filter.workspaces, "workspace"));
+  const std::string tenants_where = query.where;
+  EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> workspace_ids,
+                           term_list(kWorkspace, filter.workspaces, "workspace"));
   EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
-  EVIDENT_RETURN_IF_ERROR(term_list(kResourceType, filter.resource_types, "resource_type"));
-  EVIDENT_RETURN_IF_ERROR(term_list(kMethod, filter.methods, "method"));
-  EVIDENT_RETURN_IF_ERROR(term_list(kIp, filter.ips, "ip"));
+  EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> resource_type_ids,
+                           term_list(kResourceType, filter.resource_types, "resource_type"));
+  EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> method_ids,
+                           term_list(kMethod, filter.methods, "method"));
+  EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> ip_ids, term_list(kIp, filter.ips, "ip"));
   if (!filter.types.empty()) {
     std::vector<int64_t> types;
     for (core::EventType type : filter.types) types.push_back(static_cast<int64_t>(type));
@@ -1696,13 +1725,25 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       statuses.push_back(static_cast<int64_t>(status));
     AppendInList(query.where, "status", statuses);
   }
-  // Only tenant, action and status conditions so far when these hold (each appends to `where`).
-  const bool only_counted_columns =
-      filter.workspaces.empty() && filter.types.empty() && filter.resource_types.empty() &&
-      filter.methods.empty() && filter.ips.empty() && filter.users.empty() && filter.search.empty();
-  if (only_counted_columns) {
-    query.counts = filter.actions.empty() && filter.statuses.empty() ? &kHourCounts : &kDayCounts;
+  // Totals come from a count table when the filter's conditions besides time are all its columns:
+  // tenants with types, actions and statuses (hour or day counts), or tenants with one of
+  // workspace, resource type, method and IP (facet counts).
+  const int facets = int{!filter.workspaces.empty()} + int{!filter.resource_types.empty()} +
+                     int{!filter.methods.empty()} + int{!filter.ips.empty()};
+  const bool no_other_columns = filter.users.empty() && filter.search.empty();
+  const bool no_day_columns =
+      filter.types.empty() && filter.actions.empty() && filter.statuses.empty();
+  query.counted_where = query.where;
+  if (no_other_columns && facets == 0) {
+    query.counts = no_day_columns ? &kHourCounts : &kDayCounts;
     query.counts_where = query.where;
+  } else if (no_other_columns && no_day_columns && facets == 1) {
+    // Term ids are unique across kinds, so one column holds them all.
+    query.counts = &kFacetCounts;
+    query.counts_where = tenants_where;
+    for (const auto* ids : {&workspace_ids, &resource_type_ids, &method_ids, &ip_ids}) {
+      if (!ids->empty()) AppendInList(query.counts_where, "term", *ids);
+    }
   }
   const bool words_and_tenants_only =
       !filter.search.empty() && filter.workspaces.empty() && filter.types.empty() &&
@@ -1798,7 +1839,7 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
   auto count_span = [&](util::UnixMillis lo, util::UnixMillis hi) -> Status {
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> count,
-        part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.counts_where +
+        part.db->PrepareOnce("SELECT count(*) FROM events WHERE 1" + query.counted_where +
                              " AND occurred_at >= ?1 AND occurred_at < ?2"));
     EVIDENT_RETURN_IF_ERROR(count->Bind(1, lo).Bind(2, hi).Step());
     if (count->ColumnInt(0) > 0) spans.emplace_back(lo, static_cast<uint64_t>(count->ColumnInt(0)));
@@ -2039,11 +2080,16 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
       EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
       if (query.empty) continue;
       uint64_t partition_matches = 0;
+      // With counts by span: where the newest match can be, at the latest (an end of its span).
+      std::optional<util::UnixMillis> matches_end;
       if (query.counts != nullptr) {
         EVIDENT_ASSIGN_OR_RETURN(auto spans,
                                  CountBySpans(part, query, filter.from.value_or(INT64_MIN),
                                               filter.to.value_or(INT64_MAX)));
-        for (const auto& [time, count] : spans) partition_matches += count;
+        for (const auto& [time, count] : spans) {
+          partition_matches += count;
+          matches_end = std::max(matches_end.value_or(time), time + query.counts->unit_ms);
+        }
         page.total += partition_matches;
       } else {
         const bool whole_partition = (!filter.from || *filter.from <= part.partition->start) &&
@@ -2051,7 +2097,10 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
         EVIDENT_ASSIGN_OR_RETURN(partition_matches, CountMatches(part, query, whole_partition));
         page.total += partition_matches;
       }
-      if (rows.size() > limit) continue;
+      // The totals are exact: a week without matches is not walked, nor the days of a week
+      // after its newest match (a rare type or status would otherwise be looked for in every
+      // event of the tenant).
+      if (rows.size() > limit || partition_matches == 0) continue;
       if (after && part.partition->start > after->occurred_at) continue;
       const size_t wanted = limit + 1 - rows.size();
       if (!query.walks.empty() && partition_matches >= options_.search_walk_min_matches) {
@@ -2059,8 +2108,24 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
                                                                 options_.search_walk_budget, rows));
         if (walked) continue;
       }
-      std::string sql = "SELECT occurred_at, position FROM events WHERE 1" + query.where;
-      if (after) sql += AfterCursorSql(*after);
+      std::string sql = "SELECT occurred_at, position FROM events WHERE 1";
+      if (matches_end) {
+        // The filter's conditions are counted_where and its time range. One upper bound on
+        // occurred_at, the tightest, for SQLite to start the walk from: given several, it may
+        // seek with a looser one.
+        util::UnixMillis end = std::min(*matches_end, filter.to.value_or(INT64_MAX));
+        if (after && after->occurred_at < end) end = after->occurred_at + 1;
+        sql += query.counted_where;
+        if (filter.from) sql += " AND occurred_at >= " + std::to_string(*filter.from);
+        sql += " AND occurred_at < " + std::to_string(end);
+        if (after) {
+          sql += " AND (occurred_at, position) < (" + std::to_string(after->occurred_at) + ", " +
+                 std::to_string(after->position) + ")";
+        }
+      } else {
+        sql += query.where;
+        if (after) sql += AfterCursorSql(*after);
+      }
       sql += " ORDER BY occurred_at DESC, position DESC LIMIT " + std::to_string(wanted);
       EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, part.db->PrepareOnce(sql));
       if (!query.match.empty()) select->Bind(1, query.match);

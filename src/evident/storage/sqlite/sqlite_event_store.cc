@@ -95,8 +95,8 @@ CREATE INDEX IF NOT EXISTS events_tenant_time
 CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at, type, status);
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor, occurred_at);
 CREATE TABLE IF NOT EXISTS hour_counts(
-  tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
-  PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
+  tenant INTEGER NOT NULL, hour INTEGER NOT NULL, type INTEGER NOT NULL, status INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(tenant, hour, type, status)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL,
   day INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -513,7 +513,7 @@ struct CountTable {
   std::string_view unit_column;
   int64_t unit_ms;
 };
-// Filters of tenants and time only.
+// Filters of tenants, types, statuses and time only.
 constexpr CountTable kHourCounts{"hour_counts", "hour", kMillisPerHour};
 // Filters of tenants, types, actions, statuses and time only.
 constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
@@ -1209,7 +1209,7 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
                    "resource_type, status, method, actor, ip) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    BatchCounts<2> hour_counts;   // (tenant, hour) -> events
+    BatchCounts<4> hour_counts;   // (tenant, hour, type, status) -> events
     BatchCounts<5> day_counts;    // (tenant, type, action, status, day) -> events
     BatchCounts<3> facet_counts;  // (workspace / resource type / method / ip term, tenant, day)
     rows.clear();
@@ -1233,7 +1233,8 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           row.actor, ActorOf(partition, util::AsciiLowerInto(event.actor.email, lowered_email),
                              event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
-      ++hour_counts[{row.tenant, FloorDiv(event.occurred_at, kMillisPerHour)}];
+      ++hour_counts[{row.tenant, FloorDiv(event.occurred_at, kMillisPerHour), row.type,
+                     row.status}];
       const int64_t day = FloorDiv(event.occurred_at, kMillisPerDay);
       ++day_counts[{row.tenant, row.type, row.action, row.status, day}];
       for (int64_t term : {row.workspace, row.resource_type, row.method, row.ip})
@@ -1260,7 +1261,8 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           .Bind(11, row.ip);
       EVIDENT_RETURN_IF_ERROR(insert->Run());
     }
-    EVIDENT_RETURN_IF_ERROR(AddCounts(db, "hour_counts", "tenant, hour", hour_counts));
+    EVIDENT_RETURN_IF_ERROR(
+        AddCounts(db, "hour_counts", "tenant, hour, type, status", hour_counts));
     EVIDENT_RETURN_IF_ERROR(
         AddCounts(db, "day_counts", "tenant, type, action, status, day", day_counts));
     EVIDENT_RETURN_IF_ERROR(AddCounts(db, "facet_counts", "term, tenant, day", facet_counts));
@@ -1726,7 +1728,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     AppendInList(query.where, "status", statuses);
   }
   // Totals come from a count table when the filter's conditions besides time are all its columns:
-  // tenants with types, actions and statuses (hour or day counts), or tenants with one of
+  // tenants with types and statuses (hour counts), and actions (day counts), or tenants with one of
   // workspace, resource type, method and IP (facet counts).
   const int facets = int{!filter.workspaces.empty()} + int{!filter.resource_types.empty()} +
                      int{!filter.methods.empty()} + int{!filter.ips.empty()};
@@ -1735,7 +1737,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       filter.types.empty() && filter.actions.empty() && filter.statuses.empty();
   query.counted_where = query.where;
   if (no_other_columns && facets == 0) {
-    query.counts = no_day_columns ? &kHourCounts : &kDayCounts;
+    query.counts = filter.actions.empty() ? &kHourCounts : &kDayCounts;
     query.counts_where = query.where;
   } else if (no_other_columns && no_day_columns && facets == 1) {
     // Term ids are unique across kinds, so one column holds them all.

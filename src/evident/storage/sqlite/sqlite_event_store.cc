@@ -95,8 +95,11 @@ CREATE INDEX IF NOT EXISTS events_tenant_time
 CREATE INDEX IF NOT EXISTS events_tenant_action ON events(tenant, action, occurred_at, type, status);
 CREATE INDEX IF NOT EXISTS events_tenant_actor ON events(tenant, actor, occurred_at);
 CREATE TABLE IF NOT EXISTS hour_counts(
-  tenant INTEGER NOT NULL, hour INTEGER NOT NULL, type INTEGER NOT NULL, status INTEGER NOT NULL,
-  count INTEGER NOT NULL, PRIMARY KEY(tenant, hour, type, status)) WITHOUT ROWID;
+  tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(tenant, hour)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour_type_counts(
+  tenant INTEGER NOT NULL, type INTEGER NOT NULL, status INTEGER NOT NULL, hour INTEGER NOT NULL,
+  count INTEGER NOT NULL, PRIMARY KEY(tenant, type, status, hour)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL,
   day INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -513,8 +516,11 @@ struct CountTable {
   std::string_view unit_column;
   int64_t unit_ms;
 };
-// Filters of tenants, types, statuses and time only.
+// Filters of tenants and time only.
 constexpr CountTable kHourCounts{"hour_counts", "hour", kMillisPerHour};
+// Filters of tenants, types, statuses and time only (a table apart, so that the console's default
+// view sums one row an hour, not one for each type and status).
+constexpr CountTable kHourTypeCounts{"hour_type_counts", "hour", kMillisPerHour};
 // Filters of tenants, types, actions, statuses and time only.
 constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
 // Filters of tenants, one of workspaces, resource types, methods and IPs (by term), and time only.
@@ -1209,9 +1215,10 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
                    "resource_type, status, method, actor, ip) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    BatchCounts<4> hour_counts;   // (tenant, hour, type, status) -> events
-    BatchCounts<5> day_counts;    // (tenant, type, action, status, day) -> events
-    BatchCounts<3> facet_counts;  // (workspace / resource type / method / ip term, tenant, day)
+    BatchCounts<2> hour_counts;       // (tenant, hour) -> events
+    BatchCounts<4> hour_type_counts;  // (tenant, type, status, hour) -> events
+    BatchCounts<5> day_counts;        // (tenant, type, action, status, day) -> events
+    BatchCounts<3> facet_counts;      // (workspace / resource type / method / ip term, tenant, day)
     rows.clear();
     rows.reserve(week.events.size());  // grown by doubling, each copy faults in fresh pages
     for (size_t i = 0; i < week.events.size(); ++i) {
@@ -1233,8 +1240,9 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           row.actor, ActorOf(partition, util::AsciiLowerInto(event.actor.email, lowered_email),
                              event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
-      ++hour_counts[{row.tenant, FloorDiv(event.occurred_at, kMillisPerHour), row.type,
-                     row.status}];
+      const int64_t hour = FloorDiv(event.occurred_at, kMillisPerHour);
+      ++hour_counts[{row.tenant, hour}];
+      ++hour_type_counts[{row.tenant, row.type, row.status, hour}];
       const int64_t day = FloorDiv(event.occurred_at, kMillisPerDay);
       ++day_counts[{row.tenant, row.type, row.action, row.status, day}];
       for (int64_t term : {row.workspace, row.resource_type, row.method, row.ip})
@@ -1261,8 +1269,9 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           .Bind(11, row.ip);
       EVIDENT_RETURN_IF_ERROR(insert->Run());
     }
+    EVIDENT_RETURN_IF_ERROR(AddCounts(db, "hour_counts", "tenant, hour", hour_counts));
     EVIDENT_RETURN_IF_ERROR(
-        AddCounts(db, "hour_counts", "tenant, hour, type, status", hour_counts));
+        AddCounts(db, "hour_type_counts", "tenant, type, status, hour", hour_type_counts));
     EVIDENT_RETURN_IF_ERROR(
         AddCounts(db, "day_counts", "tenant, type, action, status, day", day_counts));
     EVIDENT_RETURN_IF_ERROR(AddCounts(db, "facet_counts", "term, tenant, day", facet_counts));
@@ -1728,8 +1737,8 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     AppendInList(query.where, "status", statuses);
   }
   // Totals come from a count table when the filter's conditions besides time are all its columns:
-  // tenants with types and statuses (hour counts), and actions (day counts), or tenants with one of
-  // workspace, resource type, method and IP (facet counts).
+  // tenants (hour counts), with types and statuses (hour type counts), and actions (day counts),
+  // or tenants with one of workspace, resource type, method and IP (facet counts).
   const int facets = int{!filter.workspaces.empty()} + int{!filter.resource_types.empty()} +
                      int{!filter.methods.empty()} + int{!filter.ips.empty()};
   const bool no_other_columns = filter.users.empty() && filter.search.empty();
@@ -1737,7 +1746,9 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       filter.types.empty() && filter.actions.empty() && filter.statuses.empty();
   query.counted_where = query.where;
   if (no_other_columns && facets == 0) {
-    query.counts = filter.actions.empty() ? &kHourCounts : &kDayCounts;
+    query.counts = !filter.actions.empty()                           ? &kDayCounts
+                   : filter.types.empty() && filter.statuses.empty() ? &kHourCounts
+                                                                     : &kHourTypeCounts;
     query.counts_where = query.where;
   } else if (no_other_columns && no_day_columns && facets == 1) {
     // Term ids are unique across kinds, so one column holds them all.
@@ -2216,12 +2227,12 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   auto& [histogram, layout] = started;
   for (util::UnixMillis time : times) CountInto(histogram, layout, time);
   if (needs_recheck || layout.count == 0) return histogram;
-  // Whole-hour buckets start on the hour, so every hour_counts span falls in one bucket.
+  // Whole-hour buckets start on the hour, so every span of an hour count falls in one bucket.
   const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
-    if (query.counts == &kHourCounts && hour_buckets) {
+    if (query.counts != nullptr && query.counts->unit_ms == kMillisPerHour && hour_buckets) {
       EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, histogram.from, histogram.to));
       for (const auto& [time, count] : spans) {
         histogram.buckets[static_cast<size_t>(layout.BucketOf(time))].count += count;

@@ -518,8 +518,8 @@ struct CountTable {
 };
 // Filters of tenants and time only.
 constexpr CountTable kHourCounts{"hour_counts", "hour", kMillisPerHour};
-// Filters of tenants, types, statuses and time only (a table apart, so that the console's default
-// view sums one row an hour, not one for each type and status).
+// Histograms of tenants, types, statuses and time only (a table apart, so that the console's
+// default view sums one row an hour, not one for each type and status).
 constexpr CountTable kHourTypeCounts{"hour_type_counts", "hour", kMillisPerHour};
 // Filters of tenants, types, actions, statuses and time only.
 constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
@@ -1737,8 +1737,9 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     AppendInList(query.where, "status", statuses);
   }
   // Totals come from a count table when the filter's conditions besides time are all its columns:
-  // tenants (hour counts), with types and statuses (hour type counts), and actions (day counts),
-  // or tenants with one of workspace, resource type, method and IP (facet counts).
+  // tenants (hour counts), with types, actions and statuses (day counts), or tenants with one of
+  // workspace, resource type, method and IP (facet counts). Histograms of types and statuses take
+  // hour_type_counts instead (CountOverTime): by hour, a total would sum 24 times the rows.
   const int facets = int{!filter.workspaces.empty()} + int{!filter.resource_types.empty()} +
                      int{!filter.methods.empty()} + int{!filter.ips.empty()};
   const bool no_other_columns = filter.users.empty() && filter.search.empty();
@@ -1746,9 +1747,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       filter.types.empty() && filter.actions.empty() && filter.statuses.empty();
   query.counted_where = query.where;
   if (no_other_columns && facets == 0) {
-    query.counts = !filter.actions.empty()                           ? &kDayCounts
-                   : filter.types.empty() && filter.statuses.empty() ? &kHourCounts
-                                                                     : &kHourTypeCounts;
+    query.counts = no_day_columns ? &kHourCounts : &kDayCounts;
     query.counts_where = query.where;
   } else if (no_other_columns && no_day_columns && facets == 1) {
     // Term ids are unique across kinds, so one column holds them all.
@@ -2232,6 +2231,8 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
+    // Types and statuses without actions: the same conditions hold on the hour counts by type.
+    if (query.counts == &kDayCounts && filter.actions.empty()) query.counts = &kHourTypeCounts;
     if (query.counts != nullptr && query.counts->unit_ms == kMillisPerHour && hour_buckets) {
       EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, histogram.from, histogram.to));
       for (const auto& [time, count] : spans) {

@@ -1882,10 +1882,15 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
   return spans;
 }
 
-std::string AfterCursorSql(const core::Cursor& after) {
-  const std::string time = std::to_string(after.occurred_at);
-  return " AND occurred_at <= " + time + " AND (occurred_at, position) < (" + time + ", " +
+// The keyset condition of a cursor: events strictly before `after` in (occurred_at, position).
+std::string BeforeCursorSql(const core::Cursor& after) {
+  return " AND (occurred_at, position) < (" + std::to_string(after.occurred_at) + ", " +
          std::to_string(after.position) + ")";
+}
+
+// The same, with the bound on occurred_at alone that SQLite seeks with.
+std::string AfterCursorSql(const core::Cursor& after) {
+  return " AND occurred_at <= " + std::to_string(after.occurred_at) + BeforeCursorSql(after);
 }
 
 // The number of the partition's events that match `query`.
@@ -2130,10 +2135,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
         sql += query.counted_where;
         if (filter.from) sql += " AND occurred_at >= " + std::to_string(*filter.from);
         sql += " AND occurred_at < " + std::to_string(end);
-        if (after) {
-          sql += " AND (occurred_at, position) < (" + std::to_string(after->occurred_at) + ", " +
-                 std::to_string(after->position) + ")";
-        }
+        if (after) sql += BeforeCursorSql(*after);
       } else {
         sql += query.where;
         if (after) sql += AfterCursorSql(*after);

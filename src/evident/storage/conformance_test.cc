@@ -96,10 +96,12 @@ std::vector<Backend> Backends() {
                       options.search_walk_budget = SIZE_MAX;
                     }),
       // The walk gives up after its first chunk unless that held the page: both plans, mixed.
+      // A search naming no tenant matches each word through the prefix of its tenants' tokens.
       SqliteBackend("SqliteWalkGivingUp",
                     [](sqlite::SqliteOptions& options) {
                       options.search_walk_min_matches = 1;
                       options.search_walk_budget = 1;
+                      options.search_tenant_tokens = 0;
                     }),
   };
 }
@@ -528,6 +530,8 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add_q("USER3", {"acme"});
   add_q("user4", {"acme", "globex"});
   add_q("user3 moon", {"globex"});
+  add_q("user3 moon");  // every tenant's token of moon, beside a word of every tenant
+  add_q("4 rotated keys");
   add_q("12 blue");
   add_q("4", {"umbrella"});
   add_q("office", {"acme", "umbrella", "nobody"});
@@ -545,6 +549,10 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.tenants = {"acme", "globex"};
     f.from = some_time - 20 * kDay;
     f.to = some_time + 15 * kDay;
+  });
+  add("q + status, no tenant", [&](Filter& f) {
+    f = Parse("keys moon");
+    f.statuses = {core::EventStatus::kFailure};
   });
   add("q, range of three days", [&](Filter& f) {
     f = Parse("tunnel");

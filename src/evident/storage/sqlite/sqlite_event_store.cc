@@ -1794,6 +1794,27 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     // tenant only, so ANDing words that are each ORed over the filter's tenants keeps them in one
     // tenant; and when any word is per tenant the match alone holds the tenant condition.
     bool match_holds_tenants = tenant_ids.empty();
+    // The tenants whose tokens a per-tenant word is matched through: those named, or, when none
+    // is, every tenant of the week (SqliteOptions::search_tenant_tokens); empty: the prefix of
+    // every tenant's token.
+    std::vector<int64_t> word_tenants = tenant_ids;
+    const bool any_per_tenant =
+        std::any_of(filter.search.begin(), filter.search.end(), [](const core::SearchTerm& term) {
+          return std::any_of(term.words.begin(), term.words.end(),
+                             [](const std::string& word) { return IndexedPerTenant(word); });
+        });
+    if (tenant_ids.empty() && any_per_tenant) {
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * tenants,
+          db.Prepare("SELECT term_id FROM terms WHERE kind = ?1 ORDER BY term_id LIMIT ?2"));
+      const size_t most = options_.search_tenant_tokens;
+      tenants->Bind(1, kTenant).Bind(2, static_cast<int64_t>(most + 1));
+      EVIDENT_RETURN_IF_ERROR(tenants->ForEachRow([&]() -> Result<bool> {
+        word_tenants.push_back(tenants->ColumnInt(0));
+        return true;
+      }));
+      if (word_tenants.size() > most) word_tenants.clear();
+    }
     for (const core::SearchTerm& term : filter.search) {
       for (const std::string& word : term.words) {
         if (!query.match.empty()) query.match += " AND ";
@@ -1802,14 +1823,14 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
           continue;
         }
         match_holds_tenants = true;
-        if (tenant_ids.empty()) {
+        if (word_tenants.empty()) {
           query.match += QuoteFts(AnyTenantPrefix(word)) + " *";
           continue;
         }
         query.match += "(";
-        for (size_t i = 0; i < tenant_ids.size(); ++i) {
+        for (size_t i = 0; i < word_tenants.size(); ++i) {
           if (i > 0) query.match += " OR ";
-          query.match += QuoteFts(TenantToken(word, tenant_ids[i]));
+          query.match += QuoteFts(TenantToken(word, word_tenants[i]));
         }
         query.match += ")";
       }

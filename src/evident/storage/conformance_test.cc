@@ -550,6 +550,17 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.from = some_time - 20 * kDay;
     f.to = some_time + 15 * kDay;
   });
+  // Phrases are checked on each candidate: read through the full-text index, or through the
+  // index by actor when a user is named.
+  add("phrase + status + tenant", [&](Filter& f) {
+    f = Parse("\"rotated keys\"");
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kFailure};
+    f.tenants = {"acme", "globex"};
+  });
+  add("phrase + user", [&](Filter& f) {
+    f = Parse("\"blue moon\"");
+    f.users = {"user3@acme.test", "u_6"};
+  });
   add("q + status, no tenant", [&](Filter& f) {
     f = Parse("keys moon");
     f.statuses = {core::EventStatus::kFailure};

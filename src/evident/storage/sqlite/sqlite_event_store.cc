@@ -629,6 +629,9 @@ class SqliteEventStore final : public EventStore {
   Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
       Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
       util::UnixMillis to);
+  Result<std::optional<util::UnixMillis>> EdgeMatchTime(Snapshot::Part& part,
+                                                        const PartitionQuery& query,
+                                                        const core::Filter& filter, bool latest);
   Result<std::vector<std::pair<util::UnixMillis, int64_t>>> RecheckedCandidates(
       Snapshot& snapshot, const core::Filter& filter);
 
@@ -1905,6 +1908,43 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
   return spans;
 }
 
+// The earliest (or latest) time of the partition's matches of `query` inside the filter's range;
+// nullopt when it has none. With a count table, the oldest (newest) unit that counts a match
+// bounds the look-up to that unit: one aggregate over the whole week would read every match of a
+// tenant that holds no index leading to occurred_at (a facet), or, computed as min and max in one
+// statement, every event of the tenant (0.3 s for the largest at 10M events).
+Result<std::optional<util::UnixMillis>> SqliteEventStore::EdgeMatchTime(Snapshot::Part& part,
+                                                                        const PartitionQuery& query,
+                                                                        const core::Filter& filter,
+                                                                        bool latest) {
+  const util::UnixMillis from = filter.from.value_or(INT64_MIN);
+  const util::UnixMillis to = filter.to.value_or(INT64_MAX);
+  std::string sql =
+      std::string("SELECT ") + (latest ? "max" : "min") + "(occurred_at) FROM events WHERE 1";
+  if (query.counts != nullptr) {
+    EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, from, to));
+    if (spans.empty()) return std::optional<util::UnixMillis>();
+    util::UnixMillis unit_start = spans.front().first;
+    for (const auto& [time, count] : spans) {
+      unit_start = latest ? std::max(unit_start, time) : std::min(unit_start, time);
+    }
+    // A span starts inside its unit and ends at its end at the latest.
+    const util::UnixMillis lo = std::max(unit_start, from);
+    const util::UnixMillis hi = std::min(
+        FloorDiv(unit_start, query.counts->unit_ms) * query.counts->unit_ms + query.counts->unit_ms,
+        to);
+    sql += query.counted_where + " AND occurred_at >= " + std::to_string(lo) +
+           " AND occurred_at < " + std::to_string(hi);
+  } else {
+    sql += query.where;
+  }
+  EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, part.db->PrepareOnce(sql));
+  if (!query.match.empty()) select->Bind(1, query.match);
+  EVIDENT_RETURN_IF_ERROR(select->Step());
+  if (select->ColumnIsNull(0)) return std::optional<util::UnixMillis>();
+  return std::optional<util::UnixMillis>(select->ColumnInt(0));
+}
+
 // The keyset condition of a cursor: events strictly before `after` in (occurred_at, position).
 std::string BeforeCursorSql(const core::Cursor& after) {
   return " AND (occurred_at, position) < (" + std::to_string(after.occurred_at) + ", " +
@@ -2251,20 +2291,34 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     min_time = std::min(min_time.value_or(time), time);
     max_time = std::max(max_time.value_or(time), time);
   }
-  if ((!filter.from || !filter.to) && !needs_recheck) {
-    for (Snapshot::Part& part : snapshot.parts) {
-      EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
-      if (query.empty) continue;
-      EVIDENT_ASSIGN_OR_RETURN(
-          std::unique_ptr<Statement> span,
-          part.db->PrepareOnce("SELECT min(occurred_at), max(occurred_at) FROM events WHERE 1" +
-                               query.where));
-      if (!query.match.empty()) span->Bind(1, query.match);
-      EVIDENT_RETURN_IF_ERROR(span->Step());
-      if (span->ColumnIsNull(0)) continue;
-      min_time = std::min(min_time.value_or(span->ColumnInt(0)), span->ColumnInt(0));
-      max_time = std::max(max_time.value_or(span->ColumnInt(1)), span->ColumnInt(1));
-    }
+  if (!needs_recheck) {
+    // A range the filter leaves open ends at its earliest or latest match: in the oldest or the
+    // newest week with one (weeks hold disjoint times; snapshot.parts is newest first).
+    auto edge = [&](bool latest, std::optional<util::UnixMillis>& bound) -> Status {
+      auto find = [&](Snapshot::Part& part) -> Result<bool> {
+        EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
+        if (query.empty) return false;
+        EVIDENT_ASSIGN_OR_RETURN(auto time, EdgeMatchTime(part, query, filter, latest));
+        if (!time) return false;
+        bound = latest ? std::max(bound.value_or(*time), *time)
+                       : std::min(bound.value_or(*time), *time);
+        return true;
+      };
+      if (latest) {
+        for (auto it = snapshot.parts.begin(); it != snapshot.parts.end(); ++it) {
+          EVIDENT_ASSIGN_OR_RETURN(bool found, find(*it));
+          if (found) break;
+        }
+      } else {
+        for (auto it = snapshot.parts.rbegin(); it != snapshot.parts.rend(); ++it) {
+          EVIDENT_ASSIGN_OR_RETURN(bool found, find(*it));
+          if (found) break;
+        }
+      }
+      return {};
+    };
+    if (!filter.from) EVIDENT_RETURN_IF_ERROR(edge(false, min_time));
+    if (!filter.to) EVIDENT_RETURN_IF_ERROR(edge(true, max_time));
   }
   EVIDENT_ASSIGN_OR_RETURN(auto started, ZeroHistogram(filter, min_time, max_time, buckets));
   auto& [histogram, layout] = started;
@@ -2286,10 +2340,17 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     }
     const std::string bucket_sql = "(occurred_at - " + std::to_string(layout.first_start) + ") / " +
                                    std::to_string(layout.interval_ms);
+    // A search of words in tenants: its matches, each looked up by position, rather than every
+    // event of the tenants tested against them (half the time for a word in a third of them).
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
-        part.db->PrepareOnce("SELECT " + bucket_sql + ", count(*) FROM events WHERE 1" +
-                             query.where + " AND occurred_at >= " + std::to_string(histogram.from) +
+        part.db->PrepareOnce("SELECT " + bucket_sql + ", count(*) FROM " +
+                             (query.counts_by_match
+                                  ? "search CROSS JOIN events ON position = search.rowid "
+                                    "WHERE search MATCH ?1" +
+                                        query.where_besides_match
+                                  : "events WHERE 1" + query.where) +
+                             " AND occurred_at >= " + std::to_string(histogram.from) +
                              " AND occurred_at < " + std::to_string(histogram.to) + " GROUP BY 1"));
     if (!query.match.empty()) select->Bind(1, query.match);
     for (;;) {

@@ -435,7 +435,7 @@ int Main(int argc, char** argv) {
   // The console's other filters (not in the list): the Auth log's type, a method, and
   // a user's address, each with the newest-first page and its exact total.
   latencies.push_back(Measure(
-      "tenant + type", 10, runs,
+      "tenant + type", 0, runs,
       [&](int i) {
         return "/api/v1/events?tenant=" +
                picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
@@ -443,7 +443,7 @@ int Main(int argc, char** argv) {
       },
       http));
   latencies.push_back(Measure(
-      "tenant + method", 10, runs,
+      "tenant + method", 0, runs,
       [&](int i) {
         static const char* const kMethods[] = {"POST", "PATCH", "DELETE"};
         return "/api/v1/events?tenant=" +
@@ -452,11 +452,40 @@ int Main(int argc, char** argv) {
       },
       http));
   latencies.push_back(Measure(
-      "tenant + ip", 10, runs,
+      "tenant + ip", 0, runs,
       [&](int) {
         const User& user = picker.PickUser(picker.PickTenant());
         return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
                "&ip=" + user.ip;
+      },
+      http));
+  // The super admin's view, naming no tenant (not in the list either): the newest 20 of
+  // every tenant; a user's email typed into the search box, across all tenants and in the user's
+  // own (a phrase: every candidate is checked on its event, so these take fewer runs); a
+  // tenant's chart with no range, which spans its first to its last event.
+  latencies.push_back(Measure(
+      "all tenants, newest 20", 0, runs, [&](int) { return std::string("/api/v1/events"); }, http));
+  const int few_runs = std::max(10, runs / 10);
+  latencies.push_back(Measure(
+      "all tenants + q email", 0, few_runs,
+      [&](int) {
+        const User& user = picker.PickUser(picker.PickTenant());
+        return "/api/v1/events?q=" + http.Escape(user.email);
+      },
+      http));
+  latencies.push_back(Measure(
+      "tenant + q email", 0, few_runs,
+      [&](int) {
+        const User& user = picker.PickUser(picker.PickTenant());
+        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
+               "&q=" + http.Escape(user.email);
+      },
+      http));
+  latencies.push_back(Measure(
+      "histogram, no range", 0, runs,
+      [&](int) {
+        return "/api/v1/events/histogram?tenant=" +
+               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())];
       },
       http));
   // Page 50: walk 49 pages once per tenant sampled, then time the 50th.
@@ -573,8 +602,10 @@ int Main(int argc, char** argv) {
     std::cout << line;
   }
   for (const Latency& l : latencies) {
-    std::snprintf(line, sizeof line, "| %s | p50 %.2f ms, p99 %.2f ms%s | p99 <= %.0f ms |\n",
-                  l.name.c_str(), l.p50_ms, l.p99_ms, l.errors ? " (errors!)" : "", l.target_ms);
+    std::string target = "";
+    if (l.target_ms > 0) target = "p99 <= " + std::to_string(static_cast<int>(l.target_ms)) + " ms";
+    std::snprintf(line, sizeof line, "| %s | p50 %.2f ms, p99 %.2f ms%s | %s |\n", l.name.c_str(),
+                  l.p50_ms, l.p99_ms, l.errors ? " (errors!)" : "", target.c_str());
     std::cout << line;
   }
   if (!queries_only) {

@@ -78,9 +78,13 @@ std::vector<Backend> Backends() {
   return {
       {"Memory", [](const std::string&) { return memory::NewMemoryEventStore(); }},
       SqliteBackend("Sqlite"),
+      // A search's few matches are read through the full-text index whenever they may be.
       {"SqlitePrepared",
        [](const std::string& dir) -> std::unique_ptr<EventStore> {
-         return std::make_unique<PreparingStore>(SqliteBackend("").open(dir));
+         return std::make_unique<PreparingStore>(
+             SqliteBackend("", [](sqlite::SqliteOptions& options) {
+               options.search_lookup_entries = 0;
+             }).open(dir));
        }},
       // The indexer works only while someone waits in WaitUntilIndexed, so queries must merge
       // the index with a large unindexed tail.

@@ -532,6 +532,7 @@ struct PartitionQuery {
   std::string where;                // " AND ..." conditions
   std::string match;                // FTS5 expression, bound as ?1 when not empty
   std::string where_besides_match;  // with a match: `where` without the match's condition
+  std::string tenants_where;        // the tenants' condition alone (on any table's `tenant`)
   // Set when the filter's conditions (besides time) are all columns of a count table: then
   // totals come from it. counts_where holds those conditions on the count table's columns,
   // counted_where the same on `events`.
@@ -1721,6 +1722,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
                            term_list(kTenant, filter.tenants, "tenant"));
 
   const std::string tenants_where = query.where;
+  query.tenants_where = tenants_where;
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> workspace_ids,
                            term_list(kWorkspace, filter.workspaces, "workspace"));
   EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
@@ -2197,11 +2199,25 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
                                                                 options_.search_walk_budget, rows));
         if (walked) continue;
       }
-      // When the full-text index alone holds the week's few matches, they are read through it,
-      // each by its position: the events' time order would have SQLite walk every event of the
-      // tenant in the week to find them (a user's email in the largest tenant: 15-30 ms a week).
-      const bool by_match = query.counts_by_match && whole_partition &&
-                            partition_matches < options_.search_walk_min_matches;
+      // When the full-text index alone holds the week's few matches, they can be read through
+      // it, each looked up by position, instead of walking the tenant's events in time order
+      // until the page is full; the walk reads about wanted / (share of its events that match)
+      // index entries, each lookup costs about search_lookup_entries of them (a random page of the
+      // table). A user's email in the largest tenant: the walk read every one of its events,
+      // 15-30 ms a week; a word in a small tenant: the walk, a few hundred entries (the lookups
+      // took 20 ms where it took 5).
+      bool by_match = query.counts_by_match && whole_partition &&
+                      partition_matches < options_.search_walk_min_matches;
+      if (by_match) {
+        EVIDENT_ASSIGN_OR_RETURN(
+            std::unique_ptr<Statement> scope,
+            part.db->PrepareOnce("SELECT coalesce(sum(count), 0) FROM hour_counts WHERE 1" +
+                                 query.tenants_where));
+        EVIDENT_RETURN_IF_ERROR(scope->Step());
+        const auto events = static_cast<uint64_t>(scope->ColumnInt(0));
+        const uint64_t walked = std::min(events, wanted * events / partition_matches);
+        by_match = partition_matches * options_.search_lookup_entries < walked;
+      }
       std::string sql = by_match ? "SELECT occurred_at, position FROM search CROSS JOIN events "
                                    "ON position = search.rowid WHERE search MATCH ?1"
                                  : "SELECT occurred_at, position FROM events WHERE 1";

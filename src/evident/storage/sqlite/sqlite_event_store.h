@@ -58,6 +58,11 @@ struct SqliteOptions {
   // that way at 10M events (40 tenants), and 14 ms as an OR, which skips each token's doclist
   // along the rare word's. With many tenants the one merge costs less than a seek in each.
   size_t search_tenant_tokens = 64;
+  // What looking up one event by its position costs, in index entries walked in order (a page of
+  // the table apart from its neighbours, against the next entry of a page already read): a
+  // search's few matches are read so when that is cheaper than walking the tenant's events for
+  // them. Tests set 0 to read them so whenever they may.
+  uint64_t search_lookup_entries = 32;
   // A week the indexer has left stores its words' counts (docs/storage.md), reading this many
   // terms of its full-text index after each batch until done. Tests lower it.
   size_t word_count_terms = 100'000;

@@ -104,6 +104,9 @@ CREATE TABLE IF NOT EXISTS day_counts(
   tenant INTEGER NOT NULL, type INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL,
   day INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(tenant, type, action, status, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hour_facet_counts(
+  term INTEGER NOT NULL, tenant INTEGER NOT NULL, hour INTEGER NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY(term, tenant, hour)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS facet_counts(
   term INTEGER NOT NULL, tenant INTEGER NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY(term, tenant, day)) WITHOUT ROWID;
@@ -447,7 +450,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 9;
+constexpr int64_t kIndexFormat = 10;
 
 // The page cache of the writer of a week the indexer has left (see IndexEvents).
 constexpr int kLeftWeekCacheMib = 2;
@@ -525,6 +528,9 @@ constexpr CountTable kHourTypeCounts{"hour_type_counts", "hour", kMillisPerHour}
 constexpr CountTable kDayCounts{"day_counts", "day", kMillisPerDay};
 // Filters of tenants, one of workspaces, resource types, methods and IPs (by term), and time only.
 constexpr CountTable kFacetCounts{"facet_counts", "day", kMillisPerDay};
+// Histograms of tenants, one of workspaces, resource types and methods (not IPs: an address takes
+// a row for every hour its user is active), and time only.
+constexpr CountTable kHourFacetCounts{"hour_facet_counts", "hour", kMillisPerHour};
 
 // A filter translated for one partition: SQL conditions on its events table.
 struct PartitionQuery {
@@ -1224,6 +1230,7 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
     BatchCounts<4> hour_type_counts;  // (tenant, type, status, hour) -> events
     BatchCounts<5> day_counts;        // (tenant, type, action, status, day) -> events
     BatchCounts<3> facet_counts;      // (workspace / resource type / method / ip term, tenant, day)
+    BatchCounts<3> hour_facet_counts;  // (workspace / resource type / method term, tenant, hour)
     rows.clear();
     rows.reserve(week.events.size());  // grown by doubling, each copy faults in fresh pages
     for (size_t i = 0; i < week.events.size(); ++i) {
@@ -1250,8 +1257,11 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
       ++hour_type_counts[{row.tenant, row.type, row.status, hour}];
       const int64_t day = FloorDiv(event.occurred_at, kMillisPerDay);
       ++day_counts[{row.tenant, row.type, row.action, row.status, day}];
-      for (int64_t term : {row.workspace, row.resource_type, row.method, row.ip})
+      for (int64_t term : {row.workspace, row.resource_type, row.method}) {
         ++facet_counts[{term, row.tenant, day}];
+        ++hour_facet_counts[{term, row.tenant, hour}];
+      }
+      ++facet_counts[{row.ip, row.tenant, day}];
     }
     // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take
     // each batch in runs of neighbouring keys (docs/storage.md has what each step saved).
@@ -1280,6 +1290,8 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
     EVIDENT_RETURN_IF_ERROR(
         AddCounts(db, "day_counts", "tenant, type, action, status, day", day_counts));
     EVIDENT_RETURN_IF_ERROR(AddCounts(db, "facet_counts", "term, tenant, day", facet_counts));
+    EVIDENT_RETURN_IF_ERROR(
+        AddCounts(db, "hour_facet_counts", "term, tenant, hour", hour_facet_counts));
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
     EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
@@ -2347,6 +2359,8 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     if (query.empty) continue;
     // Types and statuses without actions: the same conditions hold on the hour counts by type.
     if (query.counts == &kDayCounts && filter.actions.empty()) query.counts = &kHourTypeCounts;
+    // A workspace, resource type or method: the same conditions hold on the hour counts by term.
+    if (query.counts == &kFacetCounts && filter.ips.empty()) query.counts = &kHourFacetCounts;
     if (query.counts != nullptr && query.counts->unit_ms == kMillisPerHour && hour_buckets) {
       EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, histogram.from, histogram.to));
       for (const auto& [time, count] : spans) {

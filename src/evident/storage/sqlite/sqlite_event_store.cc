@@ -337,6 +337,10 @@ bool NeedsRecheck(const core::Filter& filter) {
   return false;
 }
 
+// The page cache of the writer and of each reader of a week the indexer has left (see
+// SettleLeftWeeks).
+constexpr int kLeftWeekCacheMib = 2;
+
 // A pool of reader connections to one file, each used by one thread at a time.
 class ConnectionPool {
  public:
@@ -376,25 +380,39 @@ class ConnectionPool {
     if (!words_path_.empty()) {
       EVIDENT_ASSIGN_OR_RETURN(Statement * attach, db->Prepare("ATTACH DATABASE ? AS words"));
       EVIDENT_RETURN_IF_ERROR(attach->Bind(1, words_path_).Run());
-      EVIDENT_RETURN_IF_ERROR(
-          db->Exec("PRAGMA words.cache_size=-" + std::to_string(cache_mib_ * 1024)));
     }
+    EVIDENT_RETURN_IF_ERROR(SetCacheSize(*db, keep_no_cache_ ? kLeftWeekCacheMib : cache_mib_));
     return Lease(this, std::move(db));
   }
 
-  // While set, connections give back their page caches whenever they are returned, and the idle
-  // ones at once: for a file that is rarely read, whose pages the OS caches anyway. A partition's
-  // readers of every week would otherwise hold up to cache_mib each.
+  // While set, connections read through a small page cache (kLeftWeekCacheMib) and give it back
+  // whenever they are returned, and the idle ones at once: for a file that is rarely read, whose
+  // pages the OS caches anyway. A search across every week holds a reader of each for its whole
+  // snapshot, and with cache_mib for the rows and again for the words each, one over 18 weeks
+  // (10M events) held 266 MB more at its end.
   void SetKeepNoCache(bool keep_no_cache) {
     keep_no_cache_ = keep_no_cache;
-    if (!keep_no_cache) return;
     std::lock_guard lock(mu_);
-    for (const std::unique_ptr<Db>& db : idle_) sqlite3_db_release_memory(db->raw());
+    for (const std::unique_ptr<Db>& db : idle_) {
+      (void)SetCacheSize(*db, keep_no_cache ? kLeftWeekCacheMib : cache_mib_);
+      if (keep_no_cache) sqlite3_db_release_memory(db->raw());
+    }
   }
 
  private:
+  Status SetCacheSize(Db& db, int cache_mib) {
+    std::string pragmas = CacheSizePragma(cache_mib);
+    if (!words_path_.empty())
+      pragmas += " PRAGMA words.cache_size=-" + std::to_string(cache_mib * 1024) + ";";
+    return db.Exec(pragmas);
+  }
+
+  // A connection leased across SetKeepNoCache(false) keeps its small cache: slower, never wrong.
   void Return(std::unique_ptr<Db> db) {
-    if (keep_no_cache_) sqlite3_db_release_memory(db->raw());
+    if (keep_no_cache_) {
+      (void)SetCacheSize(*db, kLeftWeekCacheMib);
+      sqlite3_db_release_memory(db->raw());
+    }
     std::lock_guard lock(mu_);
     if (idle_.size() < 8) idle_.push_back(std::move(db));
   }
@@ -451,9 +469,6 @@ struct Snapshot {
 };
 
 constexpr int64_t kIndexFormat = 10;
-
-// The page cache of the writer of a week the indexer has left (see IndexEvents).
-constexpr int kLeftWeekCacheMib = 2;
 
 // Runs jobs one at a time, in order, on a thread of its own. Thread-safe.
 class Worker {
@@ -623,7 +638,12 @@ class SqliteEventStore final : public EventStore {
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Result<int64_t> ActorOf(Partition& partition, std::string_view email, std::string_view id,
                           std::string& key);
-  struct WeekBatch;
+  struct WeekBatch {
+    Partition* partition = nullptr;
+    std::vector<const TailEvent*> events;
+    std::vector<int64_t> tenants;
+    bool rows_begun = false, words_begun = false;
+  };
   Status IndexEvents(const std::vector<TailPtr>& events);
   Status IndexWords(std::vector<WeekBatch>& weeks, int64_t new_watermark);
   Status IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark);
@@ -792,6 +812,13 @@ Status SqliteEventStore::Open() {
   }
   words_worker_ = std::make_unique<Worker>("evident-words");
   EVIDENT_RETURN_IF_ERROR(CatchUpFromLog(options_.max_tail_events));
+  // Every week but the newest is left, as after the indexer's next batch: without it a server
+  // that ingests nothing after a restart would keep full page caches for a reader of every week.
+  if (!partitions_.empty()) {
+    std::vector<WeekBatch> newest(1);
+    newest[0].partition = partitions_.rbegin()->second.get();
+    SettleLeftWeeks(newest);
+  }
   indexer_ = std::thread([this] {
     util::NameThisThread("evident-index");
     RunIndexer();
@@ -1045,13 +1072,6 @@ Result<int64_t> SqliteEventStore::TermId(Partition& partition, TermKind kind,
 // Writes `events` (consecutive positions past the watermark) into their partitions, then
 // publishes the new watermark and drops them from the tail. Indexer thread (or Open) only.
 // A week's share of an index batch: its events in position order, each one's tenant term id.
-struct SqliteEventStore::WeekBatch {
-  Partition* partition = nullptr;
-  std::vector<const TailEvent*> events;
-  std::vector<int64_t> tenants;
-  bool rows_begun = false, words_begun = false;
-};
-
 Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   if (events.empty()) return {};
   std::map<int64_t, std::vector<const TailEvent*>> by_week;

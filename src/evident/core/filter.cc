@@ -108,6 +108,12 @@ bool Filter::Matches(const Event& event) const {
   return true;
 }
 
+bool Filter::SearchMatchesWithin(std::string_view text) const {
+  const std::vector<std::string> words = SearchWords(text);
+  return std::all_of(search.begin(), search.end(),
+                     [&](const SearchTerm& term) { return ContainsTerm(words, term); });
+}
+
 std::string EncodeCursor(const Cursor& cursor) {
   std::string bytes(17, '\0');
   bytes[0] = 1;  // format version

@@ -42,6 +42,11 @@ struct Filter {
 
   // True when `event` matches every filter: the reference semantics every store must agree with.
   bool Matches(const Event& event) const;
+
+  // True when every search term lies within `text`: then an event holding `text` in one of the
+  // searched fields matches the search, whatever its other fields hold (a store can confirm a
+  // candidate from its index without decoding it).
+  bool SearchMatchesWithin(std::string_view text) const;
 };
 
 // A position in the newest-first order: (occurred_at DESC, position DESC), where position is the

@@ -70,6 +70,17 @@ TEST(Filter, SearchMatchesWholeWordsAndPhrases) {
   EXPECT_FALSE(matches("note"));  // keys are not searched
 }
 
+TEST(Filter, SearchMatchesWithinOneText) {
+  Filter filter;
+  filter.search = *ParseSearch(R"(ana@ACME.test "acme test")");
+  EXPECT_TRUE(filter.SearchMatchesWithin("Ana@Acme.test"));
+  EXPECT_TRUE(filter.SearchMatchesWithin("x ana acme test y"));
+  EXPECT_FALSE(filter.SearchMatchesWithin("ana@acme.example"));  // every term, each whole
+  EXPECT_FALSE(filter.SearchMatchesWithin("acme test ana"));     // a phrase keeps its order
+  filter.search.clear();
+  EXPECT_TRUE(filter.SearchMatchesWithin(""));
+}
+
 TEST(Filter, SearchSplitsWordsAtEveryControlCharacter) {
   Event event = Sample();
   event.details = R"({"log":"first\rsecond\bthird\ffourth"})";  // as canonical JSON escapes them

@@ -561,6 +561,11 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kFailure};
     f.tenants = {"acme", "globex"};
   });
+  // A user's email as a phrase: its own events match on their actor's email alone, others must
+  // hold it elsewhere; a second phrase is checked on every event.
+  add_q("user3@acme.test");
+  add_q("USER3@acme.test \"moon blue\"");
+  add_q("\"acme test\"", {"acme", "globex"});
   add("phrase + user", [&](Filter& f) {
     f = Parse("\"blue moon\"");
     f.users = {"user3@acme.test", "u_6"};

@@ -2150,7 +2150,10 @@ Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
 }
 
 // For filters the index can only narrow (phrases): every candidate, checked on the decoded event,
-// newest first.
+// newest first. A candidate whose actor's email or id holds every search term matches without
+// being decoded (its other conditions are the SQL's): a user's email pasted into the search box
+// finds that user's events, and decoding each (a block of 64 decompressed for one event, ~130 µs)
+// took 8 s for the busiest user at 10M events.
 Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::RecheckedCandidates(
     Snapshot& snapshot, const core::Filter& filter) {
   std::vector<std::pair<util::UnixMillis, int64_t>> rows;
@@ -2165,19 +2168,39 @@ Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::Rech
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
         part.db->PrepareOnce(
-            (by_match ? "SELECT occurred_at, position FROM search CROSS JOIN events ON position = "
-                        "search.rowid WHERE search MATCH ?1" +
+            (by_match ? "SELECT occurred_at, position, actor FROM search CROSS JOIN events ON "
+                        "position = search.rowid WHERE search MATCH ?1" +
                             query.where_besides_match
-                      : "SELECT occurred_at, position FROM events WHERE 1" + query.where) +
+                      : "SELECT occurred_at, position, actor FROM events WHERE 1" + query.where) +
             " ORDER BY occurred_at DESC, position DESC"));
     if (!query.match.empty()) select->Bind(1, query.match);
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * actor_texts,
+        part.db->Prepare("SELECT coalesce(e.value, ''), coalesce(i.value, '') FROM actors "
+                         "LEFT JOIN terms e ON e.term_id = actors.email "
+                         "LEFT JOIN terms i ON i.term_id = actors.actor_id WHERE actor = ?1"));
+    std::unordered_map<int64_t, bool> actor_holds_search;  // actor -> email or id holds it all
     for (;;) {
       EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
       if (!row) break;
       const int64_t position = select->ColumnInt(1);
-      EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
-      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
-      if (filter.Matches(event)) rows.emplace_back(select->ColumnInt(0), position);
+      const int64_t actor = select->ColumnInt(2);
+      auto known = actor_holds_search.find(actor);
+      if (known == actor_holds_search.end()) {
+        actor_texts->Reset();
+        actor_texts->Bind(1, actor);
+        EVIDENT_ASSIGN_OR_RETURN(bool found, actor_texts->Step());
+        const bool holds = found && (filter.SearchMatchesWithin(actor_texts->ColumnText(0)) ||
+                                     filter.SearchMatchesWithin(actor_texts->ColumnText(1)));
+        actor_texts->Reset();
+        known = actor_holds_search.emplace(actor, holds).first;
+      }
+      if (!known->second) {
+        EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
+        EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+        if (!filter.Matches(event)) continue;
+      }
+      rows.emplace_back(select->ColumnInt(0), position);
     }
   }
   return rows;

@@ -43,7 +43,7 @@ struct SqliteOptions {
   // Back-pressure: Append waits for the indexer while the tail holds this many events.
   size_t max_tail_events = 100'000;
   int log_cache_mib = 32;    // page cache of the log's writer connection
-  int index_cache_mib = 96;  // page cache of the indexer's connection to each partition's rows
+  int index_cache_mib = 80;  // page cache of the indexer's connection to each partition's rows
   int words_cache_mib = 16;  // ... and to its full-text index, which it writes as new segments
   int reader_cache_mib = 8;  // page cache of each reader connection
   // A word search that matches at least this many events of a week finds its page by walking

@@ -396,14 +396,12 @@ int Main(int argc, char** argv) {
 
   // Queries, on the dataset's own tenants and users.
   Dataset picker(options);
+  // A tenant drawn with the data set's skew.
+  auto a_tenant = [&] { return picker.tenant_names()[static_cast<size_t>(picker.PickTenant())]; };
   std::vector<Latency> latencies;
   latencies.push_back(Measure(
       "newest 20 for a tenant", 10, runs,
-      [&](int) {
-        return "/api/v1/events?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())];
-      },
-      http));
+      [&](int) { return "/api/v1/events?tenant=" + a_tenant(); }, http));
   const std::string from30 = std::to_string(now_ms - int64_t{30} * 86400 * 1000);
   latencies.push_back(Measure(
       "tenant + user + 30 days", 10, runs,
@@ -417,8 +415,7 @@ int Main(int argc, char** argv) {
       "tenant + action + status", 10, runs,
       [&](int i) {
         const auto& actions = Dataset::Actions();
-        return "/api/v1/events?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+        return "/api/v1/events?tenant=" + a_tenant() +
                "&action=" + actions[static_cast<size_t>(i) % actions.size()] +
                "&status=" + (i % 3 == 0 ? "failure" : "success");
       },
@@ -427,8 +424,7 @@ int Main(int argc, char** argv) {
       "tenant + q word", 30, runs,
       [&](int i) {
         const auto& words = Dataset::Words();
-        return "/api/v1/events?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+        return "/api/v1/events?tenant=" + a_tenant() +
                "&q=" + words[static_cast<size_t>(i) % words.size()];
       },
       http));
@@ -437,8 +433,7 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "tenant + type", 0, runs,
       [&](int i) {
-        return "/api/v1/events?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
+        return "/api/v1/events?tenant=" + a_tenant() +
                "&type=" + (i % 2 == 0 ? "authentication" : "activity");
       },
       http));
@@ -446,9 +441,7 @@ int Main(int argc, char** argv) {
       "tenant + method", 0, runs,
       [&](int i) {
         static const char* const kMethods[] = {"POST", "PATCH", "DELETE"};
-        return "/api/v1/events?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] +
-               "&method=" + kMethods[i % 3];
+        return "/api/v1/events?tenant=" + a_tenant() + "&method=" + kMethods[i % 3];
       },
       http));
   latencies.push_back(Measure(
@@ -483,11 +476,7 @@ int Main(int argc, char** argv) {
       http));
   latencies.push_back(Measure(
       "histogram, no range", 0, runs,
-      [&](int) {
-        return "/api/v1/events/histogram?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())];
-      },
-      http));
+      [&](int) { return "/api/v1/events/histogram?tenant=" + a_tenant(); }, http));
   // Page 50: walk 49 pages once per tenant sampled, then time the 50th.
   {
     std::vector<std::string> page50;
@@ -512,8 +501,7 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "histogram over 90 days", 10, runs,
       [&](int) {
-        return "/api/v1/events/histogram?tenant=" +
-               picker.tenant_names()[static_cast<size_t>(picker.PickTenant())] + "&from=" + from90 +
+        return "/api/v1/events/histogram?tenant=" + a_tenant() + "&from=" + from90 +
                "&to=" + std::to_string(now_ms);
       },
       http));

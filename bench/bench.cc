@@ -398,6 +398,11 @@ int Main(int argc, char** argv) {
   Dataset picker(options);
   // A tenant drawn with the data set's skew.
   auto a_tenant = [&] { return picker.tenant_names()[static_cast<size_t>(picker.PickTenant())]; };
+  // A user of such a tenant, and the tenant parameter of a path for that user.
+  auto a_user = [&]() -> const User& { return picker.PickUser(picker.PickTenant()); };
+  auto tenant_of = [&](const User& user) {
+    return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)];
+  };
   std::vector<Latency> latencies;
   latencies.push_back(Measure(
       "newest 20 for a tenant", 10, runs,
@@ -406,9 +411,8 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "tenant + user + 30 days", 10, runs,
       [&](int) {
-        const User& user = picker.PickUser(picker.PickTenant());
-        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
-               "&user=" + http.Escape(user.email) + "&from=" + from30;
+        const User& user = a_user();
+        return tenant_of(user) + "&user=" + http.Escape(user.email) + "&from=" + from30;
       },
       http));
   latencies.push_back(Measure(
@@ -447,9 +451,8 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "tenant + ip", 0, runs,
       [&](int) {
-        const User& user = picker.PickUser(picker.PickTenant());
-        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
-               "&ip=" + user.ip;
+        const User& user = a_user();
+        return tenant_of(user) + "&ip=" + user.ip;
       },
       http));
   // The super admin's view, naming no tenant (not in the list either): the newest 20 of
@@ -461,17 +464,12 @@ int Main(int argc, char** argv) {
   const int few_runs = std::max(10, runs / 10);
   latencies.push_back(Measure(
       "all tenants + q email", 0, few_runs,
-      [&](int) {
-        const User& user = picker.PickUser(picker.PickTenant());
-        return "/api/v1/events?q=" + http.Escape(user.email);
-      },
-      http));
+      [&](int) { return "/api/v1/events?q=" + http.Escape(a_user().email); }, http));
   latencies.push_back(Measure(
       "tenant + q email", 0, few_runs,
       [&](int) {
-        const User& user = picker.PickUser(picker.PickTenant());
-        return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)] +
-               "&q=" + http.Escape(user.email);
+        const User& user = a_user();
+        return tenant_of(user) + "&q=" + http.Escape(user.email);
       },
       http));
   latencies.push_back(Measure(

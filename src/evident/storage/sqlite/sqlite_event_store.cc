@@ -390,6 +390,8 @@ class ConnectionPool {
   // pages the OS caches anyway. A search across every week holds a reader of each for its whole
   // snapshot, and with cache_mib for the rows and again for the words each, one over 18 weeks
   // (10M events) held 266 MB more at its end.
+  bool keeps_no_cache() const { return keep_no_cache_; }
+
   void SetKeepNoCache(bool keep_no_cache) {
     keep_no_cache_ = keep_no_cache;
     std::lock_guard lock(mu_);
@@ -812,12 +814,12 @@ Status SqliteEventStore::Open() {
   }
   words_worker_ = std::make_unique<Worker>("evident-words");
   EVIDENT_RETURN_IF_ERROR(CatchUpFromLog(options_.max_tail_events));
-  // Every week but the newest is left, as after the indexer's next batch: without it a server
-  // that ingests nothing after a restart would keep full page caches for a reader of every week.
-  if (!partitions_.empty()) {
-    std::vector<WeekBatch> newest(1);
-    newest[0].partition = partitions_.rbegin()->second.get();
-    SettleLeftWeeks(newest);
+  // Readers of every week but the newest keep small caches from the start, as once the indexer
+  // has left them (SettleLeftWeeks, which does the rest after its next batch): a server that
+  // ingests nothing after a restart would otherwise keep full caches for a reader of every week.
+  for (auto it = partitions_.begin(); it != partitions_.end() && std::next(it) != partitions_.end();
+       ++it) {
+    it->second->readers->SetKeepNoCache(true);
   }
   indexer_ = std::thread([this] {
     util::NameThisThread("evident-index");
@@ -1104,12 +1106,13 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       EVIDENT_RETURN_IF_ERROR(partition.words_writer->Exec("BEGIN"));
       week.words_begun = true;
       partition.settled = false;
+      // Its readers may keep small caches since it was left, or since the store was opened.
+      if (partition.readers->keeps_no_cache()) partition.readers->SetKeepNoCache(false);
       if (partition.left) {
         EVIDENT_RETURN_IF_ERROR(partition.writer->Exec(CacheSizePragma(options_.index_cache_mib)));
         EVIDENT_RETURN_IF_ERROR(
             partition.words_writer->Exec(CacheSizePragma(options_.words_cache_mib)));
         EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
-        partition.readers->SetKeepNoCache(false);
         partition.left = false;
       }
       // Words are indexed per tenant (word_7, 7 the week's term id of the tenant): the words
@@ -1753,8 +1756,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenant_ids,
                            term_list(kTenant, filter.tenants, "tenant"));
 
-  const std::string tenants_where = query.where;
-  query.tenants_where = tenants_where;
+  query.tenants_where = query.where;
   EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> workspace_ids,
                            term_list(kWorkspace, filter.workspaces, "workspace"));
   EVIDENT_RETURN_IF_ERROR(term_list(kAction, filter.actions, "action"));
@@ -1790,7 +1792,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
   } else if (no_other_columns && no_day_columns && facets == 1) {
     // Term ids are unique across kinds, so one column holds them all.
     query.counts = &kFacetCounts;
-    query.counts_where = tenants_where;
+    query.counts_where = query.tenants_where;
     for (const auto* ids : {&workspace_ids, &resource_type_ids, &method_ids, &ip_ids}) {
       if (!ids->empty()) AppendInList(query.counts_where, "term", *ids);
     }
@@ -2365,34 +2367,34 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     min_time = std::min(min_time.value_or(time), time);
     max_time = std::max(max_time.value_or(time), time);
   }
+  // Each week's filter, translated once for the range's ends and the counts.
+  std::vector<PartitionQuery> queries;
   if (!needs_recheck) {
+    queries.reserve(snapshot.parts.size());
+    for (Snapshot::Part& part : snapshot.parts) {
+      EVIDENT_ASSIGN_OR_RETURN(queries.emplace_back(), Translate(part, filter));
+    }
     // A range the filter leaves open ends at its earliest or latest match: in the oldest or the
     // newest week with one (weeks hold disjoint times; snapshot.parts is newest first).
-    auto edge = [&](bool latest, std::optional<util::UnixMillis>& bound) -> Status {
-      auto find = [&](Snapshot::Part& part) -> Result<bool> {
-        EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
-        if (query.empty) return false;
-        EVIDENT_ASSIGN_OR_RETURN(auto time, EdgeMatchTime(part, query, filter, latest));
-        if (!time) return false;
-        bound = latest ? std::max(bound.value_or(*time), *time)
-                       : std::min(bound.value_or(*time), *time);
-        return true;
-      };
-      if (latest) {
-        for (auto it = snapshot.parts.begin(); it != snapshot.parts.end(); ++it) {
-          EVIDENT_ASSIGN_OR_RETURN(bool found, find(*it));
-          if (found) break;
-        }
-      } else {
-        for (auto it = snapshot.parts.rbegin(); it != snapshot.parts.rend(); ++it) {
-          EVIDENT_ASSIGN_OR_RETURN(bool found, find(*it));
-          if (found) break;
-        }
+    auto edge = [&](bool latest) -> Result<std::optional<util::UnixMillis>> {
+      const size_t weeks = snapshot.parts.size();
+      for (size_t n = 0; n < weeks; ++n) {
+        const size_t i = latest ? n : weeks - 1 - n;
+        if (queries[i].empty) continue;
+        EVIDENT_ASSIGN_OR_RETURN(auto time,
+                                 EdgeMatchTime(snapshot.parts[i], queries[i], filter, latest));
+        if (time) return time;
       }
-      return {};
+      return std::optional<util::UnixMillis>();
     };
-    if (!filter.from) EVIDENT_RETURN_IF_ERROR(edge(false, min_time));
-    if (!filter.to) EVIDENT_RETURN_IF_ERROR(edge(true, max_time));
+    if (!filter.from) {
+      EVIDENT_ASSIGN_OR_RETURN(auto earliest, edge(false));
+      if (earliest) min_time = std::min(min_time.value_or(*earliest), *earliest);
+    }
+    if (!filter.to) {
+      EVIDENT_ASSIGN_OR_RETURN(auto latest, edge(true));
+      if (latest) max_time = std::max(max_time.value_or(*latest), *latest);
+    }
   }
   EVIDENT_ASSIGN_OR_RETURN(auto started, ZeroHistogram(filter, min_time, max_time, buckets));
   auto& [histogram, layout] = started;
@@ -2400,8 +2402,9 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   if (needs_recheck || layout.count == 0) return histogram;
   // Whole-hour buckets start on the hour, so every span of an hour count falls in one bucket.
   const bool hour_buckets = layout.interval_ms % kMillisPerHour == 0;
-  for (Snapshot::Part& part : snapshot.parts) {
-    EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
+  for (size_t i = 0; i < snapshot.parts.size(); ++i) {
+    Snapshot::Part& part = snapshot.parts[i];
+    PartitionQuery& query = queries[i];
     if (query.empty) continue;
     // Types and statuses without actions: the same conditions hold on the hour counts by type.
     if (query.counts == &kDayCounts && filter.actions.empty()) query.counts = &kHourTypeCounts;

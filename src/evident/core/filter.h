@@ -40,6 +40,8 @@ struct Filter {
   std::optional<util::UnixMillis> to;    // exclusive
   std::vector<SearchTerm> search;
 
+  bool operator==(const Filter&) const = default;
+
   // True when `event` matches every filter: the reference semantics every store must agree with.
   bool Matches(const Event& event) const;
 

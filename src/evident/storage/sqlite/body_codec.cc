@@ -82,16 +82,23 @@ bool AppendCompressed(std::string_view data, std::string& out) {
   return true;
 }
 
-util::Result<std::string> DecompressFrame(std::string_view frame) {
+util::Result<std::string_view> DecompressFrameInto(std::string_view frame, std::string& buffer) {
   thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
   const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20)) {
     return util::Error::Corruption("event body: bad zstd frame");
   }
-  std::string data(size, '\0');
-  const size_t got = ZSTD_decompress_usingDDict(ctx.get(), data.data(), data.size(), frame.data(),
+  if (buffer.size() < size) buffer.resize(size);
+  const size_t got = ZSTD_decompress_usingDDict(ctx.get(), buffer.data(), size, frame.data(),
                                                 frame.size(), Dicts().decompress);
   if (ZSTD_isError(got) || got != size) return util::Error::Corruption("event body: bad zstd data");
+  return std::string_view(buffer.data(), size);
+}
+
+util::Result<std::string> DecompressFrame(std::string_view frame) {
+  std::string data;
+  EVIDENT_ASSIGN_OR_RETURN(std::string_view view, DecompressFrameInto(frame, data));
+  data.resize(view.size());
   return data;
 }
 

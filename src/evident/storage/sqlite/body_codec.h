@@ -28,5 +28,8 @@ util::Result<std::string> DecompressBody(std::string_view body);
 bool AppendCompressed(std::string_view data, std::string& out);
 // Errors: Corruption when `frame` is not one frame AppendCompressed wrote.
 util::Result<std::string> DecompressFrame(std::string_view frame);
+// The same into `buffer`, which only grows (a reader that decompresses many frames neither
+// allocates nor zero-fills one each time); the data is the view returned.
+util::Result<std::string_view> DecompressFrameInto(std::string_view frame, std::string& buffer);
 
 }  // namespace evident::storage::sqlite

@@ -99,6 +99,68 @@ util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_v
   return LogBlockPtr(std::move(block));
 }
 
+util::Status VisitBlockEvents(int64_t first_position, std::string_view body,
+                              std::span<const int64_t> positions, std::string& buffer,
+                              const std::function<util::Status(int64_t, std::string_view)>& visit) {
+  if (positions.empty()) return {};
+  if (body.empty() || (body[0] != kSeqsZstd && body[0] != kSeqsRaw)) {
+    // The read-only layouts, older than this reader: decoded whole.
+    EVIDENT_ASSIGN_OR_RETURN(LogBlockPtr block, LogBlock::Decode(first_position, body));
+    for (int64_t position : positions) {
+      if (!block->Holds(position)) return BadBlock(first_position, "does not hold the event");
+      EVIDENT_RETURN_IF_ERROR(visit(position, block->Event(position)));
+    }
+    return {};
+  }
+  size_t at = 1;
+  uint64_t count = 0;
+  if (!ReadVarint(body, at, count) || count == 0 || count > body.size()) {
+    return BadBlock(first_position, "bad event count");
+  }
+  if (positions.front() < first_position ||
+      positions.back() - first_position >= static_cast<int64_t>(count)) {
+    return BadBlock(first_position, "does not hold the event");
+  }
+  // The seqs of the wanted events, in order.
+  thread_local std::vector<uint64_t> seqs;
+  seqs.clear();
+  size_t wanted = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t seq = 0;
+    if (!ReadVarint(body, at, seq)) return BadBlock(first_position, "bad seq");
+    if (wanted < positions.size() &&
+        first_position + static_cast<int64_t>(i) == positions[wanted]) {
+      seqs.push_back(seq);
+      ++wanted;
+    }
+  }
+  if (wanted != positions.size()) return BadBlock(first_position, "positions out of order");
+  std::string_view payload = body.substr(at);
+  if (body[0] == kSeqsZstd) {
+    EVIDENT_ASSIGN_OR_RETURN(payload, DecompressFrameInto(payload, buffer));
+  }
+  thread_local std::string json;
+  at = 0;
+  wanted = 0;
+  for (int64_t position = first_position; wanted < positions.size(); ++position) {
+    uint64_t size = 0, seq_at = 0;
+    if (!ReadVarint(payload, at, size) || !ReadVarint(payload, at, seq_at)) {
+      return BadBlock(first_position, "bad event length");
+    }
+    if (size > payload.size() - at || seq_at > size) {
+      return BadBlock(first_position, "event runs past the block");
+    }
+    if (position == positions[wanted]) {
+      json.clear();
+      core::AppendWithSeq(payload.substr(at, size), seq_at, seqs[wanted], json);
+      EVIDENT_RETURN_IF_ERROR(visit(position, json));
+      ++wanted;
+    }
+    at += size;
+  }
+  return {};
+}
+
 LogBlockPtr BlockCache::Find(int64_t position) {
   std::lock_guard lock(mu_);
   auto it = blocks_.upper_bound(position);

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,16 @@ class LogBlock {
   std::vector<std::pair<size_t, size_t>> spans_;  // (offset, size) in payload_, per event
 };
 using LogBlockPtr = std::shared_ptr<const LogBlock>;
+
+// Calls visit(position, json) with the stored JSON of each of `positions` (ascending, each held
+// by the block at `first_position` whose body is `body`), decompressing the block once into
+// `buffer` (kept by the caller, so that it only grows) and copying out only those events: a
+// search's recheck reads one or two events of most blocks it decompresses, and Decode copies all
+// of them, seqs put back in, for that.
+// Errors: Corruption as Decode, or for a position the block does not hold; the visitor's.
+util::Status VisitBlockEvents(int64_t first_position, std::string_view body,
+                              std::span<const int64_t> positions, std::string& buffer,
+                              const std::function<util::Status(int64_t, std::string_view)>& visit);
 
 // The blocks readers used last, so that a page of neighbouring events decompresses each block
 // once. Thread-safe.

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 #include "evident/storage/sqlite/body_codec.h"
 #include "evident/storage/sqlite/db.h"
 #include "evident/storage/sqlite/log_block.h"
+#include "evident/storage/sqlite/recheck_cache.h"
 #include "evident/storage/sqlite/search_text.h"
 #include "evident/storage/sqlite/tiles.h"
 #include "evident/util/strings.h"
@@ -460,8 +462,9 @@ struct Snapshot {
     Partition* partition;
     ConnectionPool::Lease db;
   };
-  std::vector<Part> parts;    // newest week first
-  std::vector<TailPtr> tail;  // the tail's events matching the filter, in no order
+  std::vector<Part> parts;      // newest week first
+  std::vector<TailPtr> tail;    // the tail's events matching the filter, in no order
+  int64_t indexed_through = 0;  // the watermark: the parts hold every position up to it
   Snapshot() = default;
   Snapshot(Snapshot&&) = default;
   Snapshot& operator=(Snapshot&&) = delete;
@@ -655,14 +658,18 @@ class SqliteEventStore final : public EventStore {
                                 std::optional<util::UnixMillis> newest_bound);
   Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter);
   Result<std::string> ReadBody(int64_t position);
+  Status ReadEvents(std::span<const int64_t> positions,
+                    const std::function<Status(int64_t, std::string_view)>& visit);
   Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
       Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
       util::UnixMillis to);
   Result<std::optional<util::UnixMillis>> EdgeMatchTime(Snapshot::Part& part,
                                                         const PartitionQuery& query,
                                                         const core::Filter& filter, bool latest);
-  Result<std::vector<std::pair<util::UnixMillis, int64_t>>> RecheckedCandidates(
-      Snapshot& snapshot, const core::Filter& filter);
+  Result<RecheckCache::Rows> RecheckedCandidates(Snapshot& snapshot, const core::Filter& filter,
+                                                 int64_t after_position);
+  Result<std::shared_ptr<const RecheckCache::Rows>> RecheckedMatches(Snapshot& snapshot,
+                                                                     const core::Filter& filter);
 
   const SqliteOptions options_;
   std::string index_dir_;
@@ -677,6 +684,8 @@ class SqliteEventStore final : public EventStore {
 
   std::unique_ptr<ConnectionPool> log_readers_;
   std::unique_ptr<BlockCache> block_cache_;
+  // Matches of recent phrase searches: up to 2^19 (8 MiB), for 16 filters at most.
+  RecheckCache recheck_cache_{size_t{1} << 19, 16};
   std::unique_ptr<Db> state_db_;  // index/state.db; indexer thread (and Open)
 
   // Readers take snapshot_mu_ shared to open their view; the indexer takes it exclusively to
@@ -1698,6 +1707,7 @@ Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
     snapshot.parts.push_back(Snapshot::Part{&partition, std::move(db)});
   }
   std::lock_guard tail_lock(tail_mu_);
+  snapshot.indexed_through = watermark_;
   for (const TailPtr& event : tail_) {
     if (filter.Matches(event->event)) snapshot.tail.push_back(event);
   }
@@ -2151,14 +2161,58 @@ Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
   return std::string(block->Event(position));
 }
 
-// For filters the index can only narrow (phrases): every candidate, checked on the decoded event,
-// newest first. A candidate whose actor's email or id holds every search term matches without
-// being decoded (its other conditions are the SQL's): a user's email pasted into the search box
-// finds that user's events, and decoding each (a block of 64 decompressed for one event, ~130 µs)
-// took 8 s for the busiest user at 10M events.
-Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::RecheckedCandidates(
-    Snapshot& snapshot, const core::Filter& filter) {
-  std::vector<std::pair<util::UnixMillis, int64_t>> rows;
+// Calls visit(position, json) for each of `positions` (ascending, no repeats) with its stored
+// JSON, in one read transaction of the log, each block read and decompressed once, and past the
+// block cache: a recheck's tens of thousands of blocks, one or two events of each wanted, would
+// only push the pages' blocks out of it. Per event of a phrase's candidates, that is a fifth less
+// than ReadBody (a transaction, a cache lookup and all 64 events copied out of each block).
+Status SqliteEventStore::ReadEvents(std::span<const int64_t> positions,
+                                    const std::function<Status(int64_t, std::string_view)>& visit) {
+  if (positions.empty()) return {};
+  EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
+  EVIDENT_RETURN_IF_ERROR(db->Exec("BEGIN"));
+  Status read = [&]() -> Status {
+    EVIDENT_ASSIGN_OR_RETURN(
+        Statement * select,
+        db->Prepare("SELECT first_position, last_position, body FROM blocks WHERE "
+                    "first_position <= ? ORDER BY first_position DESC LIMIT 1"));
+    std::string buffer;
+    size_t next = 0;
+    while (next < positions.size()) {
+      select->Reset();
+      select->Bind(1, positions[next]);
+      EVIDENT_ASSIGN_OR_RETURN(bool found, select->Step());
+      const int64_t last = found ? select->ColumnInt(1) : -1;
+      size_t end = next;
+      while (end < positions.size() && positions[end] <= last) ++end;
+      if (end == next) {
+        select->Reset();
+        return Error::Corruption("the log has no event at position " +
+                                 std::to_string(positions[next]));
+      }
+      Status visited = VisitBlockEvents(select->ColumnInt(0), select->ColumnBlob(2),
+                                        positions.subspan(next, end - next), buffer, visit);
+      select->Reset();
+      EVIDENT_RETURN_IF_ERROR(visited);
+      next = end;
+    }
+    return {};
+  }();
+  (void)db->Exec("COMMIT");
+  return read;
+}
+
+// For filters the index can only narrow (phrases): every candidate past `after_position`, checked
+// on the decoded event, newest first. A candidate whose actor's email or id holds every search term
+// matches without being decoded (its other conditions are the SQL's): a user's email pasted into
+// the search box finds that user's events, and decoding each (a block of 64 decompressed for one
+// event, ~130 µs) took 8 s for the busiest user at 10M events.
+Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snapshot,
+                                                                 const core::Filter& filter,
+                                                                 int64_t after_position) {
+  RecheckCache::Rows rows;
+  const std::string after =
+      after_position > 0 ? " AND position > " + std::to_string(after_position) : "";
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
@@ -2170,10 +2224,14 @@ Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::Rech
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
         part.db->PrepareOnce(
-            (by_match ? "SELECT occurred_at, position, actor FROM search CROSS JOIN events ON "
-                        "position = search.rowid WHERE search MATCH ?1" +
-                            query.where_besides_match
-                      : "SELECT occurred_at, position, actor FROM events WHERE 1" + query.where) +
+            (by_match
+                 ? "SELECT occurred_at, position, actor FROM search CROSS JOIN events ON "
+                   "position = search.rowid WHERE search MATCH ?1" +
+                       query.where_besides_match +
+                       (after.empty() ? ""
+                                      : " AND search.rowid > " + std::to_string(after_position))
+                 : "SELECT occurred_at, position, actor FROM events WHERE 1" + query.where +
+                       after) +
             " ORDER BY occurred_at DESC, position DESC"));
     if (!query.match.empty()) select->Bind(1, query.match);
     EVIDENT_ASSIGN_OR_RETURN(
@@ -2182,6 +2240,13 @@ Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::Rech
                          "LEFT JOIN terms e ON e.term_id = actors.email "
                          "LEFT JOIN terms i ON i.term_id = actors.actor_id WHERE actor = ?1"));
     std::unordered_map<int64_t, bool> actor_holds_search;  // actor -> email or id holds it all
+    struct Candidate {
+      util::UnixMillis time;
+      int64_t position;
+      bool confirmed;  // by its actor
+    };
+    std::vector<Candidate> candidates;  // newest first
+    std::vector<int64_t> to_check;      // positions of those not confirmed
     for (;;) {
       EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
       if (!row) break;
@@ -2197,18 +2262,65 @@ Result<std::vector<std::pair<util::UnixMillis, int64_t>>> SqliteEventStore::Rech
         actor_texts->Reset();
         known = actor_holds_search.emplace(actor, holds).first;
       }
-      if (!known->second) {
-        EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
+      candidates.push_back(Candidate{select->ColumnInt(0), position, known->second});
+      if (!known->second) to_check.push_back(position);
+    }
+    // The others are checked on their events, read in log order: each block once. Many are
+    // checked in two halves on two threads: decompressing their blocks is most of a phrase
+    // search's time, and one thread leaves the second core idle.
+    std::sort(to_check.begin(), to_check.end());
+    auto check = [&](std::span<const int64_t> positions, std::vector<int64_t>& matched) {
+      return ReadEvents(positions, [&](int64_t position, std::string_view json) -> Status {
         EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
-        if (!filter.Matches(event)) continue;
+        if (filter.Matches(event)) matched.push_back(position);
+        return {};
+      });
+    };
+    std::vector<int64_t> matched, matched_later;  // ascending, as read
+    const std::span<const int64_t> checked(to_check);
+    const size_t half =
+        checked.size() >= options_.recheck_two_threads_from ? checked.size() / 2 : checked.size();
+    std::future<Status> later;
+    if (half < checked.size()) {
+      later = std::async(std::launch::async, check, checked.subspan(half), std::ref(matched_later));
+    }
+    Status checked_first = check(checked.first(half), matched);
+    if (later.valid()) EVIDENT_RETURN_IF_ERROR(later.get());
+    EVIDENT_RETURN_IF_ERROR(checked_first);
+    matched.insert(matched.end(), matched_later.begin(), matched_later.end());
+    for (const Candidate& candidate : candidates) {
+      if (candidate.confirmed ||
+          std::binary_search(matched.begin(), matched.end(), candidate.position)) {
+        rows.emplace_back(candidate.time, candidate.position);
       }
-      rows.emplace_back(select->ColumnInt(0), position);
     }
     // The snapshot holds this week's reader until the last week is done: its cache would stay
     // filled meanwhile, up to 4 MiB a left week (a phrase across 18 weeks: ~70 MB at once).
     sqlite3_db_release_memory(part.db->raw());
   }
   return rows;
+}
+
+// RecheckedCandidates through recheck_cache_: a search asked again (its next page, its histogram)
+// rechecks only the candidates indexed since.
+Result<std::shared_ptr<const RecheckCache::Rows>> SqliteEventStore::RecheckedMatches(
+    Snapshot& snapshot, const core::Filter& filter) {
+  std::optional<RecheckCache::Found> kept = recheck_cache_.Find(filter, snapshot.indexed_through);
+  if (kept && kept->indexed_through == snapshot.indexed_through) return kept->rows;
+  EVIDENT_ASSIGN_OR_RETURN(RecheckCache::Rows fresh,
+                           RecheckedCandidates(snapshot, filter, kept ? kept->indexed_through : 0));
+  auto rows = std::make_shared<RecheckCache::Rows>();
+  if (kept) {
+    rows->reserve(kept->rows->size() + fresh.size());
+    std::merge(kept->rows->begin(), kept->rows->end(), fresh.begin(), fresh.end(),
+               std::back_inserter(*rows), [](const auto& a, const auto& b) {
+                 return SortsBefore(a.first, a.second, b.first, b.second);
+               });
+  } else {
+    *rows = std::move(fresh);
+  }
+  recheck_cache_.Insert(filter, snapshot.indexed_through, rows);
+  return std::shared_ptr<const RecheckCache::Rows>(std::move(rows));
 }
 
 Result<Page> SqliteEventStore::Query(const core::Filter& filter,
@@ -2220,9 +2332,9 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   std::vector<std::pair<util::UnixMillis, int64_t>> rows;
   const bool needs_recheck = NeedsRecheck(filter);
   if (needs_recheck) {
-    EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedCandidates(snapshot, filter));
-    page.total = candidates.size();
-    for (const auto& [time, position] : candidates) {
+    EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedMatches(snapshot, filter));
+    page.total = candidates->size();
+    for (const auto& [time, position] : *candidates) {
       if (rows.size() > limit) break;
       if (IsAfterCursor(time, position, after)) rows.emplace_back(time, position);
     }
@@ -2356,9 +2468,8 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
   EVIDENT_ASSIGN_OR_RETURN(Snapshot snapshot, TakeSnapshot(filter, std::nullopt));
   const bool needs_recheck = NeedsRecheck(filter);
   std::vector<util::UnixMillis> times;  // of rechecked candidates, or of the tail
-  std::optional<std::vector<std::pair<util::UnixMillis, int64_t>>> candidates;
   if (needs_recheck) {
-    EVIDENT_ASSIGN_OR_RETURN(candidates, RecheckedCandidates(snapshot, filter));
+    EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedMatches(snapshot, filter));
     for (const auto& [time, position] : *candidates) times.push_back(time);
   }
   for (const TailPtr& event : snapshot.tail) times.push_back(event->event.occurred_at);

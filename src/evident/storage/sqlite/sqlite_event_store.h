@@ -63,6 +63,9 @@ struct SqliteOptions {
   // search's few matches are read so when that is cheaper than walking the tenant's events for
   // them. Tests set 0 to read them so whenever they may.
   uint64_t search_lookup_entries = 32;
+  // A phrase search checks its candidates on their events; this many or more of a week, on two
+  // threads (fewer are a few ms of work). Tests lower it.
+  size_t recheck_two_threads_from = 256;
   // A week the indexer has left stores its words' counts (docs/storage.md), reading this many
   // terms of its full-text index after each batch until done. Tests lower it.
   size_t word_count_terms = 100'000;

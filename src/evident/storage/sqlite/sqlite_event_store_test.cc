@@ -782,6 +782,66 @@ TEST(LogBlock, PutsTheSeqsBackIntoEventsPreparedWithoutThem) {
   EXPECT_FALSE(LogBlock::Decode(1, body).has_value());
 }
 
+// Some events of a block, straight from its body: what Decode gives for them, in either layout.
+TEST(LogBlock, VisitsTheWantedEventsAlone) {
+  std::vector<core::Event> events;
+  std::string payload;
+  for (int i = 0; i < 70; ++i) {
+    events.push_back(MakeEvent(i));
+    core::SeqlessJson seqless;
+    core::EncodeStoredWithoutSeq(events.back(), seqless);
+    AppendSeqlessToBlock(seqless.json, seqless.seq_at, payload);
+  }
+  std::vector<uint64_t> seqs;
+  for (uint64_t i = 0; i < events.size(); ++i) seqs.push_back(i * 1000 + 7);
+  BlockFrame frame;
+  MakeBlockFrame(payload, frame);
+  ASSERT_TRUE(frame.compressed);
+  std::string body;
+  MakeBlockBody(frame, seqs, body);
+  std::string old_payload, old_body;  // the read-only layout
+  for (int i = 0; i < 3; ++i) AppendToBlock("{\"n\":" + std::to_string(i) + "}", old_payload);
+  CompressBody(old_payload, old_body);
+
+  std::string buffer = "bytes left from another block";
+  std::vector<std::pair<int64_t, std::string>> seen;
+  auto collect = [&](int64_t position, std::string_view json) -> util::Status {
+    seen.emplace_back(position, std::string(json));
+    return {};
+  };
+  const std::vector<int64_t> wanted = {100, 101, 133, 169};
+  ASSERT_TRUE(VisitBlockEvents(100, body, wanted, buffer, collect).has_value());
+  ASSERT_EQ(seen.size(), wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const auto n = static_cast<size_t>(wanted[i] - 100);
+    core::Event event = events[n];
+    event.seq = seqs[n];
+    EXPECT_EQ(seen[i], std::make_pair(wanted[i], core::EncodeEvent(event)));
+  }
+  seen.clear();
+  const std::vector<int64_t> old_wanted = {6};
+  ASSERT_TRUE(VisitBlockEvents(5, old_body, old_wanted, buffer, collect).has_value());
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, std::string>>{{6, "{\"n\":1}"}}));
+
+  // A position the block does not hold, positions out of order or repeated, a cut frame: errors.
+  for (const std::vector<int64_t>& bad :
+       std::vector<std::vector<int64_t>>{{99}, {170}, {101, 100}, {101, 101}}) {
+    EXPECT_FALSE(VisitBlockEvents(100, body, bad, buffer, collect).has_value()) << bad[0];
+  }
+  const std::vector<int64_t> first = {100};
+  EXPECT_FALSE(
+      VisitBlockEvents(100, body.substr(0, body.size() - 9), first, buffer, collect).has_value());
+  EXPECT_FALSE(VisitBlockEvents(5, old_body, std::vector<int64_t>{8}, buffer, collect).has_value());
+  // The visitor's error ends the visit.
+  int visits = 0;
+  auto refuse = [&](int64_t, std::string_view) -> util::Status {
+    ++visits;
+    return util::Error::Corruption("no");
+  };
+  EXPECT_FALSE(VisitBlockEvents(100, body, wanted, buffer, refuse).has_value());
+  EXPECT_EQ(visits, 1);
+}
+
 TEST(BlockCache, KeepsTheMostRecentlyUsed) {
   auto make = [](int64_t first) {
     std::string payload, body;

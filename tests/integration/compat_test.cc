@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "integration/harness.h"
+#include "integration/suite_setup.h"
 
 namespace evident::integration {
 namespace {
@@ -19,7 +20,11 @@ constexpr int64_t kBase = 1'518'176'568'844;  // the seed's example timestamp
 
 class AdministrationLogs : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  void SetUp() override { ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed"; }
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     ApiClient root(server_->url());

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "integration/harness.h"
+#include "integration/suite_setup.h"
 
 namespace evident::integration {
 namespace {
@@ -72,7 +73,11 @@ bool HasWord(const Sent& e, const std::string& word) {
 
 class ApiTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  void SetUp() override { ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed"; }
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     api_ = new ApiClient(server_->url());

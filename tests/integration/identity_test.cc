@@ -19,6 +19,7 @@
 #include "integration/harness.h"
 #include "integration/json_client.h"
 #include "integration/json_fields.h"
+#include "integration/suite_setup.h"
 
 namespace evident::integration {
 namespace {
@@ -143,7 +144,10 @@ struct World {
 
 class IdentityAccess : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     world_ = new World();
@@ -185,7 +189,10 @@ class IdentityAccess : public ::testing::Test {
     for (const std::string& secret : w.secrets) ASSERT_FALSE(secret.empty());
   }
 
-  void SetUp() override { ASSERT_NE(world_, nullptr) << "the suite's server did not start"; }
+  void SetUp() override {
+    ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed";
+    ASSERT_NE(world_, nullptr) << "the suite's server did not start";
+  }
 
   static void TearDownTestSuite() {
     delete world_;
@@ -589,7 +596,11 @@ TEST(IdentityLogin, PerAddressLockoutStopsSprayingAcrossEmails) {
 
 class IdentityFlows : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  void SetUp() override { ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed"; }
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     Client root(server_->url(), kAdminToken);

@@ -26,6 +26,7 @@
 #include "evident/util/strings.h"
 #include "integration/harness.h"
 #include "integration/json_fields.h"
+#include "integration/suite_setup.h"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -176,7 +177,10 @@ class OAuthClient : public ::testing::Test {
  protected:
   // One server, one tenant with its user and three clients, one run of flows.mjs: the tests
   // below read its outcome.
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     ASSERT_TRUE(std::filesystem::exists(ClientDir() / "node_modules" / "oauth4webapi"))
@@ -239,6 +243,7 @@ class OAuthClient : public ::testing::Test {
   }
 
   void SetUp() override {
+    ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed";
     ASSERT_NE(run_, nullptr) << "the suite's set-up failed before running flows.mjs";
   }
 

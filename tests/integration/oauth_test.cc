@@ -24,6 +24,7 @@
 #include "integration/harness.h"
 #include "integration/json_client.h"
 #include "integration/json_fields.h"
+#include "integration/suite_setup.h"
 
 namespace evident::integration {
 namespace {
@@ -432,7 +433,10 @@ struct World {
 
 class OAuthFlows : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  static void SetUpSuite() {
     server_ = new ServerProcess();
     ASSERT_TRUE(server_->Start()) << server_->Output();
     world_ = new World();
@@ -477,7 +481,10 @@ class OAuthFlows : public ::testing::Test {
     }
   }
 
-  void SetUp() override { ASSERT_NE(world_, nullptr) << "the suite's server did not start"; }
+  void SetUp() override {
+    ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed";
+    ASSERT_NE(world_, nullptr) << "the suite's server did not start";
+  }
 
   static void TearDownTestSuite() {
     delete world_;
@@ -1764,7 +1771,10 @@ class OAuthConfigured : public ::testing::Test {
  protected:
   static constexpr char kPublicUrl[] = "https://audit.example.test";
 
-  static void SetUpTestSuite() {
+  // The shared set-up's failures are kept for each test to report (suite_setup.h).
+  static void SetUpTestSuite() { setup_failures_ = CaptureFailures(SetUpSuite); }
+  inline static std::string setup_failures_;
+  static void SetUpSuite() {
     ServerOptions options;
     options.env = {{"EVIDENT_PUBLIC_URL", kPublicUrl}, {"EVIDENT_LOCKOUT_MAX_FAILURES", "3"}};
     server_ = new ServerProcess(options);
@@ -1772,7 +1782,10 @@ class OAuthConfigured : public ::testing::Test {
     Http root(server_->url(), kAdminToken);
     root.Expect(201, "POST", "/api/v1/tenants", {{"id", "acme"}});
   }
-  void SetUp() override { ASSERT_TRUE(server_ != nullptr && server_->running()); }
+  void SetUp() override {
+    ASSERT_EQ(setup_failures_, "") << "the suite's set-up failed";
+    ASSERT_TRUE(server_ != nullptr && server_->running());
+  }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;

@@ -33,6 +33,46 @@ void RecheckCache::Insert(const core::Filter& filter, int64_t indexed_through,
   }
 }
 
+RecheckCache::Claim RecheckCache::ClaimComputing(const core::Filter& filter,
+                                                 int64_t indexed_through) {
+  std::unique_lock lock(mu_);
+  std::optional<Found> waited_for;
+  for (;;) {
+    auto other = std::find_if(computing_.begin(), computing_.end(), [&](const Computing& c) {
+      return c.indexed_through <= indexed_through && c.filter == filter;
+    });
+    if (other == computing_.end()) break;
+    std::shared_future<std::optional<Found>> done = other->done;
+    ++waits_;
+    lock.unlock();
+    const std::optional<Found>& published = done.get();
+    if (published && published->indexed_through <= indexed_through &&
+        (!waited_for || waited_for->indexed_through < published->indexed_through)) {
+      waited_for = published;
+    }
+    lock.lock();
+  }
+  Claim claim(this, next_claim_++);
+  claim.waited_for_ = std::move(waited_for);
+  computing_.push_back(
+      Computing{filter, indexed_through, claim.id_, claim.done_.get_future().share()});
+  return claim;
+}
+
+RecheckCache::Claim::~Claim() {
+  if (cache_ == nullptr) return;
+  {
+    std::lock_guard lock(cache_->mu_);
+    cache_->computing_.remove_if([&](const Computing& c) { return c.id == id_; });
+  }
+  done_.set_value(std::move(published_));
+}
+
+uint64_t RecheckCache::waits() const {
+  std::lock_guard lock(mu_);
+  return waits_;
+}
+
 size_t RecheckCache::rows() const {
   std::lock_guard lock(mu_);
   return rows_;

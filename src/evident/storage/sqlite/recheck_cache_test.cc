@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
+#include <thread>
+
 namespace evident::storage::sqlite {
 namespace {
 
@@ -87,6 +91,48 @@ TEST(RecheckCache, EvictsTheLeastRecentlyUsedBeyondItsLimits) {
   cache.Insert(a, 3, RowsOf(11, 1));
   EXPECT_FALSE(cache.Find(a, 3).has_value());
   EXPECT_EQ(cache.rows(), 9u);
+}
+
+// The console asks for a page and its histogram at once: the second request waits for the
+// first's matches instead of computing them too, unless it holds an older snapshot.
+TEST(RecheckCache, ASecondAskerWaitsForTheFirstsMatches) {
+  RecheckCache cache(100, 4);
+  const core::Filter acme = Phrase("acme", {"policy", "drift"});
+  std::optional<RecheckCache::Claim> first(cache.ClaimComputing(acme, 10));
+  EXPECT_EQ(cache.waits(), 0u);
+
+  std::atomic<bool> second_claimed{false};
+  std::optional<RecheckCache::Found> second_found;
+  std::thread second([&] {
+    RecheckCache::Claim claim = cache.ClaimComputing(acme, 12);
+    second_claimed = true;
+    second_found = claim.waited_for();
+  });
+  // Until the second waits for the first (or, wrongly, goes ahead).
+  while (cache.waits() == 0 && !second_claimed) std::this_thread::yield();
+  EXPECT_EQ(cache.waits(), 1u);
+  EXPECT_FALSE(second_claimed);
+  // An older snapshot's asker, or another filter's, does not wait.
+  { RecheckCache::Claim older = cache.ClaimComputing(acme, 9); }
+  { RecheckCache::Claim other = cache.ClaimComputing(Phrase("globex", {"policy"}), 10); }
+  EXPECT_EQ(cache.waits(), 1u);
+  EXPECT_FALSE(second_claimed);
+
+  // Too many matches to keep: the waiter takes them from the claim all the same.
+  auto many = RowsOf(101, 1);
+  cache.Insert(acme, 10, many);
+  EXPECT_FALSE(cache.Find(acme, 10).has_value());
+  first->Publish({many, 10});
+  first.reset();
+  second.join();
+  EXPECT_TRUE(second_claimed);
+  ASSERT_TRUE(second_found.has_value());  // to extend from 10 to 12
+  EXPECT_EQ(second_found->indexed_through, 10);
+  EXPECT_EQ(second_found->rows, many);
+  // Claims end with their holders: a later asker does not wait, and got nothing from none.
+  RecheckCache::Claim later = cache.ClaimComputing(acme, 20);
+  EXPECT_FALSE(later.waited_for().has_value());
+  EXPECT_EQ(cache.waits(), 1u);
 }
 
 }  // namespace

@@ -2302,11 +2302,22 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
 }
 
 // RecheckedCandidates through recheck_cache_: a search asked again (its next page, its histogram)
-// rechecks only the candidates indexed since.
+// rechecks only the candidates indexed since, and one asked twice at once is computed once.
 Result<std::shared_ptr<const RecheckCache::Rows>> SqliteEventStore::RecheckedMatches(
     Snapshot& snapshot, const core::Filter& filter) {
   std::optional<RecheckCache::Found> kept = recheck_cache_.Find(filter, snapshot.indexed_through);
   if (kept && kept->indexed_through == snapshot.indexed_through) return kept->rows;
+  RecheckCache::Claim computing = recheck_cache_.ClaimComputing(filter, snapshot.indexed_through);
+  // What the claim waited for found, or what another kept meanwhile: the newest.
+  kept = recheck_cache_.Find(filter, snapshot.indexed_through);
+  if (const auto& waited = computing.waited_for();
+      waited && (!kept || kept->indexed_through < waited->indexed_through)) {
+    kept = waited;
+  }
+  if (kept && kept->indexed_through == snapshot.indexed_through) {
+    computing.Publish(*kept);
+    return kept->rows;
+  }
   EVIDENT_ASSIGN_OR_RETURN(RecheckCache::Rows fresh,
                            RecheckedCandidates(snapshot, filter, kept ? kept->indexed_through : 0));
   auto rows = std::make_shared<RecheckCache::Rows>();
@@ -2319,8 +2330,10 @@ Result<std::shared_ptr<const RecheckCache::Rows>> SqliteEventStore::RecheckedMat
   } else {
     *rows = std::move(fresh);
   }
-  recheck_cache_.Insert(filter, snapshot.indexed_through, rows);
-  return std::shared_ptr<const RecheckCache::Rows>(std::move(rows));
+  std::shared_ptr<const RecheckCache::Rows> matches(std::move(rows));
+  recheck_cache_.Insert(filter, snapshot.indexed_through, matches);
+  computing.Publish({matches, snapshot.indexed_through});
+  return matches;
 }
 
 Result<Page> SqliteEventStore::Query(const core::Filter& filter,
@@ -2334,10 +2347,12 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   if (needs_recheck) {
     EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedMatches(snapshot, filter));
     page.total = candidates->size();
-    for (const auto& [time, position] : *candidates) {
-      if (rows.size() > limit) break;
-      if (IsAfterCursor(time, position, after)) rows.emplace_back(time, position);
-    }
+    // Newest first: those past the cursor follow the rest.
+    auto past = std::partition_point(candidates->begin(), candidates->end(), [&](const auto& row) {
+      return !IsAfterCursor(row.first, row.second, after);
+    });
+    const auto wanted = std::min<size_t>(limit + 1, static_cast<size_t>(candidates->end() - past));
+    rows.assign(past, past + static_cast<std::ptrdiff_t>(wanted));
   } else {
     for (Snapshot::Part& part : snapshot.parts) {
       EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));

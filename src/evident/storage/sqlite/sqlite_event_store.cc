@@ -17,6 +17,7 @@
 #include <set>
 #include <shared_mutex>
 #include <span>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <unordered_map>
@@ -2278,11 +2279,16 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
     };
     std::vector<int64_t> matched, matched_later;  // ascending, as read
     const std::span<const int64_t> checked(to_check);
-    const size_t half =
+    size_t half =
         checked.size() >= options_.recheck_two_threads_from ? checked.size() / 2 : checked.size();
     std::future<Status> later;
     if (half < checked.size()) {
-      later = std::async(std::launch::async, check, checked.subspan(half), std::ref(matched_later));
+      try {
+        later =
+            std::async(std::launch::async, check, checked.subspan(half), std::ref(matched_later));
+      } catch (const std::system_error&) {
+        half = checked.size();  // no thread to be had: all of them on this one
+      }
     }
     Status checked_first = check(checked.first(half), matched);
     if (later.valid()) EVIDENT_RETURN_IF_ERROR(later.get());

@@ -662,8 +662,8 @@ class SqliteEventStore final : public EventStore {
   Status ReadEvents(std::span<const int64_t> positions,
                     const std::function<Status(int64_t, std::string_view)>& visit);
   Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
-      Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from,
-      util::UnixMillis to);
+      Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to,
+      bool per_unit = true);
   Result<std::optional<util::UnixMillis>> EdgeMatchTime(Snapshot::Part& part,
                                                         const PartitionQuery& query,
                                                         const core::Filter& filter, bool latest);
@@ -1913,8 +1913,13 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
 // (time, count) spans, each inside one unit of the table (`time` is the span's first
 // millisecond): whole units summed from the table, the partial units at either end counted
 // through the events table's indexes. So a total costs O(units), not O(matching events).
+// Without `per_unit`, the whole units come as at most two spans, enough for a total and the ends:
+// the first unit with matches, counted 0, and the last, counted with all of them. Summing by unit
+// sorts the table's rows when the unit does not follow the filter's columns in its key (every
+// tenant's hours: 6,720 rows a week, 3 ms, and a search of all tenants spans 18 weeks at 10M).
 Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::CountBySpans(
-    Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to) {
+    Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to,
+    bool per_unit) {
   const CountTable& counts = *query.counts;
   const int64_t unit = counts.unit_ms;
   std::vector<std::pair<util::UnixMillis, uint64_t>> spans;
@@ -1937,7 +1942,22 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
     return spans;
   }
   if (from < first_whole) EVIDENT_RETURN_IF_ERROR(count_span(from, first_whole));
-  if (first_whole < end_whole) {
+  if (first_whole < end_whole && !per_unit) {
+    const std::string column(counts.unit_column);
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> whole,
+        part.db->PrepareOnce("SELECT min(" + column + "), max(" + column + "), sum(count) FROM " +
+                             std::string(counts.table) + " WHERE 1" + query.counts_where + " AND " +
+                             column + " >= ?1 AND " + column + " < ?2"));
+    whole->Bind(1, first_whole / unit).Bind(2, end_whole / unit);
+    EVIDENT_RETURN_IF_ERROR(whole->Step());
+    if (!whole->ColumnIsNull(2) && whole->ColumnInt(2) > 0) {
+      if (whole->ColumnInt(0) != whole->ColumnInt(1))
+        spans.emplace_back(whole->ColumnInt(0) * unit, 0);
+      spans.emplace_back(whole->ColumnInt(1) * unit, static_cast<uint64_t>(whole->ColumnInt(2)));
+    }
+    whole->Reset();
+  } else if (first_whole < end_whole) {
     const std::string column(counts.unit_column);
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> whole,
@@ -1969,7 +1989,7 @@ Result<std::optional<util::UnixMillis>> SqliteEventStore::EdgeMatchTime(Snapshot
   std::string sql =
       std::string("SELECT ") + (latest ? "max" : "min") + "(occurred_at) FROM events WHERE 1";
   if (query.counts != nullptr) {
-    EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, from, to));
+    EVIDENT_ASSIGN_OR_RETURN(auto spans, CountBySpans(part, query, from, to, false));
     if (spans.empty()) return std::optional<util::UnixMillis>();
     util::UnixMillis unit_start = spans.front().first;
     for (const auto& [time, count] : spans) {
@@ -2371,7 +2391,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
       if (query.counts != nullptr) {
         EVIDENT_ASSIGN_OR_RETURN(auto spans,
                                  CountBySpans(part, query, filter.from.value_or(INT64_MIN),
-                                              filter.to.value_or(INT64_MAX)));
+                                              filter.to.value_or(INT64_MAX), false));
         for (const auto& [time, count] : spans) {
           partition_matches += count;
           matches_end = std::max(matches_end.value_or(time), time + query.counts->unit_ms);

@@ -25,6 +25,43 @@ Error BadBlock(int64_t first_position, std::string_view what) {
                            std::string(what));
 }
 
+// The events of a block of the written layout, in order: calls each(index, seqless JSON, seq_at,
+// seq) until it answers false, decompressing into `buffer`. Having visited them all, checks that
+// the payload holds no more.
+template <typename Each>
+util::Status ForEachSeqlessEvent(int64_t first_position, std::string_view body, std::string& buffer,
+                                 Each&& each) {
+  size_t at = 1;
+  uint64_t count = 0;
+  if (!ReadVarint(body, at, count) || count == 0 || count > body.size()) {
+    return BadBlock(first_position, "bad event count");
+  }
+  thread_local std::vector<uint64_t> seqs;
+  seqs.resize(count);
+  for (uint64_t& seq : seqs) {
+    if (!ReadVarint(body, at, seq)) return BadBlock(first_position, "bad seq");
+  }
+  std::string_view payload = body.substr(at);
+  if (body[0] == kSeqsZstd) {
+    EVIDENT_ASSIGN_OR_RETURN(payload, DecompressFrameInto(payload, buffer));
+  }
+  at = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t size = 0, seq_at = 0;
+    if (!ReadVarint(payload, at, size) || !ReadVarint(payload, at, seq_at)) {
+      return BadBlock(first_position, "bad event length");
+    }
+    if (size > payload.size() - at || seq_at > size) {
+      return BadBlock(first_position, "event runs past the block");
+    }
+    EVIDENT_ASSIGN_OR_RETURN(bool more, each(i, payload.substr(at, size), seq_at, seqs[i]));
+    at += size;
+    if (!more) return {};
+  }
+  if (at != payload.size()) return BadBlock(first_position, "more events than seqs");
+  return {};
+}
+
 }  // namespace
 
 void AppendSeqlessToBlock(std::string_view json, size_t seq_at, std::string& payload) {
@@ -52,37 +89,18 @@ util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_v
   auto block = std::make_shared<LogBlock>();
   block->first_position_ = first_position;
   if (!body.empty() && (body[0] == kSeqsZstd || body[0] == kSeqsRaw)) {
-    size_t at = 1;
-    uint64_t count = 0;
-    if (!ReadVarint(body, at, count) || count == 0 || count > body.size()) {
-      return BadBlock(first_position, "bad event count");
-    }
-    std::vector<uint64_t> seqs(count);
-    for (uint64_t& seq : seqs) {
-      if (!ReadVarint(body, at, seq)) return BadBlock(first_position, "bad seq");
-    }
     std::string decompressed;
-    std::string_view payload = body.substr(at);
-    if (body[0] == kSeqsZstd) {
-      EVIDENT_ASSIGN_OR_RETURN(decompressed, DecompressFrame(payload));
-      payload = decompressed;
-    }
-    block->payload_.reserve(payload.size() + 12 * count);
-    at = 0;
-    for (uint64_t seq : seqs) {
-      uint64_t size = 0, seq_at = 0;
-      if (!ReadVarint(payload, at, size) || !ReadVarint(payload, at, seq_at)) {
-        return BadBlock(first_position, "bad event length");
-      }
-      if (size > payload.size() - at || seq_at > size) {
-        return BadBlock(first_position, "event runs past the block");
-      }
-      const size_t start = block->payload_.size();
-      core::AppendWithSeq(payload.substr(at, size), seq_at, seq, block->payload_);
-      block->spans_.emplace_back(start, block->payload_.size() - start);
-      at += size;
-    }
-    if (at != payload.size()) return BadBlock(first_position, "more events than seqs");
+    EVIDENT_RETURN_IF_ERROR(
+        ForEachSeqlessEvent(first_position, body, decompressed,
+                            [&](uint64_t index, std::string_view json, uint64_t seq_at,
+                                uint64_t seq) -> util::Result<bool> {
+                              if (index == 0)
+                                block->payload_.reserve(decompressed.size() + 12 * kBlockMaxEvents);
+                              const size_t start = block->payload_.size();
+                              core::AppendWithSeq(json, seq_at, seq, block->payload_);
+                              block->spans_.emplace_back(start, block->payload_.size() - start);
+                              return true;
+                            }));
     return LogBlockPtr(std::move(block));
   }
   EVIDENT_ASSIGN_OR_RETURN(block->payload_, DecompressBody(body));
@@ -112,52 +130,24 @@ util::Status VisitBlockEvents(int64_t first_position, std::string_view body,
     }
     return {};
   }
-  size_t at = 1;
-  uint64_t count = 0;
-  if (!ReadVarint(body, at, count) || count == 0 || count > body.size()) {
-    return BadBlock(first_position, "bad event count");
-  }
-  if (positions.front() < first_position ||
-      positions.back() - first_position >= static_cast<int64_t>(count)) {
+  if (positions.front() < first_position)
     return BadBlock(first_position, "does not hold the event");
-  }
-  // The seqs of the wanted events, in order.
-  thread_local std::vector<uint64_t> seqs;
-  seqs.clear();
-  size_t wanted = 0;
-  for (uint64_t i = 0; i < count; ++i) {
-    uint64_t seq = 0;
-    if (!ReadVarint(body, at, seq)) return BadBlock(first_position, "bad seq");
-    if (wanted < positions.size() &&
-        first_position + static_cast<int64_t>(i) == positions[wanted]) {
-      seqs.push_back(seq);
-      ++wanted;
-    }
-  }
-  if (wanted != positions.size()) return BadBlock(first_position, "positions out of order");
-  std::string_view payload = body.substr(at);
-  if (body[0] == kSeqsZstd) {
-    EVIDENT_ASSIGN_OR_RETURN(payload, DecompressFrameInto(payload, buffer));
-  }
   thread_local std::string json;
-  at = 0;
-  wanted = 0;
-  for (int64_t position = first_position; wanted < positions.size(); ++position) {
-    uint64_t size = 0, seq_at = 0;
-    if (!ReadVarint(payload, at, size) || !ReadVarint(payload, at, seq_at)) {
-      return BadBlock(first_position, "bad event length");
-    }
-    if (size > payload.size() - at || seq_at > size) {
-      return BadBlock(first_position, "event runs past the block");
-    }
+  size_t wanted = 0;
+  auto each = [&](uint64_t index, std::string_view seqless, uint64_t seq_at,
+                  uint64_t seq) -> util::Result<bool> {
+    const int64_t position = first_position + static_cast<int64_t>(index);
     if (position == positions[wanted]) {
       json.clear();
-      core::AppendWithSeq(payload.substr(at, size), seq_at, seqs[wanted], json);
+      core::AppendWithSeq(seqless, seq_at, seq, json);
       EVIDENT_RETURN_IF_ERROR(visit(position, json));
       ++wanted;
     }
-    at += size;
-  }
+    return wanted < positions.size();
+  };
+  EVIDENT_RETURN_IF_ERROR(ForEachSeqlessEvent(first_position, body, buffer, each));
+  // Positions past the block's last, out of order or repeated are never reached.
+  if (wanted != positions.size()) return BadBlock(first_position, "does not hold the event");
   return {};
 }
 

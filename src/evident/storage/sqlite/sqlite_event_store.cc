@@ -667,6 +667,8 @@ class SqliteEventStore final : public EventStore {
   Result<std::optional<util::UnixMillis>> EdgeMatchTime(Snapshot::Part& part,
                                                         const PartitionQuery& query,
                                                         const core::Filter& filter, bool latest);
+  Result<std::vector<int64_t>> MatchesOnEvents(const core::Filter& filter,
+                                               std::vector<int64_t> positions);
   Result<RecheckCache::Rows> RecheckedCandidates(Snapshot& snapshot, const core::Filter& filter,
                                                  int64_t after_position);
   Result<std::shared_ptr<const RecheckCache::Rows>> RecheckedMatches(Snapshot& snapshot,
@@ -1942,33 +1944,28 @@ Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> SqliteEventStore::Cou
     return spans;
   }
   if (from < first_whole) EVIDENT_RETURN_IF_ERROR(count_span(from, first_whole));
-  if (first_whole < end_whole && !per_unit) {
+  if (first_whole < end_whole) {
     const std::string column(counts.unit_column);
+    const std::string where = std::string(" FROM ") + std::string(counts.table) + " WHERE 1" +
+                              query.counts_where + " AND " + column + " >= ?1 AND " + column +
+                              " < ?2";
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> whole,
-        part.db->PrepareOnce("SELECT min(" + column + "), max(" + column + "), sum(count) FROM " +
-                             std::string(counts.table) + " WHERE 1" + query.counts_where + " AND " +
-                             column + " >= ?1 AND " + column + " < ?2"));
-    whole->Bind(1, first_whole / unit).Bind(2, end_whole / unit);
-    EVIDENT_RETURN_IF_ERROR(whole->Step());
-    if (!whole->ColumnIsNull(2) && whole->ColumnInt(2) > 0) {
-      if (whole->ColumnInt(0) != whole->ColumnInt(1))
-        spans.emplace_back(whole->ColumnInt(0) * unit, 0);
-      spans.emplace_back(whole->ColumnInt(1) * unit, static_cast<uint64_t>(whole->ColumnInt(2)));
-    }
-    whole->Reset();
-  } else if (first_whole < end_whole) {
-    const std::string column(counts.unit_column);
-    EVIDENT_ASSIGN_OR_RETURN(
-        std::unique_ptr<Statement> whole,
-        part.db->PrepareOnce("SELECT " + column + ", sum(count) FROM " + std::string(counts.table) +
-                             " WHERE 1" + query.counts_where + " AND " + column + " >= ?1 AND " +
-                             column + " < ?2 GROUP BY 1"));
+        part.db->PrepareOnce(per_unit ? "SELECT " + column + ", sum(count)" + where + " GROUP BY 1"
+                                      : "SELECT min(" + column + "), max(" + column +
+                                            "), sum(count)" + where));
     whole->Bind(1, first_whole / unit).Bind(2, end_whole / unit);
     for (;;) {
       EVIDENT_ASSIGN_OR_RETURN(bool row, whole->Step());
       if (!row) break;
-      spans.emplace_back(whole->ColumnInt(0) * unit, static_cast<uint64_t>(whole->ColumnInt(1)));
+      if (per_unit) {
+        spans.emplace_back(whole->ColumnInt(0) * unit, static_cast<uint64_t>(whole->ColumnInt(1)));
+      } else if (!whole->ColumnIsNull(2) && whole->ColumnInt(2) > 0) {
+        if (whole->ColumnInt(0) != whole->ColumnInt(1)) {
+          spans.emplace_back(whole->ColumnInt(0) * unit, 0);
+        }
+        spans.emplace_back(whole->ColumnInt(1) * unit, static_cast<uint64_t>(whole->ColumnInt(2)));
+      }
     }
   }
   if (end_whole < to) EVIDENT_RETURN_IF_ERROR(count_span(end_whole, to));
@@ -2223,6 +2220,37 @@ Status SqliteEventStore::ReadEvents(std::span<const int64_t> positions,
   return read;
 }
 
+// The positions among `positions` whose events match `filter`, ascending. The events are read in
+// log order, each block once; many are read in two halves on two threads: decompressing their
+// blocks is most of a phrase search's time, and one thread leaves the second core idle.
+Result<std::vector<int64_t>> SqliteEventStore::MatchesOnEvents(const core::Filter& filter,
+                                                               std::vector<int64_t> positions) {
+  std::sort(positions.begin(), positions.end());
+  auto check = [&](std::span<const int64_t> some, std::vector<int64_t>& matched) {
+    return ReadEvents(some, [&](int64_t position, std::string_view json) -> Status {
+      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+      if (filter.Matches(event)) matched.push_back(position);
+      return {};
+    });
+  };
+  std::vector<int64_t> matched, matched_later;
+  const std::span<const int64_t> all(positions);
+  size_t half = all.size() >= options_.recheck_two_threads_from ? all.size() / 2 : all.size();
+  std::future<Status> later;
+  if (half < all.size()) {
+    try {
+      later = std::async(std::launch::async, check, all.subspan(half), std::ref(matched_later));
+    } catch (const std::system_error&) {
+      half = all.size();  // no thread to be had: all of them on this one
+    }
+  }
+  Status checked_first = check(all.first(half), matched);
+  if (later.valid()) EVIDENT_RETURN_IF_ERROR(later.get());
+  EVIDENT_RETURN_IF_ERROR(checked_first);
+  matched.insert(matched.end(), matched_later.begin(), matched_later.end());
+  return matched;
+}
+
 // For filters the index can only narrow (phrases): every candidate past `after_position`, checked
 // on the decoded event, newest first. A candidate whose actor's email or id holds every search term
 // matches without being decoded (its other conditions are the SQL's): a user's email pasted into
@@ -2232,8 +2260,6 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
                                                                  const core::Filter& filter,
                                                                  int64_t after_position) {
   RecheckCache::Rows rows;
-  const std::string after =
-      after_position > 0 ? " AND position > " + std::to_string(after_position) : "";
   for (Snapshot::Part& part : snapshot.parts) {
     EVIDENT_ASSIGN_OR_RETURN(PartitionQuery query, Translate(part, filter));
     if (query.empty) continue;
@@ -2242,18 +2268,19 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
     // tenant in time order to test each against the matches (a user's email as a phrase in the
     // largest tenant: 0.3 s at 10M events, most of it that walk).
     const bool by_match = !query.match.empty() && filter.users.empty();
+    std::string sql = by_match
+                          ? "SELECT occurred_at, position, actor FROM search CROSS JOIN "
+                            "events ON position = search.rowid WHERE search MATCH ?1" +
+                                query.where_besides_match
+                          : "SELECT occurred_at, position, actor FROM events WHERE 1" + query.where;
+    // Past it, on the column the plan reads its candidates by.
+    if (after_position > 0) {
+      sql +=
+          (by_match ? " AND search.rowid > " : " AND position > ") + std::to_string(after_position);
+    }
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
-        part.db->PrepareOnce(
-            (by_match
-                 ? "SELECT occurred_at, position, actor FROM search CROSS JOIN events ON "
-                   "position = search.rowid WHERE search MATCH ?1" +
-                       query.where_besides_match +
-                       (after.empty() ? ""
-                                      : " AND search.rowid > " + std::to_string(after_position))
-                 : "SELECT occurred_at, position, actor FROM events WHERE 1" + query.where +
-                       after) +
-            " ORDER BY occurred_at DESC, position DESC"));
+        part.db->PrepareOnce(sql + " ORDER BY occurred_at DESC, position DESC"));
     if (!query.match.empty()) select->Bind(1, query.match);
     EVIDENT_ASSIGN_OR_RETURN(
         Statement * actor_texts,
@@ -2267,7 +2294,7 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
       bool confirmed;  // by its actor
     };
     std::vector<Candidate> candidates;  // newest first
-    std::vector<int64_t> to_check;      // positions of those not confirmed
+    std::vector<int64_t> to_check;      // positions of those not confirmed, checked on their events
     for (;;) {
       EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
       if (!row) break;
@@ -2286,34 +2313,8 @@ Result<RecheckCache::Rows> SqliteEventStore::RecheckedCandidates(Snapshot& snaps
       candidates.push_back(Candidate{select->ColumnInt(0), position, known->second});
       if (!known->second) to_check.push_back(position);
     }
-    // The others are checked on their events, read in log order: each block once. Many are
-    // checked in two halves on two threads: decompressing their blocks is most of a phrase
-    // search's time, and one thread leaves the second core idle.
-    std::sort(to_check.begin(), to_check.end());
-    auto check = [&](std::span<const int64_t> positions, std::vector<int64_t>& matched) {
-      return ReadEvents(positions, [&](int64_t position, std::string_view json) -> Status {
-        EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
-        if (filter.Matches(event)) matched.push_back(position);
-        return {};
-      });
-    };
-    std::vector<int64_t> matched, matched_later;  // ascending, as read
-    const std::span<const int64_t> checked(to_check);
-    size_t half =
-        checked.size() >= options_.recheck_two_threads_from ? checked.size() / 2 : checked.size();
-    std::future<Status> later;
-    if (half < checked.size()) {
-      try {
-        later =
-            std::async(std::launch::async, check, checked.subspan(half), std::ref(matched_later));
-      } catch (const std::system_error&) {
-        half = checked.size();  // no thread to be had: all of them on this one
-      }
-    }
-    Status checked_first = check(checked.first(half), matched);
-    if (later.valid()) EVIDENT_RETURN_IF_ERROR(later.get());
-    EVIDENT_RETURN_IF_ERROR(checked_first);
-    matched.insert(matched.end(), matched_later.begin(), matched_later.end());
+    EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> matched,
+                             MatchesOnEvents(filter, std::move(to_check)));
     for (const Candidate& candidate : candidates) {
       if (candidate.confirmed ||
           std::binary_search(matched.begin(), matched.end(), candidate.position)) {

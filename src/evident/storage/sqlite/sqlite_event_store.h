@@ -42,7 +42,10 @@ struct SqliteOptions {
   size_t index_batch_events = 50'000;  // events per index transaction at most
   // Back-pressure: Append waits for the indexer while the tail holds this many events.
   size_t max_tail_events = 100'000;
-  int log_cache_mib = 32;    // page cache of the log's writer connection
+  // Page cache of the log's writer connection: it appends, touching only its trees' right edges
+  // (a few MB), so a larger cache only holds pages it will not read again (32 MiB peaked ~25 MB
+  // higher at 10M events; docs/benchmarks.md).
+  int log_cache_mib = 16;
   int index_cache_mib = 80;  // page cache of the indexer's connection to each partition's rows
   int words_cache_mib = 16;  // ... and to its full-text index, which it writes as new segments
   int reader_cache_mib = 8;  // page cache of each reader connection

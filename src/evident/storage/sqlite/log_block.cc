@@ -90,17 +90,21 @@ util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_v
   block->first_position_ = first_position;
   if (!body.empty() && (body[0] == kSeqsZstd || body[0] == kSeqsRaw)) {
     std::string decompressed;
-    EVIDENT_RETURN_IF_ERROR(
-        ForEachSeqlessEvent(first_position, body, decompressed,
-                            [&](uint64_t index, std::string_view json, uint64_t seq_at,
-                                uint64_t seq) -> util::Result<bool> {
-                              if (index == 0)
-                                block->payload_.reserve(decompressed.size() + 12 * kBlockMaxEvents);
-                              const size_t start = block->payload_.size();
-                              core::AppendWithSeq(json, seq_at, seq, block->payload_);
-                              block->spans_.emplace_back(start, block->payload_.size() - start);
-                              return true;
-                            }));
+    EVIDENT_RETURN_IF_ERROR(ForEachSeqlessEvent(
+        first_position, body, decompressed,
+        [&](uint64_t index, std::string_view json, uint64_t seq_at,
+            uint64_t seq) -> util::Result<bool> {
+          if (index == 0) {
+            // The payload is in `decompressed`, or in the body when stored
+            // as it is; each event gains its seq's digits.
+            block->payload_.reserve((body[0] == kSeqsZstd ? decompressed.size() : body.size()) +
+                                    12 * kBlockMaxEvents);
+          }
+          const size_t start = block->payload_.size();
+          core::AppendWithSeq(json, seq_at, seq, block->payload_);
+          block->spans_.emplace_back(start, block->payload_.size() - start);
+          return true;
+        }));
     return LogBlockPtr(std::move(block));
   }
   EVIDENT_ASSIGN_OR_RETURN(block->payload_, DecompressBody(body));

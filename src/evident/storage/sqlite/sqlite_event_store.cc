@@ -1246,41 +1246,52 @@ struct IndexRow {
       actor, ip;
 };
 
+// Adds `rows` to the count table `table`: `keys_of` gives a row's keys, a std::array of
+// CountKey<N>, one for each event it counts.
+template <typename KeysOf>
+Status CountRowsInto(Db& db, std::string_view table, std::string_view columns,
+                     const std::vector<IndexRow>& rows, KeysOf keys_of) {
+  using RowKeys = std::invoke_result_t<KeysOf, const IndexRow&>;
+  std::vector<typename RowKeys::value_type> keys;
+  keys.reserve(rows.size() * std::tuple_size_v<RowKeys>);
+  for (const IndexRow& row : rows) {
+    for (const auto& key : keys_of(row)) keys.push_back(key);
+  }
+  return AddCounts(db, table, columns, keys);
+}
+
 // Adds `rows` to each count table of their week, one table at a time (a batch's keys for the
 // facet counts take ~5 MB at most).
 Status CountRows(Db& db, const std::vector<IndexRow>& rows) {
-  auto count = [&]<size_t N>(std::string_view table, std::string_view columns, size_t per_row,
-                             auto keys_of) -> Status {
-    std::vector<CountKey<N>> keys;
-    keys.reserve(rows.size() * per_row);
-    for (const IndexRow& row : rows) keys_of(row, keys);
-    return AddCounts<N>(db, table, columns, keys);
-  };
   auto hour = [](const IndexRow& row) { return FloorDiv(row.occurred_at, kMillisPerHour); };
   auto day = [](const IndexRow& row) { return FloorDiv(row.occurred_at, kMillisPerDay); };
   EVIDENT_RETURN_IF_ERROR(
-      count.operator()<2>("hour_counts", "tenant, hour", 1, [&](const IndexRow& row, auto& keys) {
-        keys.push_back({row.tenant, hour(row)});
+      CountRowsInto(db, "hour_counts", "tenant, hour", rows, [&](const IndexRow& row) {
+        return std::array<CountKey<2>, 1>{{{row.tenant, hour(row)}}};
       }));
-  EVIDENT_RETURN_IF_ERROR(count.operator()<4>(
-      "hour_type_counts", "tenant, type, status, hour", 1, [&](const IndexRow& row, auto& keys) {
-        keys.push_back({row.tenant, row.type, row.status, hour(row)});
+  EVIDENT_RETURN_IF_ERROR(CountRowsInto(
+      db, "hour_type_counts", "tenant, type, status, hour", rows, [&](const IndexRow& row) {
+        return std::array<CountKey<4>, 1>{{{row.tenant, row.type, row.status, hour(row)}}};
       }));
-  EVIDENT_RETURN_IF_ERROR(count.operator()<5>(
-      "day_counts", "tenant, type, action, status, day", 1, [&](const IndexRow& row, auto& keys) {
-        keys.push_back({row.tenant, row.type, row.action, row.status, day(row)});
+  EVIDENT_RETURN_IF_ERROR(CountRowsInto(
+      db, "day_counts", "tenant, type, action, status, day", rows, [&](const IndexRow& row) {
+        return std::array<CountKey<5>, 1>{
+            {{row.tenant, row.type, row.action, row.status, day(row)}}};
       }));
   // The workspace, resource type, method and IP terms by day; all but the IP by hour too.
-  EVIDENT_RETURN_IF_ERROR(count.operator()<3>(
-      "facet_counts", "term, tenant, day", 4, [&](const IndexRow& row, auto& keys) {
-        for (int64_t term : {row.workspace, row.resource_type, row.method, row.ip})
-          keys.push_back({term, row.tenant, day(row)});
+  EVIDENT_RETURN_IF_ERROR(
+      CountRowsInto(db, "facet_counts", "term, tenant, day", rows, [&](const IndexRow& row) {
+        return std::array{CountKey<3>{row.workspace, row.tenant, day(row)},
+                          CountKey<3>{row.resource_type, row.tenant, day(row)},
+                          CountKey<3>{row.method, row.tenant, day(row)},
+                          CountKey<3>{row.ip, row.tenant, day(row)}};
       }));
-  return count.operator()<3>("hour_facet_counts", "term, tenant, hour", 3,
-                             [&](const IndexRow& row, auto& keys) {
-                               for (int64_t term : {row.workspace, row.resource_type, row.method})
-                                 keys.push_back({term, row.tenant, hour(row)});
-                             });
+  return CountRowsInto(db, "hour_facet_counts", "term, tenant, hour", rows,
+                       [&](const IndexRow& row) {
+                         return std::array{CountKey<3>{row.workspace, row.tenant, hour(row)},
+                                           CountKey<3>{row.resource_type, row.tenant, hour(row)},
+                                           CountKey<3>{row.method, row.tenant, hour(row)}};
+                       });
 }
 
 // The rows half of IndexEvents: the weeks' rows writers, their terms and counts.

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 
 #include "bench/dataset.h"
 #include "bench/log_bench.h"
+#include "bench/thread_usage.h"
 #include "evident/auth/identity_service.h"
 #include "evident/auth/oauth_server.h"
 #include "evident/core/clock.h"
@@ -179,6 +181,16 @@ uint64_t PeakRssBytes(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
   }
   return 0;
+}
+
+// This process's CPU seconds so far, its ended threads included (the ingesting clients).
+double OwnCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 uint64_t PathBytes(const fs::path& path) {
@@ -356,6 +368,10 @@ int Main(int argc, char** argv) {
   std::atomic<int> failures{0};
   const uint64_t batches =
       (scale + static_cast<uint64_t>(batch) - 1) / static_cast<uint64_t>(batch);
+  // Where the CPU goes from here until the index has caught up: the server's threads by name,
+  // and this process (its clients generating and posting the events).
+  const std::map<pid_t, ThreadTotals> server_threads_before = ReadThreads(server.pid);
+  const double own_cpu_before = OwnCpuSeconds();
   const auto ingest_start = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < (queries_only ? 0 : clients); ++c) {
@@ -393,6 +409,9 @@ int Main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double searchable_seconds = Seconds(Clock::now() - ingest_start);
+  const std::map<std::string, ThreadUsage> server_usage =
+      UsageBetween(server_threads_before, ReadThreads(server.pid));
+  const double clients_cpu_seconds = OwnCpuSeconds() - own_cpu_before;
 
   // Queries, on the dataset's own tenants and users.
   Dataset picker(options);
@@ -611,6 +630,43 @@ int Main(int argc, char** argv) {
   std::cout << line;
   std::cout << "ingest failures: " << failures.load() << ", server exit code: " << exit_code
             << "\n";
+  // What each part of the write path costs an event, and what the machine's cores allow at that
+  // cost: the rates above are what is left of the cores once every thread has had its share.
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  double server_cpu_seconds = 0;
+  for (const auto& [name, usage] : server_usage) server_cpu_seconds += usage.cpu_seconds;
+  const double all_cpu_us =
+      1e6 * (server_cpu_seconds + clients_cpu_seconds) / static_cast<double>(scale);
+  if (!queries_only) {
+    std::vector<std::pair<std::string, ThreadUsage>> by_cpu(server_usage.begin(),
+                                                            server_usage.end());
+    std::sort(by_cpu.begin(), by_cpu.end(), [](const auto& a, const auto& b) {
+      return a.second.cpu_seconds > b.second.cpu_seconds;
+    });
+    std::snprintf(line, sizeof line,
+                  "\nCPU and writes from the start of ingest until searchable (%.1f s), per "
+                  "event:\n| thread | CPU | written |\n|---|---|---|\n",
+                  searchable_seconds);
+    std::cout << line;
+    for (const auto& [name, usage] : by_cpu) {
+      std::snprintf(line, sizeof line, "| server: %s | %.2f us | %.0f B |\n", name.c_str(),
+                    1e6 * usage.cpu_seconds / static_cast<double>(scale), per(usage.written_bytes));
+      std::cout << line;
+    }
+    std::snprintf(line, sizeof line, "| server, all threads | %.2f us (%.2f of %u cores) | |\n",
+                  1e6 * server_cpu_seconds / static_cast<double>(scale),
+                  server_cpu_seconds / searchable_seconds, cores);
+    std::cout << line;
+    std::snprintf(line, sizeof line,
+                  "| the bench's clients (this process) | %.2f us (%.2f of %u cores) | |\n",
+                  1e6 * clients_cpu_seconds / static_cast<double>(scale),
+                  clients_cpu_seconds / searchable_seconds, cores);
+    std::cout << line;
+    std::snprintf(line, sizeof line,
+                  "| in all | %.2f us: %u cores at full use allow %.0f events/s | |\n", all_cpu_us,
+                  cores, all_cpu_us > 0 ? cores * 1e6 / all_cpu_us : 0.0);
+    std::cout << line;
+  }
   // Where each p99 comes from: a slow moment of the host, or a query slow every time.
   std::cout << "\nslowest of each query kind:\n";
   for (const Latency& l : latencies) {
@@ -691,8 +747,18 @@ int Main(int argc, char** argv) {
   }
   json << "],\"bytes_per_event\":{\"raw_ndjson\":" << per(raw_bytes.load())
        << ",\"log\":" << per(log_bytes) << ",\"index\":" << per(index_bytes)
-       << ",\"all\":" << per(all_bytes) << "},\"peak_rss_bytes\":" << rss
-       << ",\"ingest_failures\":" << failures.load() << ",\"log\":{\"leaves\":" << log.leaves
+       << ",\"all\":" << per(all_bytes) << "},\"cores\":" << cores << ",\"cpu_us_per_event\":{";
+  for (const auto& [name, usage] : server_usage) {
+    json << "\"" << name << "\":" << 1e6 * usage.cpu_seconds / static_cast<double>(scale) << ",";
+  }
+  json << "\"bench_clients\":" << 1e6 * clients_cpu_seconds / static_cast<double>(scale)
+       << ",\"all\":" << all_cpu_us << "},\"written_bytes_per_event\":{";
+  for (auto it = server_usage.begin(); it != server_usage.end(); ++it) {
+    json << (it == server_usage.begin() ? "" : ",") << "\"" << it->first
+         << "\":" << per(it->second.written_bytes);
+  }
+  json << "},\"peak_rss_bytes\":" << rss << ",\"ingest_failures\":" << failures.load()
+       << ",\"log\":{\"leaves\":" << log.leaves
        << ",\"ingest_with_tree_events_per_s\":" << log.ingest_with_tree
        << ",\"ingest_without_tree_events_per_s\":" << log.ingest_without_tree
        << ",\"inclusion_p50_ms\":" << log.inclusion_p50_ms

@@ -3,6 +3,7 @@
 // Figures are medians/percentiles of one run on whatever machine runs it; compare ratios.
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -181,6 +182,16 @@ uint64_t PeakRssBytes(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
   }
   return 0;
+}
+
+// The cores this process may run on (its affinity, which `taskset` narrows), at least one.
+unsigned UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) {
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+  return static_cast<unsigned>(std::max(1, CPU_COUNT(&set)));
 }
 
 // This process's CPU seconds so far, its ended threads included (the ingesting clients).
@@ -632,7 +643,8 @@ int Main(int argc, char** argv) {
             << "\n";
   // What each part of the write path costs an event, and what the machine's cores allow at that
   // cost: the rates above are what is left of the cores once every thread has had its share.
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned cores = UsableCores();
+  const std::string cores_text = std::to_string(cores) + (cores == 1 ? " core" : " cores");
   double server_cpu_seconds = 0;
   for (const auto& [name, usage] : server_usage) server_cpu_seconds += usage.cpu_seconds;
   const double all_cpu_us =
@@ -653,18 +665,17 @@ int Main(int argc, char** argv) {
                     1e6 * usage.cpu_seconds / static_cast<double>(scale), per(usage.written_bytes));
       std::cout << line;
     }
-    std::snprintf(line, sizeof line, "| server, all threads | %.2f us (%.2f of %u cores) | |\n",
+    std::snprintf(line, sizeof line, "| server, all threads | %.2f us (%.2f of %s) | |\n",
                   1e6 * server_cpu_seconds / static_cast<double>(scale),
-                  server_cpu_seconds / searchable_seconds, cores);
+                  server_cpu_seconds / searchable_seconds, cores_text.c_str());
     std::cout << line;
     std::snprintf(line, sizeof line,
-                  "| the bench's clients (this process) | %.2f us (%.2f of %u cores) | |\n",
+                  "| the bench's clients (this process) | %.2f us (%.2f of %s) | |\n",
                   1e6 * clients_cpu_seconds / static_cast<double>(scale),
-                  clients_cpu_seconds / searchable_seconds, cores);
+                  clients_cpu_seconds / searchable_seconds, cores_text.c_str());
     std::cout << line;
-    std::snprintf(line, sizeof line,
-                  "| in all | %.2f us: %u cores at full use allow %.0f events/s | |\n", all_cpu_us,
-                  cores, all_cpu_us > 0 ? cores * 1e6 / all_cpu_us : 0.0);
+    std::snprintf(line, sizeof line, "| in all | %.2f us: %s at full use allow %.0f events/s | |\n",
+                  all_cpu_us, cores_text.c_str(), all_cpu_us > 0 ? cores * 1e6 / all_cpu_us : 0.0);
     std::cout << line;
   }
   // Where each p99 comes from: a slow moment of the host, or a query slow every time.

@@ -604,6 +604,9 @@ int Main(int argc, char** argv) {
   auto per = [&](uint64_t bytes) {
     return static_cast<double>(bytes) / static_cast<double>(scale);
   };
+  auto us_per_event = [&](double cpu_seconds) {
+    return 1e6 * cpu_seconds / static_cast<double>(scale);
+  };
 
   char line[256];
   std::cout << "\n| measure | value | target |\n|---|---|---|\n";
@@ -647,8 +650,7 @@ int Main(int argc, char** argv) {
   const std::string cores_text = std::to_string(cores) + (cores == 1 ? " core" : " cores");
   double server_cpu_seconds = 0;
   for (const auto& [name, usage] : server_usage) server_cpu_seconds += usage.cpu_seconds;
-  const double all_cpu_us =
-      1e6 * (server_cpu_seconds + clients_cpu_seconds) / static_cast<double>(scale);
+  const double all_cpu_us = us_per_event(server_cpu_seconds + clients_cpu_seconds);
   if (!queries_only) {
     std::vector<std::pair<std::string, ThreadUsage>> by_cpu(server_usage.begin(),
                                                             server_usage.end());
@@ -662,17 +664,17 @@ int Main(int argc, char** argv) {
     std::cout << line;
     for (const auto& [name, usage] : by_cpu) {
       std::snprintf(line, sizeof line, "| server: %s | %.2f us | %.0f B |\n", name.c_str(),
-                    1e6 * usage.cpu_seconds / static_cast<double>(scale), per(usage.written_bytes));
+                    us_per_event(usage.cpu_seconds), per(usage.written_bytes));
       std::cout << line;
     }
     std::snprintf(line, sizeof line, "| server, all threads | %.2f us (%.2f of %s) | |\n",
-                  1e6 * server_cpu_seconds / static_cast<double>(scale),
-                  server_cpu_seconds / searchable_seconds, cores_text.c_str());
+                  us_per_event(server_cpu_seconds), server_cpu_seconds / searchable_seconds,
+                  cores_text.c_str());
     std::cout << line;
     std::snprintf(line, sizeof line,
                   "| the bench's clients (this process) | %.2f us (%.2f of %s) | |\n",
-                  1e6 * clients_cpu_seconds / static_cast<double>(scale),
-                  clients_cpu_seconds / searchable_seconds, cores_text.c_str());
+                  us_per_event(clients_cpu_seconds), clients_cpu_seconds / searchable_seconds,
+                  cores_text.c_str());
     std::cout << line;
     std::snprintf(line, sizeof line, "| in all | %.2f us: %s at full use allow %.0f events/s | |\n",
                   all_cpu_us, cores_text.c_str(), all_cpu_us > 0 ? cores * 1e6 / all_cpu_us : 0.0);
@@ -760,10 +762,10 @@ int Main(int argc, char** argv) {
        << ",\"log\":" << per(log_bytes) << ",\"index\":" << per(index_bytes)
        << ",\"all\":" << per(all_bytes) << "},\"cores\":" << cores << ",\"cpu_us_per_event\":{";
   for (const auto& [name, usage] : server_usage) {
-    json << "\"" << name << "\":" << 1e6 * usage.cpu_seconds / static_cast<double>(scale) << ",";
+    json << "\"" << name << "\":" << us_per_event(usage.cpu_seconds) << ",";
   }
-  json << "\"bench_clients\":" << 1e6 * clients_cpu_seconds / static_cast<double>(scale)
-       << ",\"all\":" << all_cpu_us << "},\"written_bytes_per_event\":{";
+  json << "\"bench_clients\":" << us_per_event(clients_cpu_seconds) << ",\"all\":" << all_cpu_us
+       << "},\"written_bytes_per_event\":{";
   for (auto it = server_usage.begin(); it != server_usage.end(); ++it) {
     json << (it == server_usage.begin() ? "" : ",") << "\"" << it->first
          << "\":" << per(it->second.written_bytes);

@@ -722,17 +722,31 @@ int Main(int argc, char** argv) {
   std::cout << line;
 
   LogBenchResults log;
+  // The tree's µs an event on the append path, and that against the HTTP run's CPU an event.
+  double tree_us = 0, tree_share = 0;
   if (log_leaves > 0) {
     std::cout << "\ntamper-evidence log, in process, one tenant of " << log_leaves << " events\n";
     log = RunLogBench(work_dir, log_leaves);
     std::cout << "\n| measure | value | target |\n|---|---|---|\n";
-    std::snprintf(
-        line, sizeof line,
-        "| ingest with / without the tree | %.0f / %.0f events/s (%.1f%% slower) | <= 10%% "
-        "|\n",
-        log.ingest_with_tree, log.ingest_without_tree,
-        100.0 * (1.0 - log.ingest_with_tree / log.ingest_without_tree));
+    std::snprintf(line, sizeof line,
+                  "| the store's append path with / without the tree | %.0f / %.0f events/s "
+                  "(%.1f%% slower) | |\n",
+                  log.ingest_with_tree, log.ingest_without_tree,
+                  100.0 * (1.0 - log.ingest_with_tree / log.ingest_without_tree));
     std::cout << line;
+    // Issue 3's bound is on issue 2's ingest rate, which the cores' total CPU an event sets (the
+    // table above): the tree's time an event on the append path (at most its CPU: it includes
+    // the commits' waits) against that total is the share of the rate it takes.
+    if (!queries_only && all_cpu_us > 0 && log.ingest_with_tree > 0 &&
+        log.ingest_without_tree > 0) {
+      tree_us = 1e6 / log.ingest_with_tree - 1e6 / log.ingest_without_tree;
+      tree_share = tree_us / all_cpu_us;
+      std::snprintf(line, sizeof line,
+                    "| the tree's time an event against the HTTP run's CPU an event | %.2f of "
+                    "%.2f us: %.1f%% of the ingest rate | <= 10%% |\n",
+                    tree_us, all_cpu_us, 100.0 * tree_share);
+      std::cout << line;
+    }
     std::snprintf(line, sizeof line,
                   "| inclusion proof at %llu leaves | p50 %.3f ms, p99 %.3f ms | p99 <= 2 ms |\n",
                   static_cast<unsigned long long>(log.leaves), log.inclusion_p50_ms,
@@ -778,7 +792,8 @@ int Main(int argc, char** argv) {
        << ",\"inclusion_p99_ms\":" << log.inclusion_p99_ms
        << ",\"consistency_p50_ms\":" << log.consistency_p50_ms
        << ",\"consistency_p99_ms\":" << log.consistency_p99_ms
-       << ",\"checkpoints_per_s\":" << log.checkpoints_per_s
+       << ",\"checkpoints_per_s\":" << log.checkpoints_per_s << ",\"tree_us_per_event\":" << tree_us
+       << ",\"tree_share_of_ingest\":" << tree_share
        << "},\"identity\":{\"authentication_p50_us\":" << auth.p50_us
        << ",\"authentication_p99_us\":" << auth.p99_us
        << ",\"oauth_authentication_p50_us\":" << oauth_auth.p50_us

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <vector>
 
 namespace evident::bench {
 
@@ -19,23 +18,20 @@ std::optional<ThreadTotals> ParseTaskStat(std::string_view line, long ticks_per_
   }
   ThreadTotals totals;
   totals.name = std::string(line.substr(open + 1, close - open - 1));
-  // After the name: state (field 3), then fields 4 onwards; utime and stime are fields 14, 15.
-  std::vector<std::string_view> fields;
+  // After the name come the state (field 3) and fields 4 onwards: utime and stime are fields 14
+  // and 15, the 12th and 13th after the name.
   std::string_view rest = line.substr(close + 1);
-  while (!rest.empty() && fields.size() < 13) {
-    const size_t start = rest.find_first_not_of(' ');
-    if (start == std::string_view::npos) break;
-    rest.remove_prefix(start);
-    const size_t end = std::min(rest.find(' '), rest.size());
-    fields.push_back(rest.substr(0, end));
-    rest.remove_prefix(end);
-  }
-  if (fields.size() < 13) return std::nullopt;
   uint64_t ticks = 0;
-  for (const std::string_view field : {fields[11], fields[12]}) {
+  for (int field = 1; field <= 13; ++field) {
+    const size_t start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(start);
+    const std::string_view text = rest.substr(0, rest.find(' '));
+    rest.remove_prefix(text.size());
+    if (field < 12) continue;
     uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
-    if (ec != std::errc() || end != field.data() + field.size()) return std::nullopt;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
     ticks += value;
   }
   totals.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(ticks_per_second);

@@ -95,8 +95,8 @@ util::Result<LogBlockPtr> LogBlock::Decode(int64_t first_position, std::string_v
         [&](uint64_t index, std::string_view json, uint64_t seq_at,
             uint64_t seq) -> util::Result<bool> {
           if (index == 0) {
-            // The payload is in `decompressed`, or in the body when stored
-            // as it is; each event gains its seq's digits.
+            // The payload is in `decompressed`, or in the body when stored as it is; each event
+            // gains its seq's digits.
             block->payload_.reserve((body[0] == kSeqsZstd ? decompressed.size() : body.size()) +
                                     12 * kBlockMaxEvents);
           }

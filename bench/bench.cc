@@ -533,6 +533,23 @@ int Main(int argc, char** argv) {
                "&to=" + std::to_string(now_ms);
       },
       http));
+  // The super admin's chart and list of a type or status across every tenant (summed from counts
+  // over every tenant, not each tenant's).
+  latencies.push_back(Measure(
+      "all tenants + type, chart 90 days", 0, runs,
+      [&](int i) {
+        return std::string("/api/v1/events/histogram?type=") +
+               (i % 2 == 0 ? "authentication" : "activity") + "&from=" + from90 +
+               "&to=" + std::to_string(now_ms);
+      },
+      http));
+  latencies.push_back(Measure(
+      "all tenants + status", 0, runs,
+      [&](int i) {
+        return std::string("/api/v1/events?status=failure") +
+               (i % 2 == 0 ? "" : "&type=authentication");
+      },
+      http));
 
   // Password logins (argon2id at OWASP's cost), one at a time: the right password, a wrong one,
   // and an unknown email, which must cost the same as a wrong password.

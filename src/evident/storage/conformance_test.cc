@@ -462,6 +462,13 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.actions = {"delete"};
     f.statuses = {core::EventStatus::kInitiated};
   });
+  // Naming no tenant, the same from the counts summed over every tenant.
+  add("type + status, all tenants, unaligned days", [&](Filter& f) {
+    f.types = {core::EventType::kAuthentication, core::EventType::kSession};
+    f.statuses = {core::EventStatus::kFailure, core::EventStatus::kSuccess};
+    f.from = some_time - 8 * kDay - 4'444'444;
+    f.to = some_time + 2 * kDay + 55'555;
+  });
   // One of workspace, resource type, method and IP: per-day counts by term.
   add("tenant + workspace, unaligned days", [&](Filter& f) {
     f.tenants = {"acme"};

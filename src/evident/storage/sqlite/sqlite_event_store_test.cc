@@ -242,7 +242,7 @@ TEST_F(SqliteStoreTest, IndexOfAnotherFormatIsRebuiltOnOpen) {
   // As an index written before hour_counts existed would look: format 1, no counts.
   ASSERT_GT(ExecOnPartitions(dir_,
                              "UPDATE meta SET value = 1 WHERE key = 'format'; "
-                             "DELETE FROM hour_counts;"),
+                             "DELETE FROM hour_counts; DELETE FROM hour_totals;"),
             0);
   auto store = Open();
   store->WaitUntilIndexed();
@@ -319,7 +319,8 @@ TEST_F(SqliteStoreTest, AWeekMissingOneOfItsFilesIsRebuilt) {
     const std::vector<std::string> rows = PartitionFiles(dir_);
     ASSERT_GE(rows.size(), 2u);
     std::filesystem::remove(dir_ + "/index/" + (words ? WordsFileOf(rows.front()) : rows.front()));
-    ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);  // only a rebuild mends
+    ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts; DELETE FROM hour_totals;"),
+              0);  // only a rebuild mends
     auto store = Open();
     store->WaitUntilIndexed();
     EXPECT_EQ(Answers(*store), before) << (words ? "without words" : "without rows");
@@ -335,7 +336,7 @@ TEST_F(SqliteStoreTest, AWordsFileOfAnotherFormatIsRebuilt) {
   for (const std::string& file : PartitionFiles(dir_, true)) {
     ExecOn(dir_ + "/index/" + file, "UPDATE meta SET value = 1 WHERE key = 'format';");
   }
-  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts; DELETE FROM hour_totals;"), 0);
   auto store = Open();
   store->WaitUntilIndexed();
   EXPECT_EQ(Answers(*store), before);
@@ -346,7 +347,7 @@ TEST_F(SqliteStoreTest, AnIndexWhoseStateHasAnotherFormatIsRebuiltWhole) {
   // As format 5 left state.db: no format. The partitions lose their counts, which only a rebuild
   // gives back.
   ExecOn(dir_ + "/index/state.db", "DELETE FROM state WHERE key = 'format';");
-  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts; DELETE FROM hour_totals;"), 0);
   auto store = Open();
   store->WaitUntilIndexed();
   EXPECT_EQ(Answers(*store), before);
@@ -373,7 +374,7 @@ TEST_F(SqliteStoreTest, AnIndexLaidOutInMonthsIsRebuiltInWeeks) {
 
 TEST_F(SqliteStoreTest, AStrayFileInTheIndexRebuildsIt) {
   const std::string before = IndexedAnswersThenClose();
-  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts;"), 0);
+  ASSERT_GT(ExecOnPartitions(dir_, "DELETE FROM hour_counts; DELETE FROM hour_totals;"), 0);
   // A date that is not a Monday is not a partition's name.
   std::filesystem::copy_file(dir_ + "/index/" + PartitionFiles(dir_).front(),
                              dir_ + "/index/2025-05-06.db");
@@ -383,6 +384,56 @@ TEST_F(SqliteStoreTest, AStrayFileInTheIndexRebuildsIt) {
   store->Close();
   const std::vector<std::string> files = PartitionFiles(dir_);
   EXPECT_EQ(std::count(files.begin(), files.end(), "2025-05-06.db"), 0);
+}
+
+// The totals across tenants are each week's per-tenant counts summed over the tenant, batch after
+// batch, weeks written again (events backfilled into them) included.
+TEST_F(SqliteStoreTest, TotalsAcrossTenantsAreTheTenantsCountsSummed) {
+  auto store = Open();
+  AppendRange(*store, 0, 1500);
+  store->WaitUntilIndexed();
+  AppendRange(*store, 1500, 900);  // the same weeks again, in batches of 700
+  store->WaitUntilIndexed();
+  const std::vector<std::string> files = PartitionFiles(dir_);
+  ASSERT_GE(files.size(), 10u);
+  // (tenant-less key, count) rows of one statement, as text.
+  auto rows = [&](const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
+    std::string text;
+    while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        text += std::to_string(sqlite3_column_int64(stmt, i)) + " ";
+      }
+      text += "\n";
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return text;
+  };
+  int64_t events = 0;
+  for (const std::string& file : files) {
+    const std::string path = dir_ + "/index/" + file;
+    events += QueryInt(path, "SELECT coalesce(sum(count), 0) FROM hour_totals");
+    EXPECT_EQ(rows(path, "SELECT hour, count FROM hour_totals ORDER BY 1"),
+              rows(path, "SELECT hour, sum(count) FROM hour_counts GROUP BY 1 ORDER BY 1"))
+        << file;
+    EXPECT_EQ(rows(path, "SELECT type, status, hour, count FROM hour_type_totals ORDER BY 1, 2, 3"),
+              rows(path,
+                   "SELECT type, status, hour, sum(count) FROM hour_type_counts "
+                   "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"))
+        << file;
+    EXPECT_EQ(rows(path,
+                   "SELECT type, action, status, day, count FROM day_totals "
+                   "ORDER BY 1, 2, 3, 4"),
+              rows(path,
+                   "SELECT type, action, status, day, sum(count) FROM day_counts "
+                   "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"))
+        << file;
+  }
+  EXPECT_EQ(events, 2400);
 }
 
 TEST_F(SqliteStoreTest, AWeekWrittenAgainAfterItWasIdleFindsItsTerms) {

@@ -1915,6 +1915,20 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     if (actors.empty()) {
       query.empty = true;
     } else {
+      if (tenant_ids.empty()) {
+        // Naming no tenant, every tenant of the week: the index by actor leads with the tenant,
+        // and without it SQLite reads every event of the week (a busy user across tenants took
+        // 0.5 s at 10M events) where it can seek each tenant's entries of the actors.
+        EVIDENT_ASSIGN_OR_RETURN(Statement * tenants,
+                                 db.Prepare("SELECT term_id FROM terms WHERE kind = ?1"));
+        std::vector<int64_t> week_tenants;
+        tenants->Bind(1, kTenant);
+        EVIDENT_RETURN_IF_ERROR(tenants->ForEachRow([&]() -> Result<bool> {
+          week_tenants.push_back(tenants->ColumnInt(0));
+          return true;
+        }));
+        AppendInList(query.where, "tenant", week_tenants);
+      }
       AppendInList(query.where, "actor", actors);
     }
   }

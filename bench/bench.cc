@@ -534,7 +534,8 @@ int Main(int argc, char** argv) {
       },
       http));
   // The super admin's chart of a type across every tenant (summed from counts over every tenant,
-  // not each tenant's), a user's events in whichever tenants they are, and the failures.
+  // not each tenant's), a user's events and an address's in whichever tenants they are, and the
+  // failures.
   latencies.push_back(Measure(
       "all tenants + type, chart 90 days", 0, runs,
       [&](int i) {
@@ -546,6 +547,8 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "all tenants + user", 0, runs,
       [&](int) { return "/api/v1/events?user=" + http.Escape(a_user().email); }, http));
+  latencies.push_back(Measure(
+      "all tenants + ip", 0, runs, [&](int) { return "/api/v1/events?ip=" + a_user().ip; }, http));
   latencies.push_back(Measure(
       "all tenants + status", 0, runs,
       [&](int i) {

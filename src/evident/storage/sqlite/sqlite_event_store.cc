@@ -1866,6 +1866,26 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       statuses.push_back(static_cast<int64_t>(status));
     AppendInList(query.where, "status", statuses);
   }
+  if (tenant_ids.empty() && !query.empty) {
+    // A workspace, resource type, method or IP naming no tenant: the week's tenants that have it,
+    // from its counts, when they are few. Their index leads with the tenant and covers the value,
+    // where the index by time alone reads each event's row: one user's address, in one tenant,
+    // took 0.15 s a week that way and 0.04 s through its tenant's entries.
+    std::optional<std::vector<int64_t>> fewest;
+    for (const auto* ids : {&ip_ids, &method_ids, &resource_type_ids, &workspace_ids}) {
+      if (ids->empty()) continue;
+      std::string sql = "SELECT DISTINCT tenant FROM facet_counts WHERE 1";
+      AppendInList(sql, "term", *ids);
+      EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, db.PrepareOnce(sql));
+      std::vector<int64_t> tenants;
+      EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
+        tenants.push_back(select->ColumnInt(0));
+        return tenants.size() <= kMaxWalks;
+      }));
+      if (!fewest || tenants.size() < fewest->size()) fewest = std::move(tenants);
+    }
+    if (fewest && fewest->size() <= kMaxWalks) AppendInList(query.where, "tenant", *fewest);
+  }
   // Totals come from a count table when the filter's conditions besides time are all its columns:
   // tenants (hour counts), with types, actions and statuses (day counts), or tenants with one of
   // workspace, resource type, method and IP (facet counts). Histograms of types and statuses take

@@ -2539,8 +2539,9 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
       if (by_match) {
         EVIDENT_ASSIGN_OR_RETURN(
             std::unique_ptr<Statement> scope,
-            part.db->PrepareOnce("SELECT coalesce(sum(count), 0) FROM hour_counts WHERE 1" +
-                                 query.tenants_where));
+            part.db->PrepareOnce(std::string("SELECT coalesce(sum(count), 0) FROM ") +
+                                 (filter.tenants.empty() ? "hour_totals" : "hour_counts") +
+                                 " WHERE 1" + query.tenants_where));
         EVIDENT_RETURN_IF_ERROR(scope->Step());
         const auto events = static_cast<uint64_t>(scope->ColumnInt(0));
         const uint64_t walked = std::min(events, wanted * events / partition_matches);

@@ -1248,22 +1248,20 @@ Result<Statement*> PrepareAddCount(Db& db, std::string_view table, std::string_v
   return db.Prepare(sql);
 }
 
-// A count table summed over every tenant: the table of a tenant's counts without its first key
-// column, the tenant.
-struct TotalsTable {
-  std::string_view table;
-  std::string_view columns;
-};
-
 // Adds to the count table `table`, whose key columns are `columns` (in the keys' order), one event
 // for each of `keys`: sorted, then counted in runs, and added in key order so that the table takes
 // them as runs of neighbouring keys. Sorting a batch's keys (up to 200,000 for the facet counts)
 // costs less than counting them in node-based hash maps, which took 8% of the indexer thread's CPU
-// in a profile of ingest (docs/benchmarks.md). With `totals`, whose keys are these without the
-// first column (the tenant), adds each run there too: a few hundred sums a batch.
+// in a profile of ingest (docs/benchmarks.md). With `totals`, the same counts summed over every
+// tenant (`columns` start with the tenant; the totals' are the rest), adds each run there too: a
+// few hundred sums a batch.
 template <size_t N>
 Status AddCounts(Db& db, std::string_view table, std::string_view columns,
-                 std::vector<CountKey<N>>& keys, const TotalsTable* totals) {
+                 std::vector<CountKey<N>>& keys, const CountTable* totals) {
+  constexpr std::string_view kTenantColumn = "tenant, ";
+  if (totals != nullptr && !columns.starts_with(kTenantColumn)) {
+    return Error::Internal("totals of a count table not keyed by tenant first");
+  }
   EVIDENT_ASSIGN_OR_RETURN(Statement * add, PrepareAddCount<N>(db, table, columns));
   std::sort(keys.begin(), keys.end());
   std::map<CountKey<N - 1>, int64_t> sums;
@@ -1278,8 +1276,9 @@ Status AddCounts(Db& db, std::string_view table, std::string_view columns,
     }
   }
   if (totals == nullptr) return {};
-  EVIDENT_ASSIGN_OR_RETURN(Statement * add_total,
-                           PrepareAddCount<N - 1>(db, totals->table, totals->columns));
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * add_total,
+      PrepareAddCount<N - 1>(db, totals->table, columns.substr(kTenantColumn.size())));
   for (const auto& [key, count] : sums) EVIDENT_RETURN_IF_ERROR(AddCount(*add_total, key, count));
   return {};
 }
@@ -1295,7 +1294,7 @@ struct IndexRow {
 template <typename KeysOf>
 Status CountRowsInto(Db& db, std::string_view table, std::string_view columns,
                      const std::vector<IndexRow>& rows, KeysOf keys_of,
-                     const TotalsTable* totals = nullptr) {
+                     const CountTable* totals = nullptr) {
   using RowKeys = std::invoke_result_t<KeysOf, const IndexRow&>;
   std::vector<typename RowKeys::value_type> keys;
   keys.reserve(rows.size() * std::tuple_size_v<RowKeys>);
@@ -1310,28 +1309,25 @@ Status CountRowsInto(Db& db, std::string_view table, std::string_view columns,
 Status CountRows(Db& db, const std::vector<IndexRow>& rows) {
   auto hour = [](const IndexRow& row) { return FloorDiv(row.occurred_at, kMillisPerHour); };
   auto day = [](const IndexRow& row) { return FloorDiv(row.occurred_at, kMillisPerDay); };
-  static constexpr TotalsTable kHourTotalsTable{"hour_totals", "hour"};
-  static constexpr TotalsTable kHourTypeTotalsTable{"hour_type_totals", "type, status, hour"};
-  static constexpr TotalsTable kDayTotalsTable{"day_totals", "type, action, status, day"};
   EVIDENT_RETURN_IF_ERROR(CountRowsInto(
       db, "hour_counts", "tenant, hour", rows,
       [&](const IndexRow& row) {
         return std::array<CountKey<2>, 1>{{{row.tenant, hour(row)}}};
       },
-      &kHourTotalsTable));
+      &kHourTotals));
   EVIDENT_RETURN_IF_ERROR(CountRowsInto(
       db, "hour_type_counts", "tenant, type, status, hour", rows,
       [&](const IndexRow& row) {
         return std::array<CountKey<4>, 1>{{{row.tenant, row.type, row.status, hour(row)}}};
       },
-      &kHourTypeTotalsTable));
+      &kHourTypeTotals));
   EVIDENT_RETURN_IF_ERROR(CountRowsInto(
       db, "day_counts", "tenant, type, action, status, day", rows,
       [&](const IndexRow& row) {
         return std::array<CountKey<5>, 1>{
             {{row.tenant, row.type, row.action, row.status, day(row)}}};
       },
-      &kDayTotalsTable));
+      &kDayTotals));
   // The workspace, resource type, method and IP terms by day; all but the IP by hour too.
   EVIDENT_RETURN_IF_ERROR(
       CountRowsInto(db, "facet_counts", "term, tenant, day", rows, [&](const IndexRow& row) {
@@ -1815,6 +1811,21 @@ std::string QuoteFts(std::string_view word) {
   return quoted;
 }
 
+// The tenant terms of a week's file, in id order, at most `limit` of them (-1: all). Every event of
+// the week holds one, so naming them all restricts nothing.
+Result<std::vector<int64_t>> WeekTenants(Db& db, int64_t limit) {
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * select,
+      db.Prepare("SELECT term_id FROM terms WHERE kind = ?1 ORDER BY term_id LIMIT ?2"));
+  select->Bind(1, kTenant).Bind(2, limit);
+  std::vector<int64_t> tenants;
+  EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
+    tenants.push_back(select->ColumnInt(0));
+    return true;
+  }));
+  return tenants;
+}
+
 Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
                                                    const core::Filter& filter) {
   PartitionQuery query;
@@ -1939,14 +1950,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
         // Naming no tenant, every tenant of the week: the index by actor leads with the tenant,
         // and without it SQLite reads every event of the week (a busy user across tenants took
         // 0.5 s at 10M events) where it can seek each tenant's entries of the actors.
-        EVIDENT_ASSIGN_OR_RETURN(Statement * tenants,
-                                 db.Prepare("SELECT term_id FROM terms WHERE kind = ?1"));
-        std::vector<int64_t> week_tenants;
-        tenants->Bind(1, kTenant);
-        EVIDENT_RETURN_IF_ERROR(tenants->ForEachRow([&]() -> Result<bool> {
-          week_tenants.push_back(tenants->ColumnInt(0));
-          return true;
-        }));
+        EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> week_tenants, WeekTenants(db, -1));
         AppendInList(query.where, "tenant", week_tenants);
       }
       AppendInList(query.where, "actor", actors);
@@ -1971,15 +1975,8 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
                              [](const std::string& word) { return IndexedPerTenant(word); });
         });
     if (tenant_ids.empty() && any_per_tenant) {
-      EVIDENT_ASSIGN_OR_RETURN(
-          Statement * tenants,
-          db.Prepare("SELECT term_id FROM terms WHERE kind = ?1 ORDER BY term_id LIMIT ?2"));
       const size_t most = options_.search_tenant_tokens;
-      tenants->Bind(1, kTenant).Bind(2, static_cast<int64_t>(most + 1));
-      EVIDENT_RETURN_IF_ERROR(tenants->ForEachRow([&]() -> Result<bool> {
-        word_tenants.push_back(tenants->ColumnInt(0));
-        return true;
-      }));
+      EVIDENT_ASSIGN_OR_RETURN(word_tenants, WeekTenants(db, static_cast<int64_t>(most + 1)));
       if (word_tenants.size() > most) word_tenants.clear();
     }
     for (const core::SearchTerm& term : filter.search) {
@@ -2539,9 +2536,10 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
       if (by_match) {
         EVIDENT_ASSIGN_OR_RETURN(
             std::unique_ptr<Statement> scope,
-            part.db->PrepareOnce(std::string("SELECT coalesce(sum(count), 0) FROM ") +
-                                 (filter.tenants.empty() ? "hour_totals" : "hour_counts") +
-                                 " WHERE 1" + query.tenants_where));
+            part.db->PrepareOnce(
+                std::string("SELECT coalesce(sum(count), 0) FROM ") +
+                std::string((filter.tenants.empty() ? kHourTotals : kHourCounts).table) +
+                " WHERE 1" + query.tenants_where));
         EVIDENT_RETURN_IF_ERROR(scope->Step());
         const auto events = static_cast<uint64_t>(scope->ColumnInt(0));
         const uint64_t walked = std::min(events, wanted * events / partition_matches);

@@ -26,6 +26,9 @@ void OptionalString(JcsWriter& writer, JcsKey key, const std::string& value) {
 
 }  // namespace
 
+static_assert(std::size(kTypeNames) == kEventTypeCount);
+static_assert(std::size(kStatusNames) == kEventStatusCount);
+
 std::string_view ToString(EventType type) { return kTypeNames[static_cast<int>(type)]; }
 std::string_view ToString(EventStatus status) { return kStatusNames[static_cast<int>(status)]; }
 

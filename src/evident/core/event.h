@@ -14,6 +14,8 @@ namespace evident::core {
 
 enum class EventType { kActivity, kAuthentication, kToken, kSession };
 enum class EventStatus { kSuccess, kFailure, kInitiated, kPending, kBlocked };
+inline constexpr int kEventTypeCount = 4;
+inline constexpr int kEventStatusCount = 5;
 
 std::string_view ToString(EventType type);
 std::string_view ToString(EventStatus status);

@@ -587,6 +587,55 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f = Parse("keys moon");
     f.statuses = {core::EventStatus::kFailure};
   });
+  // Statuses and types other than the common ones are tokens in the full-text index: any of those
+  // named, or none of those not named when success (activity) is.
+  add("q + tenant + failure", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"acme"};
+    f.statuses = {core::EventStatus::kFailure};
+  });
+  add("q + tenants + success", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"acme", "umbrella"};
+    f.statuses = {core::EventStatus::kSuccess};
+  });
+  add("q + success and pending, no tenant", [&](Filter& f) {
+    f = Parse("tunnel");
+    f.statuses = {core::EventStatus::kPending, core::EventStatus::kSuccess};
+  });
+  add("q + every status", [&](Filter& f) {
+    f = Parse("keys");
+    f.tenants = {"globex"};
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kFailure,
+                  core::EventStatus::kInitiated, core::EventStatus::kPending,
+                  core::EventStatus::kBlocked};
+  });
+  add("q + tenant + types", [&](Filter& f) {
+    f = Parse("blue");
+    f.tenants = {"initech"};
+    f.types = {core::EventType::kSession, core::EventType::kToken};
+  });
+  add("q + activity + blocked, no tenant", [&](Filter& f) {
+    f = Parse("rotated");
+    f.types = {core::EventType::kActivity};
+    f.statuses = {core::EventStatus::kBlocked, core::EventStatus::kInitiated};
+  });
+  add("q of a word with a digit + tenant + status", [&](Filter& f) {
+    f = Parse("user3");
+    f.tenants = {"acme"};
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kBlocked};
+  });
+  add("phrase + type, no tenant", [&](Filter& f) {
+    f = Parse("\"blue moon\"");
+    f.types = {core::EventType::kAuthentication};
+  });
+  add("q + tenant + status, range across weeks", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"globex"};
+    f.statuses = {core::EventStatus::kFailure, core::EventStatus::kInitiated};
+    f.from = some_time - 17 * kDay - 1'234;
+    f.to = some_time + 9 * kDay;
+  });
   add("q, range of three days", [&](Filter& f) {
     f = Parse("tunnel");
     f.from = some_time - 2 * kDay;

@@ -83,7 +83,22 @@ void AppendWords(std::string_view text, std::string_view tenant_suffix, SeenWord
   }
 }
 
+constexpr std::string_view kStatusWord = "_status_";
+constexpr std::string_view kTypeWord = "_type_";
+
 }  // namespace
+
+std::string ValueWord(core::EventStatus status) {
+  std::string word(kStatusWord);
+  word += core::ToString(status);
+  return word;
+}
+
+std::string ValueWord(core::EventType type) {
+  std::string word(kTypeWord);
+  word += core::ToString(type);
+  return word;
+}
 
 void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string& out) {
   char suffix_bytes[24];
@@ -95,6 +110,15 @@ void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string
   SeenWords seen(out);
   core::ForEachSearchedText(event,
                             [&](std::string_view text) { AppendWords(text, suffix, seen, out); });
+  auto append_value = [&](std::string_view kind, std::string_view value) {
+    out += kind;
+    out += value;
+    out += suffix;
+    out += ' ';
+  };
+  if (event.status != core::EventStatus::kSuccess)
+    append_value(kStatusWord, core::ToString(event.status));
+  if (event.type != core::EventType::kActivity) append_value(kTypeWord, core::ToString(event.type));
 }
 
 bool IndexedPerTenant(std::string_view word) {

@@ -484,7 +484,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 11;
+constexpr int64_t kIndexFormat = 12;
 
 // Runs jobs one at a time, in order, on a thread of its own. Thread-safe.
 class Worker {
@@ -581,18 +581,19 @@ struct PartitionQuery {
   // counted_where the same on `events`.
   const CountTable* counts = nullptr;
   std::string counts_where, counted_where;
-  // Set when the filter is words and tenants only, and `match` holds the tenant condition (some
-  // word is indexed per tenant, or no tenant is named): then the full-text index alone counts a
-  // partition that lies wholly inside the time range.
+  // Set when the filter is words, statuses, types and tenants only, and `match` holds the tenant
+  // condition (some token is per tenant, or no tenant is named): then the full-text index alone
+  // counts a partition that lies wholly inside the time range.
   bool counts_by_match = false;
-  // For a search whose other conditions are tenants and time only: the conditions of each walk
-  // of the time index (WalkNewestMatches), one per tenant named, or one for all tenants. The
-  // newest matches of the walks, merged, are the partition's newest matches. Empty: no walk.
+  // For a search whose other conditions are tenants, statuses, types and time only (the match
+  // holds the statuses and types): the conditions of each walk of the time index
+  // (WalkNewestMatches), one per tenant named, or one for all tenants. The newest matches of the
+  // walks, merged, are the partition's newest matches. Empty: no walk.
   std::vector<std::string> walks;
-  // For a search of one word (when counts_by_match): its tokens for the filter's tenants (or the
-  // word itself, when it is not indexed per tenant and no tenant is named), or the prefix of
-  // every tenant's token. Their document counts in search_terms (or word_counts) add up to its
-  // matches.
+  // For a search of one word and nothing else (when counts_by_match): its tokens for the filter's
+  // tenants (or the word itself, when it is not indexed per tenant and no tenant is named), or the
+  // prefix of every tenant's token. Their document counts in search_terms (or word_counts) add up
+  // to its matches.
   std::vector<std::string> word_tokens;
   std::string word_prefix;
 };
@@ -1921,10 +1922,11 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       if (!ids->empty()) AppendInList(query.counts_where, "term", *ids);
     }
   }
-  const bool words_and_tenants_only =
-      !filter.search.empty() && filter.workspaces.empty() && filter.types.empty() &&
-      filter.actions.empty() && filter.resource_types.empty() && filter.statuses.empty() &&
-      filter.methods.empty() && filter.ips.empty() && filter.users.empty();
+  // Statuses and types are in the match too (ValueWord), so their conditions need no row either.
+  const bool match_and_tenants_only = !filter.search.empty() && filter.workspaces.empty() &&
+                                      filter.actions.empty() && filter.resource_types.empty() &&
+                                      filter.methods.empty() && filter.ips.empty() &&
+                                      filter.users.empty();
   if (!filter.users.empty()) {
     // The actors (email, id pairs) with the user's email or id: a few per user.
     EVIDENT_ASSIGN_OR_RETURN(
@@ -1979,36 +1981,57 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       EVIDENT_ASSIGN_OR_RETURN(word_tenants, WeekTenants(db, static_cast<int64_t>(most + 1)));
       if (word_tenants.size() > most) word_tenants.clear();
     }
+    // A word's tokens in the filter's tenants, as one FTS5 expression.
+    auto tokens_of = [&](const std::string& word) -> std::string {
+      if (!IndexedPerTenant(word)) return QuoteFts(word);
+      if (word_tenants.empty()) return QuoteFts(AnyTenantPrefix(word)) + " *";
+      std::string tokens = "(";
+      for (size_t i = 0; i < word_tenants.size(); ++i) {
+        if (i > 0) tokens += " OR ";
+        tokens += QuoteFts(TenantToken(word, word_tenants[i]));
+      }
+      return tokens + ")";
+    };
     for (const core::SearchTerm& term : filter.search) {
       for (const std::string& word : term.words) {
         if (!query.match.empty()) query.match += " AND ";
-        if (!IndexedPerTenant(word)) {
-          query.match += QuoteFts(word);
-          continue;
-        }
-        match_holds_tenants = true;
-        if (word_tenants.empty()) {
-          query.match += QuoteFts(AnyTenantPrefix(word)) + " *";
-          continue;
-        }
-        query.match += "(";
-        for (size_t i = 0; i < word_tenants.size(); ++i) {
-          if (i > 0) query.match += " OR ";
-          query.match += QuoteFts(TenantToken(word, word_tenants[i]));
-        }
-        query.match += ")";
+        query.match += tokens_of(word);
+        match_holds_tenants = match_holds_tenants || IndexedPerTenant(word);
       }
     }
+    // The statuses or types named, through the tokens of those that have one: any of those named,
+    // or, when the common value (which has none) is named, none of the others not named.
+    auto match_values = [&]<typename Value>(const std::vector<Value>& named, Value common,
+                                            int count) {
+      if (named.empty()) return;
+      const bool common_named = std::find(named.begin(), named.end(), common) != named.end();
+      std::string tokens;
+      for (int i = 0; i < count; ++i) {
+        const auto value = static_cast<Value>(i);
+        if (value == common ||
+            (std::find(named.begin(), named.end(), value) != named.end()) == common_named) {
+          continue;
+        }
+        if (!tokens.empty()) tokens += " OR ";
+        tokens += tokens_of(ValueWord(value));
+      }
+      if (tokens.empty()) return;  // every value
+      query.match = "(" + query.match + (common_named ? ") NOT (" : ") AND (") + tokens + ")";
+      match_holds_tenants = match_holds_tenants || !common_named;  // the tokens are per tenant
+    };
+    match_values(filter.statuses, core::EventStatus::kSuccess, core::kEventStatusCount);
+    match_values(filter.types, core::EventType::kActivity, core::kEventTypeCount);
     query.where_besides_match = query.where;
     query.where += " AND position IN (SELECT rowid FROM search WHERE search MATCH ?1)";
-    query.counts_by_match = words_and_tenants_only && match_holds_tenants;
-    if (words_and_tenants_only && tenant_ids.size() <= kMaxWalks) {
+    query.counts_by_match = match_and_tenants_only && match_holds_tenants;
+    if (match_and_tenants_only && tenant_ids.size() <= kMaxWalks) {
       if (tenant_ids.empty()) query.walks.push_back(time_where);
       for (int64_t tenant : tenant_ids) {
         query.walks.push_back(" AND tenant = " + std::to_string(tenant) + time_where);
       }
     }
-    if (filter.search.size() == 1 && filter.search[0].words.size() == 1) {
+    if (filter.search.size() == 1 && filter.search[0].words.size() == 1 &&
+        filter.statuses.empty() && filter.types.empty()) {
       const std::string& word = filter.search[0].words[0];
       if (!IndexedPerTenant(word)) {
         if (tenant_ids.empty()) query.word_tokens.push_back(word);

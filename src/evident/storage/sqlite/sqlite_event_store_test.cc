@@ -950,6 +950,17 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   text.clear();
   AppendSearchText(event, 12, text);
   EXPECT_EQ(text, "sync_12 x1 moon_12 ");
+  // A status other than success and a type other than activity are tokens no word can be: a word
+  // never holds the separator, the text `_status_failure` is two words.
+  event = core::Event{};
+  event.status = core::EventStatus::kFailure;
+  event.type = core::EventType::kSession;
+  event.details = R"({"a":"_status_failure"})";
+  text.clear();
+  AppendSearchText(event, 12, text);
+  EXPECT_EQ(text, "status_12 failure_12 _status_failure_12 _type_session_12 ");
+  EXPECT_EQ(ValueWord(core::EventStatus::kBlocked), "_status_blocked");
+  EXPECT_EQ(ValueWord(core::EventType::kToken), "_type_token");
   EXPECT_TRUE(IndexedPerTenant("moon"));
   EXPECT_FALSE(IndexedPerTenant("x1"));
   EXPECT_EQ(TenantToken("moon", 12), "moon_12");

@@ -471,6 +471,17 @@ int Main(int argc, char** argv) {
                "&type=" + (i % 2 == 0 ? "authentication" : "activity");
       },
       http));
+  // A word with the console's status or type filter: its failures, its successes, its Auth log.
+  latencies.push_back(Measure(
+      "tenant + q word + status or type", 0, runs,
+      [&](int i) {
+        const auto& words = Dataset::Words();
+        static const char* const kConditions[] = {"&status=failure", "&status=success",
+                                                  "&type=authentication"};
+        return "/api/v1/events?tenant=" + a_tenant() +
+               "&q=" + words[static_cast<size_t>(i) % words.size()] + kConditions[i % 3];
+      },
+      http));
   latencies.push_back(Measure(
       "tenant + method", 0, runs,
       [&](int i) {

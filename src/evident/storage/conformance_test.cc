@@ -735,6 +735,37 @@ TEST_P(ConformanceTest, HistogramsAddUpToTotal) {
   EXPECT_TRUE(empty->buckets.empty());
 }
 
+// Events in arrival order, as services send them, then a backfill of older ones: a search's chart
+// can place a run of neighbouring positions in one bucket by their span of times alone, and must
+// still place each backfilled event, and each run across a bucket's edge, by its own time.
+TEST_P(ConformanceTest, SearchHistogramsOfEventsInArrivalOrder) {
+  std::vector<Event> events = Generate(0, 3000, 21);
+  std::sort(events.begin(), events.end(),
+            [](const Event& a, const Event& b) { return a.occurred_at < b.occurred_at; });
+  AppendAll(std::move(events), 500);
+  store_->WaitUntilIndexed();
+  AppendAll(Generate(3000, 200, 22), 100);  // times all over the 20 days
+  store_->WaitUntilIndexed();
+  const util::UnixMillis some_time = TimeOf("evt-100");
+  for (const char* q : {"moon", "keys rotated", "user3"}) {
+    for (const std::vector<std::string>& tenants :
+         {std::vector<std::string>{}, std::vector<std::string>{"acme", "globex"}}) {
+      Filter filter = Parse(q);
+      filter.tenants = tenants;
+      const std::string what =
+          std::string("q ") + q + " in " + std::to_string(tenants.size()) + " tenants";
+      for (int buckets : {1, 7, 60, 500}) {
+        ExpectHistogramMatches(filter, buckets, what + " / " + std::to_string(buckets));
+      }
+      filter.from = some_time - 3 * kDay - 12'345;
+      filter.to = some_time + 2 * kDay;
+      ExpectHistogramMatches(filter, 24, what + ", five days");
+      filter.statuses = {core::EventStatus::kFailure, core::EventStatus::kBlocked};
+      ExpectHistogramMatches(filter, 24, what + ", five days, failed or blocked");
+    }
+  }
+}
+
 TEST_P(ConformanceTest, DuplicatesAreAcknowledgedWithTheirSeqAndStoredOnce) {
   AppendAll(Generate(0, 50, 3));
   std::vector<Event> replay;

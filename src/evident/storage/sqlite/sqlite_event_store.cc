@@ -121,8 +121,15 @@ CREATE TABLE IF NOT EXISTS hour_type_totals(
 CREATE TABLE IF NOT EXISTS day_totals(
   type INTEGER NOT NULL, action INTEGER NOT NULL, status INTEGER NOT NULL, day INTEGER NOT NULL,
   count INTEGER NOT NULL, PRIMARY KEY(type, action, status, day)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS position_times(
+  chunk INTEGER PRIMARY KEY, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('watermark', 0);
 )sql";
+
+// position_times holds, for each chunk of 2^kChunkBits positions, the earliest and the latest
+// occurred_at of the chunk's events in the week: a chart of a search puts a match in its bucket
+// without reading its row when its chunk lies in one bucket (CountMatchesOverTime).
+constexpr int kChunkBits = 8;
 
 // The full-text index of a partition, in a file of its own (YYYY-MM-DD.words.db) so that a
 // second thread writes it while the indexer writes the rows; readers attach it as `words`.
@@ -484,7 +491,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 12;
+constexpr int64_t kIndexFormat = 13;
 
 // Runs jobs one at a time, in order, on a thread of its own. Thread-safe.
 class Worker {
@@ -1345,6 +1352,28 @@ Status CountRows(Db& db, const std::vector<IndexRow>& rows) {
                        });
 }
 
+// Widens each chunk's span of times in position_times to hold `rows`.
+Status SpanChunks(Db& db, const std::vector<IndexRow>& rows) {
+  std::map<int64_t, std::pair<int64_t, int64_t>> spans;  // a batch's few hundred chunks
+  for (const IndexRow& row : rows) {
+    auto [span, added] =
+        spans.try_emplace(row.position >> kChunkBits, row.occurred_at, row.occurred_at);
+    if (added) continue;
+    span->second.first = std::min(span->second.first, row.occurred_at);
+    span->second.second = std::max(span->second.second, row.occurred_at);
+  }
+  EVIDENT_ASSIGN_OR_RETURN(
+      Statement * widen,
+      db.Prepare("INSERT INTO position_times(chunk, first_at, last_at) VALUES(?, ?, ?) "
+                 "ON CONFLICT(chunk) DO UPDATE SET first_at = min(first_at, excluded.first_at), "
+                 "last_at = max(last_at, excluded.last_at)"));
+  for (const auto& [chunk, span] : spans) {
+    widen->Reset();
+    EVIDENT_RETURN_IF_ERROR(widen->Bind(1, chunk).Bind(2, span.first).Bind(3, span.second).Run());
+  }
+  return {};
+}
+
 // The rows half of IndexEvents: the weeks' rows writers, their terms and counts.
 Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark) {
   std::string lowered_email, actor_key;
@@ -1401,6 +1430,7 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
       EVIDENT_RETURN_IF_ERROR(insert->Run());
     }
     EVIDENT_RETURN_IF_ERROR(CountRows(db, rows));
+    EVIDENT_RETURN_IF_ERROR(SpanChunks(db, rows));
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
     EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
@@ -2638,6 +2668,60 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   return page;
 }
 
+// Counts into `histogram` the partition's matches of a search whose match holds its whole filter
+// (PartitionQuery::counts_by_match) from the full-text index: a match whose chunk of positions
+// lies inside one bucket (position_times) counts there without its row being read. Events arrive
+// roughly in time order, so nearly every chunk does; the rest (a backfill's, or a chunk across a
+// bucket's edge) are looked up by position. Looking every match up took 0.7 s for a word in
+// 900,000 events of the largest tenant at 10M.
+Status CountMatchesOverTime(Snapshot::Part& part, const PartitionQuery& query,
+                            const HistogramLayout& layout, Histogram& histogram) {
+  Db& db = *part.db;
+  // Each chunk's bucket, or -1 when its matches must be looked up one by one.
+  std::vector<std::pair<int64_t, int>> chunks;  // (chunk, bucket), by chunk
+  {
+    EVIDENT_ASSIGN_OR_RETURN(
+        std::unique_ptr<Statement> select,
+        db.PrepareOnce("SELECT chunk, first_at, last_at FROM position_times ORDER BY chunk"));
+    for (;;) {
+      EVIDENT_ASSIGN_OR_RETURN(bool row, select->Step());
+      if (!row) break;
+      const util::UnixMillis first = select->ColumnInt(1), last = select->ColumnInt(2);
+      const bool inside = first >= histogram.from && last < histogram.to &&
+                          layout.BucketOf(first) == layout.BucketOf(last);
+      chunks.emplace_back(select->ColumnInt(0), inside ? layout.BucketOf(first) : -1);
+    }
+  }
+  EVIDENT_ASSIGN_OR_RETURN(
+      std::unique_ptr<Statement> matches,
+      db.PrepareOnce("SELECT rowid FROM search WHERE search MATCH ?1 ORDER BY rowid"));
+  matches->Bind(1, query.match);
+  std::vector<int64_t> look_up;
+  size_t at = 0;
+  for (;;) {
+    EVIDENT_ASSIGN_OR_RETURN(bool row, matches->Step());
+    if (!row) break;
+    const int64_t position = matches->ColumnInt(0);  // ascending
+    const int64_t chunk = position >> kChunkBits;
+    while (at < chunks.size() && chunks[at].first < chunk) ++at;
+    if (at < chunks.size() && chunks[at].first == chunk && chunks[at].second >= 0) {
+      ++histogram.buckets[static_cast<size_t>(chunks[at].second)].count;
+    } else {
+      look_up.push_back(position);
+    }
+  }
+  EVIDENT_ASSIGN_OR_RETURN(Statement * time_of,
+                           db.Prepare("SELECT occurred_at FROM events WHERE position = ?1"));
+  for (int64_t position : look_up) {
+    time_of->Reset();
+    time_of->Bind(1, position);
+    EVIDENT_ASSIGN_OR_RETURN(bool row, time_of->Step());
+    if (row) CountInto(histogram, layout, time_of->ColumnInt(0));
+  }
+  time_of->Reset();
+  return {};
+}
+
 Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, int buckets) {
   if (closed_) return Error::Unavailable("event store is closed");
   if (buckets < 1 || buckets > kMaxHistogramBuckets) {
@@ -2707,19 +2791,16 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
       }
       continue;
     }
+    if (query.counts_by_match) {
+      EVIDENT_RETURN_IF_ERROR(CountMatchesOverTime(part, query, layout, histogram));
+      continue;
+    }
     const std::string bucket_sql = "(occurred_at - " + std::to_string(layout.first_start) + ") / " +
                                    std::to_string(layout.interval_ms);
-    // A search of words in tenants: its matches, each looked up by position, rather than every
-    // event of the tenants tested against them (half the time for a word in a third of them).
     EVIDENT_ASSIGN_OR_RETURN(
         std::unique_ptr<Statement> select,
-        part.db->PrepareOnce("SELECT " + bucket_sql + ", count(*) FROM " +
-                             (query.counts_by_match
-                                  ? "search CROSS JOIN events ON position = search.rowid "
-                                    "WHERE search MATCH ?1" +
-                                        query.where_besides_match
-                                  : "events WHERE 1" + query.where) +
-                             " AND occurred_at >= " + std::to_string(histogram.from) +
+        part.db->PrepareOnce("SELECT " + bucket_sql + ", count(*) FROM events WHERE 1" +
+                             query.where + " AND occurred_at >= " + std::to_string(histogram.from) +
                              " AND occurred_at < " + std::to_string(histogram.to) + " GROUP BY 1"));
     if (!query.match.empty()) select->Bind(1, query.match);
     for (;;) {

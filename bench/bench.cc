@@ -482,6 +482,15 @@ int Main(int argc, char** argv) {
                "&q=" + words[static_cast<size_t>(i) % words.size()] + kConditions[i % 3];
       },
       http));
+  // The chart the console draws beside a search's page.
+  latencies.push_back(Measure(
+      "tenant + q word, chart", 0, runs,
+      [&](int i) {
+        const auto& words = Dataset::Words();
+        return "/api/v1/events/histogram?tenant=" + a_tenant() +
+               "&q=" + words[static_cast<size_t>(i) % words.size()];
+      },
+      http));
   latencies.push_back(Measure(
       "tenant + method", 0, runs,
       [&](int i) {

@@ -636,6 +636,22 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.from = some_time - 17 * kDay - 1'234;
     f.to = some_time + 9 * kDay;
   });
+  // A user naming no tenant: the words are matched in the tenants the user has events in.
+  add("q + user, no tenant", [&](Filter& f) {
+    f = Parse("moon");
+    f.users = {"USER3@acme.test"};
+  });
+  add("q + a user id of every tenant + status", [&](Filter& f) {
+    f = Parse("keys");
+    f.users = {"u_6", "nobody@nowhere.test"};
+    f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kPending};
+  });
+  add("q + users of two tenants, range across weeks", [&](Filter& f) {
+    f = Parse("blue");
+    f.users = {"user5@globex.test", "user8@initech.test"};
+    f.from = some_time - 12 * kDay;
+    f.to = some_time + 6 * kDay;
+  });
   add("q, range of three days", [&](Filter& f) {
     f = Parse("tunnel");
     f.from = some_time - 2 * kDay;

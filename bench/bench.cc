@@ -433,6 +433,11 @@ int Main(int argc, char** argv) {
   auto tenant_of = [&](const User& user) {
     return "/api/v1/events?tenant=" + picker.tenant_names()[static_cast<size_t>(user.tenant)];
   };
+  // A tenant so drawn and the i-th word of the data set's list, as a search's parameters.
+  auto tenant_and_word = [&](int i) {
+    const auto& words = Dataset::Words();
+    return "tenant=" + a_tenant() + "&q=" + words[static_cast<size_t>(i) % words.size()];
+  };
   std::vector<Latency> latencies;
   latencies.push_back(Measure(
       "newest 20 for a tenant", 10, runs,
@@ -455,12 +460,7 @@ int Main(int argc, char** argv) {
       },
       http));
   latencies.push_back(Measure(
-      "tenant + q word", 30, runs,
-      [&](int i) {
-        const auto& words = Dataset::Words();
-        return "/api/v1/events?tenant=" + a_tenant() +
-               "&q=" + words[static_cast<size_t>(i) % words.size()];
-      },
+      "tenant + q word", 30, runs, [&](int i) { return "/api/v1/events?" + tenant_and_word(i); },
       http));
   // The console's other filters (not in the list): the Auth log's type, a method, and
   // a user's address, each with the newest-first page and its exact total.
@@ -475,22 +475,15 @@ int Main(int argc, char** argv) {
   latencies.push_back(Measure(
       "tenant + q word + status or type", 0, runs,
       [&](int i) {
-        const auto& words = Dataset::Words();
         static const char* const kConditions[] = {"&status=failure", "&status=success",
                                                   "&type=authentication"};
-        return "/api/v1/events?tenant=" + a_tenant() +
-               "&q=" + words[static_cast<size_t>(i) % words.size()] + kConditions[i % 3];
+        return "/api/v1/events?" + tenant_and_word(i) + kConditions[i % 3];
       },
       http));
   // The chart the console draws beside a search's page.
   latencies.push_back(Measure(
       "tenant + q word, chart", 0, runs,
-      [&](int i) {
-        const auto& words = Dataset::Words();
-        return "/api/v1/events/histogram?tenant=" + a_tenant() +
-               "&q=" + words[static_cast<size_t>(i) % words.size()];
-      },
-      http));
+      [&](int i) { return "/api/v1/events/histogram?" + tenant_and_word(i); }, http));
   latencies.push_back(Measure(
       "tenant + method", 0, runs,
       [&](int i) {

@@ -1842,19 +1842,24 @@ std::string QuoteFts(std::string_view word) {
   return quoted;
 }
 
-// The tenant terms of a week's file, in id order, at most `limit` of them (-1: all). Every event of
-// the week holds one, so naming them all restricts nothing.
+// The first column of `select`'s rows, as integers, up to `most` of them.
+Result<std::vector<int64_t>> FirstColumn(Statement& select, size_t most = SIZE_MAX) {
+  std::vector<int64_t> values;
+  EVIDENT_RETURN_IF_ERROR(select.ForEachRow([&]() -> Result<bool> {
+    values.push_back(select.ColumnInt(0));
+    return values.size() < most;
+  }));
+  return values;
+}
+
+// The tenant terms of a week's file, in id order, at most `limit` of them. Every event of the week
+// holds one, so naming them all restricts nothing.
 Result<std::vector<int64_t>> WeekTenants(Db& db, int64_t limit) {
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * select,
       db.Prepare("SELECT term_id FROM terms WHERE kind = ?1 ORDER BY term_id LIMIT ?2"));
   select->Bind(1, kTenant).Bind(2, limit);
-  std::vector<int64_t> tenants;
-  EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
-    tenants.push_back(select->ColumnInt(0));
-    return true;
-  }));
-  return tenants;
+  return FirstColumn(*select);
 }
 
 // The tenant terms of a week's file in which any of `actors` has an event, in id order: a seek in
@@ -1865,12 +1870,7 @@ Result<std::vector<int64_t>> ActorTenants(Db& db, const std::vector<int64_t>& ac
   AppendInList(sql, "actor", actors);
   sql += ") ORDER BY term_id";
   EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, db.PrepareOnce(sql));
-  std::vector<int64_t> tenants;
-  EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
-    tenants.push_back(select->ColumnInt(0));
-    return true;
-  }));
-  return tenants;
+  return FirstColumn(*select);
 }
 
 Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
@@ -1935,11 +1935,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       std::string sql = "SELECT DISTINCT tenant FROM facet_counts WHERE 1";
       AppendInList(sql, "term", *ids);
       EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Statement> select, db.PrepareOnce(sql));
-      std::vector<int64_t> tenants;
-      EVIDENT_RETURN_IF_ERROR(select->ForEachRow([&]() -> Result<bool> {
-        tenants.push_back(select->ColumnInt(0));
-        return tenants.size() <= kMaxWalks;
-      }));
+      EVIDENT_ASSIGN_OR_RETURN(std::vector<int64_t> tenants, FirstColumn(*select, kMaxWalks + 1));
       if (!fewest || tenants.size() < fewest->size()) fewest = std::move(tenants);
     }
     if (fewest && fewest->size() <= kMaxWalks) AppendInList(query.where, "tenant", *fewest);

@@ -120,10 +120,13 @@ class Generator {
 
   Event Make(int64_t number) {
     static const std::vector<std::string> kTenants = {"acme", "globex", "initech", "umbrella"};
-    static const std::vector<std::string> kWorkspaces = {"", "prod", "staging"};
-    static const std::vector<std::string> kActions = {"create", "delete", "login", "update",
-                                                      "export"};
-    static const std::vector<std::string> kResourceTypes = {"", "wireguard", "user", "token"};
+    // Some values of several words, one of them with a digit, and words that are also in other
+    // fields: a search names them beside a word.
+    static const std::vector<std::string> kWorkspaces = {"", "prod", "staging", "staging-2"};
+    static const std::vector<std::string> kActions = {"create", "delete",       "login",
+                                                      "update", "keys.rotated", "export"};
+    static const std::vector<std::string> kResourceTypes = {"",      "wireguard", "user",
+                                                            "token", "api key",   "user token"};
     static const std::vector<std::string> kMethods = {"", "GET", "POST", "DELETE"};
     static const std::vector<std::string> kIps = {"", "203.0.113.9", "198.51.100.7", "2001:db8::1"};
     static const std::vector<std::string> kWords = {"alpha", "blue",    "moon",  "office", "tunnel",
@@ -651,6 +654,67 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.users = {"user5@globex.test", "user8@initech.test"};
     f.from = some_time - 12 * kDay;
     f.to = some_time + 6 * kDay;
+  });
+  // An action, workspace, resource type or user beside a word: the words of each value named are
+  // in the match too, and the value itself is checked on each candidate.
+  add("q + tenant + actions", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"acme"};
+    f.actions = {"login", "keys.rotated"};
+  });
+  // Words found only in the values named: the match alone holds them, in the weeks where it
+  // holds as many events as the values' counts.
+  add("q + tenant + actions whose words are nowhere else", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"globex"};
+    f.actions = {"login", "export"};
+  });
+  add("q + workspace, no tenant", [&](Filter& f) {
+    f = Parse("blue");
+    f.workspaces = {"prod"};
+  });
+  add("q + tenants + action + status, range across weeks", [&](Filter& f) {
+    f = Parse("keys");
+    f.tenants = {"acme", "umbrella"};
+    f.actions = {"delete"};
+    f.statuses = {core::EventStatus::kFailure, core::EventStatus::kSuccess};
+    f.from = some_time - 16 * kDay + 777;
+    f.to = some_time + 11 * kDay;
+  });
+  add("q + tenant + a resource type whose words are together nowhere else", [&](Filter& f) {
+    f = Parse("moon");
+    f.tenants = {"umbrella"};
+    f.resource_types = {"user token"};
+  });
+  add("q + action of two words, no tenant", [&](Filter& f) {
+    f = Parse("blue");
+    f.actions = {"keys.rotated"};
+  });
+  add("q + workspaces + resource type, two tenants", [&](Filter& f) {
+    f = Parse("keys");
+    f.tenants = {"acme", "globex"};
+    f.workspaces = {"staging-2", "prod"};
+    f.resource_types = {"api key"};
+  });
+  add("q + a workspace without words", [&](Filter& f) {
+    f = Parse("moon");
+    f.workspaces = {"", "staging"};
+  });
+  add("phrase + action holding its words in another order", [&](Filter& f) {
+    f = Parse("\"rotated keys\"");
+    f.actions = {"keys.rotated", "update"};
+  });
+  add("q + user + action", [&](Filter& f) {
+    f = Parse("moon");
+    f.users = {"user3@acme.test", "u_8"};
+    f.actions = {"login", "create"};
+  });
+  add("q with a digit + actions + resource types, range across weeks", [&](Filter& f) {
+    f = Parse("user4");
+    f.actions = {"update", "create", "delete"};
+    f.resource_types = {"wireguard", "api key"};
+    f.from = some_time - 13 * kDay;
+    f.to = some_time + 8 * kDay;
   });
   add("q, range of three days", [&](Filter& f) {
     f = Parse("tunnel");

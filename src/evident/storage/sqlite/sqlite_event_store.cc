@@ -2127,7 +2127,10 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       // Each value's words as FTS5 expressions, and the events holding them, summed over the
       // values: at most each word's fewest (read from the stored counts, as one word's total);
       // exactly, through the match, when that bound is not exact and a value has several words.
+      // When the bound is exact, each value's rarest word alone holds its events: the match then
+      // reads one doclist a value (`config` of `config_template`, whose `template` is common).
       std::vector<std::string> expressions;
+      std::vector<std::string> rarest;
       bool several_words = false;
       int64_t at_most = 0;
       for (const std::string& value : named) {
@@ -2139,14 +2142,19 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
           match_and_tenants_only = false;
           return {};
         }
-        std::string all;
+        std::string all, rarest_tokens;
         uint64_t fewest = UINT64_MAX;
         for (const std::string& word : words) {
-          all += (all.empty() ? "(" : " AND ") + tokens_of(word);
+          const std::string tokens = tokens_of(word);
+          all += (all.empty() ? "(" : " AND ") + tokens;
           EVIDENT_ASSIGN_OR_RETURN(uint64_t docs, word_docs(word));
-          fewest = std::min(fewest, docs);
+          if (docs < fewest) {
+            fewest = docs;
+            rarest_tokens = tokens;
+          }
         }
         expressions.push_back(all + ")");
+        rarest.push_back(std::move(rarest_tokens));
         at_most += static_cast<int64_t>(fewest);
         several_words = several_words || words.size() > 1;
       }
@@ -2158,6 +2166,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       const int64_t with_values = values->ColumnInt(0);
       // Each value's events are among those holding its words, and no event has two values.
       int64_t holding = at_most;
+      if (holding == with_values) expressions = std::move(rarest);
       if (holding != with_values && several_words) {
         EVIDENT_ASSIGN_OR_RETURN(Statement * matched,
                                  db.Prepare("SELECT count(*) FROM search WHERE search MATCH ?1"));

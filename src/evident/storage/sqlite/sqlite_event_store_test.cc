@@ -522,6 +522,52 @@ TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {
   EXPECT_EQ(total("alpha", {"acme"}), 106u);
 }
 
+// A search with an action is held by its match alone in a week where the action's words are in
+// its events only: the stored counts of a left week decide it, as they count a word.
+TEST_F(SqliteStoreTest, ALeftWeeksStoredCountsDecideWhetherTheMatchHoldsAnAction) {
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  int number = 0;
+  auto append = [&](util::UnixMillis at, const std::string& action, const std::string& note) {
+    core::Event event = MakeEvent(++number);
+    event.tenant = "acme";
+    event.action = action;
+    event.occurred_at = at;
+    event.details = "{\"note\":\"" + note + "\"}";
+    std::vector<std::vector<core::Event>> batches = {{event}};
+    ASSERT_TRUE(store->Append(batches)[0].has_value());
+  };
+  auto total = [&](std::vector<std::string> tenants) -> uint64_t {
+    core::Filter filter;
+    filter.search = *core::ParseSearch("alpha");
+    filter.actions = {"login"};
+    filter.tenants = std::move(tenants);
+    auto page = store->Query(filter, std::nullopt, 5);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total : 0;
+  };
+  for (int i = 0; i < 3; ++i) append(kBase + i, "login", "alpha");
+  for (int i = 0; i < 2; ++i) append(kBase + 10 + i, "create", "alpha");
+  append(kBase + 20, "create", "alpha login");  // login, but not its action
+  store->WaitUntilIndexed();
+  for (int i = 0; i < 3; ++i) {  // another week: kBase's is left, and its words counted
+    append(kBase + 14 * kDay + i, "create", "gamma");
+    store->WaitUntilIndexed();
+  }
+  const std::string week = dir_ + "/index/" + WordsFileOf(MondayFileOf(kBase));
+  ASSERT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 1);
+  ASSERT_EQ(QueryInt(week, "SELECT docs FROM word_counts WHERE term GLOB 'login_*'"), 4);
+  // Four events hold the word, three have the action: each candidate's row is checked.
+  EXPECT_EQ(total({"acme"}), 3u);
+  EXPECT_EQ(total({}), 3u);
+  // Counted as three, the word would be the action's alone, and the match would hold it: the
+  // event with `login` in its details then matches too.
+  ExecOn(week, "UPDATE word_counts SET docs = 3 WHERE term GLOB 'login_*';");
+  EXPECT_EQ(total({"acme"}), 4u);
+  EXPECT_EQ(total({}), 4u);
+  ExecOn(week, "UPDATE word_counts SET docs = 4 WHERE term GLOB 'login_*';");
+  EXPECT_EQ(total({"acme"}), 3u);
+}
+
 TEST_F(SqliteStoreTest, RejectsAnUnusableDataDirectory) {
   SqliteOptions options;
   EXPECT_FALSE(OpenSqliteEventStore(options).has_value());

@@ -2231,6 +2231,30 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
         narrow(filter.actions, action_ids, tenant_ids.empty() ? kDayTotals : kDayCounts, "action"));
     EVIDENT_RETURN_IF_ERROR(narrow(filter.workspaces, workspace_ids, kFacetCounts, "term"));
     EVIDENT_RETURN_IF_ERROR(narrow(filter.resource_types, resource_type_ids, kFacetCounts, "term"));
+    // A user's events hold every word of the user's email or id, so the match narrows to the
+    // rarest of them without a digit (its stored count: a word with a digit is counted from its
+    // whole doclist, and `0` of `@tenant-0.test` is in every event of its tenant). SQLite reads
+    // the match into a list to test the user's events against: a word's 53,000 matches in the
+    // largest tenant took 10 ms a week at 10M, with the user's first name 2 ms. All of the words
+    // would read the doclists of the common ones (`tenant`, `test`), which cost more.
+    if (!filter.users.empty() && !query.empty && filter.users.size() <= kMaxNarrowingValues) {
+      std::string any;
+      for (const std::string& user : filter.users) {
+        if (user.empty()) continue;  // matches no event (Filter::Matches)
+        std::optional<std::pair<uint64_t, std::string>> rarest;
+        for (const std::string& word : core::SearchWords(user)) {
+          if (!IndexedPerTenant(word)) continue;
+          EVIDENT_ASSIGN_OR_RETURN(uint64_t docs, word_docs(word));
+          if (!rarest || docs < rarest->first) rarest.emplace(docs, word);
+        }
+        if (!rarest) {  // no word without a digit: no narrowing for any of the users
+          any.clear();
+          break;
+        }
+        any += (any.empty() ? "" : " OR ") + tokens_of(rarest->second);
+      }
+      if (!any.empty()) query.match = "(" + query.match + ") AND (" + any + ")";
+    }
     // The statuses or types named, through the tokens of those that have one: any of those named,
     // or, when the common value (which has none) is named, none of the others not named.
     auto match_values = [&]<typename Value>(const std::vector<Value>& named, Value common,

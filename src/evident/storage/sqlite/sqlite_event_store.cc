@@ -550,8 +550,8 @@ class Worker {
 // A search naming more tenants than this reads every match rather than walk each tenant's events
 // (WalkNewestMatches): past a few tenants the walks cost more than the matches of a rare word.
 constexpr size_t kMaxWalks = 8;
-// The most values of an action, workspace or resource type filter that a search's match is asked
-// to hold (Translate).
+// The most values of an action, workspace, resource type or user filter whose words a search's
+// match is narrowed by (Translate).
 constexpr size_t kMaxNarrowingValues = 16;
 
 // A table of pre-aggregated event counts per unit of time (see CountBySpans).

@@ -580,6 +580,26 @@ constexpr CountTable kFacetCounts{"facet_counts", "day", kMillisPerDay};
 constexpr CountTable kHourFacetCounts{"hour_facet_counts", "hour", kMillisPerHour};
 
 // A filter translated for one partition: SQL conditions on its events table.
+// The tokens a word is indexed as in some tenants (search_text.h): the word itself when it has a
+// digit (every tenant's), else its token of each tenant, or, naming no tenant, the prefix of every
+// tenant's token.
+struct WordTokens {
+  std::string prefix;  // when not empty, instead of `tokens`
+  std::vector<std::string> tokens;
+};
+
+WordTokens TokensOfWord(const std::string& word, const std::vector<int64_t>& tenants) {
+  WordTokens of;
+  if (!IndexedPerTenant(word)) {
+    of.tokens.push_back(word);
+  } else if (tenants.empty()) {
+    of.prefix = AnyTenantPrefix(word);
+  } else {
+    for (int64_t tenant : tenants) of.tokens.push_back(TenantToken(word, tenant));
+  }
+  return of;
+}
+
 struct PartitionQuery {
   bool empty = false;               // some filter names a value this partition has never seen
   std::string where;                // " AND ..." conditions
@@ -600,12 +620,9 @@ struct PartitionQuery {
   // (WalkNewestMatches), one per tenant named, or one for all tenants. The newest matches of the
   // walks, merged, are the partition's newest matches. Empty: no walk.
   std::vector<std::string> walks;
-  // For a search of one word and nothing else (when counts_by_match): its tokens for the filter's
-  // tenants (or the word itself, when it is not indexed per tenant and no tenant is named), or the
-  // prefix of every tenant's token. Their document counts in search_terms (or word_counts) add up
-  // to its matches.
-  std::vector<std::string> word_tokens;
-  std::string word_prefix;
+  // For a search of one word and nothing else (when counts_by_match): its tokens in the filter's
+  // tenants, whose document counts in search_terms (or word_counts) add up to its matches.
+  std::optional<WordTokens> counted_word;
 };
 
 class SqliteEventStore final : public EventStore {
@@ -1835,13 +1852,12 @@ void AppendInList(std::string& where, std::string_view column, const std::vector
   where += ')';
 }
 
-// The number of the partition's events holding any token that starts with `prefix` (when not
-// empty) or else any of `tokens`. FTS5 stores how many documents hold a term only implicitly, but
-// search_terms counts a doclist without visiting the rows (three times faster than count(*) over
-// a match), and a week the indexer has left has the counts of its per-tenant tokens stored
-// (StoreWordCounts), read in this transaction's view of it.
-Result<uint64_t> CountTokenDocs(Db& db, const std::string& prefix,
-                                const std::vector<std::string>& tokens) {
+// The number of the partition's events holding any of a word's tokens. FTS5 stores how many
+// documents hold a term only implicitly, but search_terms counts a doclist without visiting the
+// rows (three times faster than count(*) over a match), and a week the indexer has left has the
+// counts of its per-tenant tokens stored (StoreWordCounts), read in this transaction's view of it.
+Result<uint64_t> CountTokenDocs(Db& db, const WordTokens& word) {
+  const std::string& prefix = word.prefix;
   EVIDENT_ASSIGN_OR_RETURN(Statement * counted,
                            db.Prepare("SELECT value FROM words.meta WHERE key = 'word_counts'"));
   EVIDENT_ASSIGN_OR_RETURN(bool has_counted, counted->Step());
@@ -1868,7 +1884,7 @@ Result<uint64_t> CountTokenDocs(Db& db, const std::string& prefix,
   EVIDENT_ASSIGN_OR_RETURN(Statement * stored_docs,
                            db.Prepare("SELECT docs FROM word_counts WHERE term = ?1"));
   uint64_t count = 0;
-  for (const std::string& token : tokens) {
+  for (const std::string& token : word.tokens) {
     Statement* docs =
         stored_counts && token.find(kTenantSeparator) != std::string::npos ? stored_docs : fts_docs;
     docs->Reset();
@@ -2078,27 +2094,29 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     if (tenant_ids.empty() && word_tenants.size() > most) word_tenants.clear();
     // A word's tokens in the filter's tenants, as one FTS5 expression.
     auto tokens_of = [&](const std::string& word) -> std::string {
+      const WordTokens of = TokensOfWord(word, word_tenants);
+      if (!of.prefix.empty()) return QuoteFts(of.prefix) + " *";
       if (!IndexedPerTenant(word)) return QuoteFts(word);
-      if (word_tenants.empty()) return QuoteFts(AnyTenantPrefix(word)) + " *";
       std::string tokens = "(";
-      for (size_t i = 0; i < word_tenants.size(); ++i) {
+      for (size_t i = 0; i < of.tokens.size(); ++i) {
         if (i > 0) tokens += " OR ";
-        tokens += QuoteFts(TenantToken(word, word_tenants[i]));
+        tokens += QuoteFts(of.tokens[i]);
       }
       return tokens + ")";
     };
     // The week's events holding a word's tokens (tokens_of).
     auto word_docs = [&](const std::string& word) -> Result<uint64_t> {
-      std::string prefix;
-      std::vector<std::string> tokens;
-      if (!IndexedPerTenant(word)) {
-        tokens.push_back(word);
-      } else if (word_tenants.empty()) {
-        prefix = AnyTenantPrefix(word);
-      } else {
-        for (int64_t tenant : word_tenants) tokens.push_back(TenantToken(word, tenant));
+      return CountTokenDocs(db, TokensOfWord(word, word_tenants));
+    };
+    // The rarest of `words` (in the fewest of the week's events) and that number of events.
+    auto rarest_of =
+        [&](const std::vector<std::string>& words) -> Result<std::pair<uint64_t, std::string>> {
+      std::pair<uint64_t, std::string> rarest{UINT64_MAX, ""};
+      for (const std::string& word : words) {
+        EVIDENT_ASSIGN_OR_RETURN(uint64_t docs, word_docs(word));
+        if (docs < rarest.first) rarest = {docs, word};
       }
-      return CountTokenDocs(db, prefix, tokens);
+      return rarest;
     };
     // The week's events in the tenants whose tokens the words are matched in (tokens_of).
     std::optional<int64_t> scope_events;
@@ -2180,20 +2198,13 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
           match_and_tenants_only = false;
           return {};
         }
-        std::string all, rarest_tokens;
-        uint64_t fewest = UINT64_MAX;
-        for (const std::string& word : words) {
-          const std::string tokens = tokens_of(word);
-          all += (all.empty() ? "(" : " AND ") + tokens;
-          EVIDENT_ASSIGN_OR_RETURN(uint64_t docs, word_docs(word));
-          if (docs < fewest) {
-            fewest = docs;
-            rarest_tokens = tokens;
-          }
-        }
+        std::string all;
+        for (const std::string& word : words)
+          all += (all.empty() ? "(" : " AND ") + tokens_of(word);
         expressions.push_back(all + ")");
-        rarest.push_back(std::move(rarest_tokens));
-        at_most += static_cast<int64_t>(fewest);
+        EVIDENT_ASSIGN_OR_RETURN(auto fewest, rarest_of(words));
+        rarest.push_back(tokens_of(fewest.second));
+        at_most += static_cast<int64_t>(fewest.first);
         several_words = several_words || words.size() > 1;
       }
       std::string counted = "SELECT coalesce(sum(count), 0) FROM " + std::string(counts.table) +
@@ -2241,17 +2252,14 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
       std::string any;
       for (const std::string& user : filter.users) {
         if (user.empty()) continue;  // matches no event (Filter::Matches)
-        std::optional<std::pair<uint64_t, std::string>> rarest;
-        for (const std::string& word : core::SearchWords(user)) {
-          if (!IndexedPerTenant(word)) continue;
-          EVIDENT_ASSIGN_OR_RETURN(uint64_t docs, word_docs(word));
-          if (!rarest || docs < rarest->first) rarest.emplace(docs, word);
-        }
-        if (!rarest) {  // no word without a digit: no narrowing for any of the users
+        std::vector<std::string> words = core::SearchWords(user);
+        std::erase_if(words, [](const std::string& word) { return !IndexedPerTenant(word); });
+        if (words.empty()) {  // no word without a digit: no narrowing for any of the users
           any.clear();
           break;
         }
-        any += (any.empty() ? "" : " OR ") + tokens_of(rarest->second);
+        EVIDENT_ASSIGN_OR_RETURN(auto rarest, rarest_of(words));
+        any += (any.empty() ? "" : " OR ") + tokens_of(rarest.second);
       }
       if (!any.empty()) query.match = "(" + query.match + ") AND (" + any + ")";
     }
@@ -2290,13 +2298,9 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
         filter.statuses.empty() && filter.types.empty() && filter.actions.empty() &&
         filter.workspaces.empty() && filter.resource_types.empty()) {
       const std::string& word = filter.search[0].words[0];
-      if (!IndexedPerTenant(word)) {
-        if (tenant_ids.empty()) query.word_tokens.push_back(word);
-      } else if (tenant_ids.empty()) {
-        query.word_prefix = AnyTenantPrefix(word);
-      } else {
-        for (int64_t tenant : tenant_ids) query.word_tokens.push_back(TenantToken(word, tenant));
-      }
+      // A word with a digit is every tenant's token: counted so only when no tenant is named.
+      if (IndexedPerTenant(word) || tenant_ids.empty())
+        query.counted_word = TokensOfWord(word, tenant_ids);
     }
   }
   return query;
@@ -2415,9 +2419,8 @@ std::string AfterCursorSql(const core::Cursor& after) {
 Result<uint64_t> CountMatches(Snapshot::Part& part, const PartitionQuery& query,
                               bool whole_partition) {
   Db& db = *part.db;
-  if (query.counts_by_match && whole_partition &&
-      (!query.word_prefix.empty() || !query.word_tokens.empty())) {
-    return CountTokenDocs(db, query.word_prefix, query.word_tokens);
+  if (query.counts_by_match && whole_partition && query.counted_word) {
+    return CountTokenDocs(db, *query.counted_word);
   }
   EVIDENT_ASSIGN_OR_RETURN(
       std::unique_ptr<Statement> count,

@@ -471,26 +471,22 @@ int Main(int argc, char** argv) {
                "&type=" + (i % 2 == 0 ? "authentication" : "activity");
       },
       http));
+  // A word with each of `conditions` in turn.
+  auto word_and = [&](std::vector<std::string> conditions) {
+    return [&, conditions = std::move(conditions)](int i) {
+      return "/api/v1/events?" + tenant_and_word(i) + conditions[i % conditions.size()];
+    };
+  };
   // A word with the console's status or type filter: its failures, its successes, its Auth log.
-  latencies.push_back(Measure(
-      "tenant + q word + status or type", 0, runs,
-      [&](int i) {
-        static const char* const kConditions[] = {"&status=failure", "&status=success",
-                                                  "&type=authentication"};
-        return "/api/v1/events?" + tenant_and_word(i) + kConditions[i % 3];
-      },
-      http));
+  latencies.push_back(
+      Measure("tenant + q word + status or type", 0, runs,
+              word_and({"&status=failure", "&status=success", "&type=authentication"}), http));
   // A word with an action, a workspace or a resource type. The events holding each one's words
   // are those with the value, so the match alone holds it (Translate in sqlite_event_store.cc);
   // `template` is also a word of the details, so config_template is counted through the match.
   latencies.push_back(Measure(
       "tenant + q word + action, workspace or resource", 0, runs,
-      [&](int i) {
-        static const char* const kConditions[] = {"&action=login", "&workspace=eu-west",
-                                                  "&resource_type=config_template"};
-        return "/api/v1/events?" + tenant_and_word(i) + kConditions[i % 3];
-      },
-      http));
+      word_and({"&action=login", "&workspace=eu-west", "&resource_type=config_template"}), http));
   // The chart the console draws beside a search's page.
   latencies.push_back(Measure(
       "tenant + q word, chart", 0, runs,

@@ -265,9 +265,12 @@ Result<LogAudit> AuditLog(const std::string& data_dir) {
   EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
   const int64_t found = has_format ? format->ColumnInt(0) : 0;
   format->Reset();
-  if (found != kLogFormat) {
-    return Error::Corruption(path + " has log format " + std::to_string(found) +
-                             "; this build audits format " + std::to_string(kLogFormat));
+  // Format 3 differs from 4 only in the key of event_ids, which the audit does not read: it is
+  // audited as found, and re-keyed only when a store opens it.
+  if (found != kLogFormat && found != kLogFormatIdsByTenant) {
+    return Error::Corruption(
+        path + " has log format " + std::to_string(found) + "; this build audits formats " +
+        std::to_string(kLogFormatIdsByTenant) + " and " + std::to_string(kLogFormat));
   }
   Auditor auditor(*db);
   return auditor.Run();

@@ -65,8 +65,8 @@ CREATE TABLE IF NOT EXISTS tenants(
 CREATE TABLE IF NOT EXISTS blocks(
   first_position INTEGER PRIMARY KEY, last_position INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS event_ids(
-  tenant_id INTEGER NOT NULL, id NOT NULL, position INTEGER NOT NULL,
-  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
+  id NOT NULL, tenant_id INTEGER NOT NULL, position INTEGER NOT NULL,
+  PRIMARY KEY(id, tenant_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tiles(
   tenant_id INTEGER NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL,
   positions BLOB, PRIMARY KEY(tenant_id, level, idx));
@@ -74,6 +74,35 @@ CREATE TABLE IF NOT EXISTS checkpoints(
   tenant_id INTEGER NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL,
   signed_at INTEGER NOT NULL, PRIMARY KEY(tenant_id, size)) WITHOUT ROWID;
 )sql";
+
+// Log format 3 keyed event_ids by (tenant_id, id): each tenant's newest ids made a right edge of
+// their own, so a commit of events of 40 tenants rewrote about as many leaves of ids, more pages
+// than its blocks (docs/benchmarks.md). Format 4 keys them by (id, tenant_id): the UUIDv7 ids
+// Evident gives grow with time in every tenant, so new ids share one edge. A format-3 log is
+// re-keyed on open, in one transaction; nothing else differs.
+
+Status KeyEventIdsById(Db& db) {
+  EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status moved = db.Exec(
+      "CREATE TABLE event_ids_by_id("
+      "  id NOT NULL, tenant_id INTEGER NOT NULL, position INTEGER NOT NULL,"
+      "  PRIMARY KEY(id, tenant_id)) WITHOUT ROWID;"
+      "INSERT INTO event_ids_by_id(id, tenant_id, position)"
+      "  SELECT id, tenant_id, position FROM event_ids ORDER BY id, tenant_id;"
+      "DROP TABLE event_ids;"
+      "ALTER TABLE event_ids_by_id RENAME TO event_ids;"
+      "UPDATE meta SET value = " +
+      std::to_string(kLogFormat) + " WHERE key = 'format';");
+  if (moved.has_value()) moved = db.Exec("COMMIT");
+  if (!moved.has_value()) {
+    (void)db.Exec("ROLLBACK");
+    return Error(moved.error().code(), "re-keying the log's event ids (log format " +
+                                           std::to_string(kLogFormatIdsByTenant) + " to " +
+                                           std::to_string(kLogFormat) +
+                                           "): " + moved.error().message());
+  }
+  return {};
+}
 
 // Trees whose writer state (frontier and rightmost tiles, up to ~9 KB each) stays in memory.
 constexpr size_t kOpenTrees = 4096;
@@ -777,7 +806,9 @@ Status SqliteEventStore::Open() {
     EVIDENT_ASSIGN_OR_RETURN(bool has_format, format->Step());
     const int64_t found = has_format ? format->ColumnInt(0) : kLogFormat;
     format->Reset();
-    if (found != kLogFormat) {
+    if (found == kLogFormatIdsByTenant) {
+      EVIDENT_RETURN_IF_ERROR(KeyEventIdsById(*log_writer_));
+    } else if (found != kLogFormat) {
       return Error::Corruption(log_path + " has log format " + std::to_string(found) +
                                "; this build reads format " + std::to_string(kLogFormat) +
                                " only (docs/storage.md)");

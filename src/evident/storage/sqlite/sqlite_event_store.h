@@ -26,8 +26,10 @@ namespace evident::storage::sqlite {
 
 // The format of log.db this build reads and writes (docs/storage.md). Formats 1 and 2 were never
 // released: 1 stored one compressed event per row, 2 added blocks (log_block.h), 3 the Merkle
-// tiles (tiles.h) and checkpoints.
-inline constexpr int64_t kLogFormat = 3;
+// tiles (tiles.h) and checkpoints, 4 keyed event_ids by id first (a format-3 log is re-keyed on
+// open).
+inline constexpr int64_t kLogFormat = 4;
+inline constexpr int64_t kLogFormatIdsByTenant = 3;
 
 enum class IndexerMode {
   kBackground,         // indexes as soon as events arrive (production)

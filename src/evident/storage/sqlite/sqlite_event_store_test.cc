@@ -11,9 +11,11 @@
 #include <map>
 #include <set>
 
+#include "evident/storage/sqlite/audit_log.h"
 #include "evident/storage/sqlite/body_codec.h"
 #include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
+#include "evident/util/uuid.h"
 
 namespace evident::storage::sqlite {
 namespace {
@@ -792,6 +794,75 @@ TEST_F(SqliteStoreTest, ALogOfAnotherFormatIsRefusedAndLeftAsItWas) {
   EXPECT_EQ(sqlite3_column_int(select, 0), 0) << "opening changed a log it cannot read";
   sqlite3_finalize(select);
   sqlite3_close(db);
+}
+
+// Log format 3 keyed event_ids by (tenant_id, id); a store opening such a log re-keys them by
+// (id, tenant_id) and records format 4, and every id is found as before: by Get, and as the
+// duplicate (or the conflict) of an event sent again.
+TEST_F(SqliteStoreTest, ALogOfFormat3HasItsIdsReKeyedOnOpen) {
+  const std::string schema_of_ids =
+      "SELECT instr(sql, 'PRIMARY KEY(tenant_id, id)') > 0 FROM sqlite_schema "
+      "WHERE name = 'event_ids'";
+  std::vector<core::Event> events;
+  for (int number = 0; number < 300; ++number) events.push_back(MakeEvent(number));
+  events[7].id = "01890a5d-ac96-774b-bcce-b302099a8057";  // a client's UUID: stored as 16 bytes
+  events[8].id = "01890A5D-AC96-774B-BCCE-B302099A8058";  // not lower case: stored as text
+  events[9].id = util::NewUuidV7(kBase);                  // one Evident gave
+  events[9].id_from_client = false;
+  {
+    auto store = Open();
+    std::vector<std::vector<core::Event>> batches = {events};
+    ASSERT_TRUE(store->Append(batches)[0].has_value());
+    store->Close();
+  }
+  const std::string log = dir_ + "/log.db";
+  ASSERT_EQ(QueryInt(log, schema_of_ids), 0);
+  ExecOnLog(dir_,
+            "BEGIN; "
+            "CREATE TABLE ids3(tenant_id INTEGER NOT NULL, id NOT NULL, position INTEGER NOT NULL,"
+            "  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID; "
+            "INSERT INTO ids3 SELECT tenant_id, id, position FROM event_ids; "
+            "DROP TABLE event_ids; ALTER TABLE ids3 RENAME TO event_ids; "
+            "UPDATE meta SET value = 3 WHERE key = 'format'; COMMIT;");
+  ASSERT_EQ(QueryInt(log, schema_of_ids), 1);
+  const int64_t ids = QueryInt(log, "SELECT count(*) FROM event_ids");
+  ASSERT_EQ(ids, 300);
+  {
+    // The audit reads a format-3 log as it is.
+    auto audit = AuditLog(dir_);
+    ASSERT_TRUE(audit.has_value()) << audit.error().ToString();
+    EXPECT_TRUE(audit->problems.empty());
+    EXPECT_EQ(QueryInt(log, "SELECT value FROM meta WHERE key = 'format'"), 3);
+  }
+
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryInt(log, "SELECT value FROM meta WHERE key = 'format'"), 4);
+  EXPECT_EQ(QueryInt(log, schema_of_ids), 0);
+  EXPECT_EQ(QueryInt(log,
+                     "SELECT instr(sql, 'PRIMARY KEY(id, tenant_id)') > 0 FROM sqlite_schema "
+                     "WHERE name = 'event_ids'"),
+            1);
+  EXPECT_EQ(QueryInt(log, "SELECT count(*) FROM event_ids"), ids);
+  for (const int number : {0, 1, 7, 8, 9, 299}) {
+    auto found = store->Get(events[number].tenant, events[number].id);
+    ASSERT_TRUE(found.has_value()) << events[number].id << ": " << found.error().ToString();
+    EXPECT_NE(found->json.find(events[number].id), std::string::npos) << found->json;
+  }
+  EXPECT_FALSE(store->Get(events[7].tenant == "acme" ? "globex" : "acme", events[7].id));
+
+  // Sent again: the same events are duplicates, stored once; a changed one is refused whole.
+  std::vector<std::vector<core::Event>> again = {{events[7], events[8], events[42]}};
+  auto repeated = store->Append(again);
+  ASSERT_TRUE(repeated[0].has_value()) << repeated[0].error().ToString();
+  for (const Appended& appended : *repeated[0]) EXPECT_TRUE(appended.duplicate) << appended.id;
+  core::Event changed = events[8];
+  changed.action = "delete";
+  std::vector<std::vector<core::Event>> conflicting = {{MakeEvent(1000), changed}};
+  auto refused = store->Append(conflicting);
+  ASSERT_FALSE(refused[0].has_value());
+  EXPECT_EQ(refused[0].error().code(), util::ErrorCode::kConflict);
+  EXPECT_EQ(store->Stats().log_position, 300);
 }
 
 // A tree reopened at awkward sizes continues from its stored tiles: partial tiles at level 0 and

@@ -80,7 +80,6 @@ CREATE TABLE IF NOT EXISTS checkpoints(
 // than its blocks (docs/benchmarks.md). Format 4 keys them by (id, tenant_id): the UUIDv7 ids
 // Evident gives grow with time in every tenant, so new ids share one edge. A format-3 log is
 // re-keyed on open, in one transaction; nothing else differs.
-
 Status KeyEventIdsById(Db& db) {
   EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
   Status moved = db.Exec(

@@ -82,17 +82,18 @@ CREATE TABLE IF NOT EXISTS checkpoints(
 // re-keyed on open, in one transaction; nothing else differs.
 Status KeyEventIdsById(Db& db) {
   EVIDENT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
-  Status moved = db.Exec(
-      "CREATE TABLE event_ids_by_id("
-      "  id NOT NULL, tenant_id INTEGER NOT NULL, position INTEGER NOT NULL,"
-      "  PRIMARY KEY(id, tenant_id)) WITHOUT ROWID;"
-      "INSERT INTO event_ids_by_id(id, tenant_id, position)"
-      "  SELECT id, tenant_id, position FROM event_ids ORDER BY id, tenant_id;"
-      "DROP TABLE event_ids;"
-      "ALTER TABLE event_ids_by_id RENAME TO event_ids;"
-      "UPDATE meta SET value = " +
-      std::to_string(kLogFormat) + " WHERE key = 'format';");
-  if (moved.has_value()) moved = db.Exec("COMMIT");
+  Status moved = [&]() -> Status {
+    // The old table steps aside; kLogSchema creates event_ids as this format keys it.
+    EVIDENT_RETURN_IF_ERROR(db.Exec("ALTER TABLE event_ids RENAME TO event_ids_by_tenant"));
+    EVIDENT_RETURN_IF_ERROR(db.Exec(kLogSchema));
+    EVIDENT_RETURN_IF_ERROR(
+        db.Exec("INSERT INTO event_ids(id, tenant_id, position)"
+                "  SELECT id, tenant_id, position FROM event_ids_by_tenant ORDER BY id, tenant_id;"
+                "DROP TABLE event_ids_by_tenant;"
+                "UPDATE meta SET value = " +
+                std::to_string(kLogFormat) + " WHERE key = 'format';"));
+    return db.Exec("COMMIT");
+  }();
   if (!moved.has_value()) {
     (void)db.Exec("ROLLBACK");
     return Error(moved.error().code(), "re-keying the log's event ids (log format " +
@@ -607,7 +608,6 @@ constexpr CountTable kFacetCounts{"facet_counts", "day", kMillisPerDay};
 // a row for every hour its user is active), and time only.
 constexpr CountTable kHourFacetCounts{"hour_facet_counts", "hour", kMillisPerHour};
 
-// A filter translated for one partition: SQL conditions on its events table.
 // The tokens a word is indexed as in some tenants (search_text.h): the word itself when it has a
 // digit (every tenant's), else its token of each tenant, or, naming no tenant, the prefix of every
 // tenant's token.
@@ -628,6 +628,7 @@ WordTokens TokensOfWord(const std::string& word, const std::vector<int64_t>& ten
   return of;
 }
 
+// A filter translated for one partition: SQL conditions on its events table.
 struct PartitionQuery {
   bool empty = false;               // some filter names a value this partition has never seen
   std::string where;                // " AND ..." conditions
@@ -2126,7 +2127,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     auto tokens_of = [&](const std::string& word) -> std::string {
       const WordTokens of = TokensOfWord(word, word_tenants);
       if (!of.prefix.empty()) return QuoteFts(of.prefix) + " *";
-      if (!IndexedPerTenant(word)) return QuoteFts(word);
+      if (of.tokens.size() == 1) return QuoteFts(of.tokens[0]);
       std::string tokens = "(";
       for (size_t i = 0; i < of.tokens.size(); ++i) {
         if (i > 0) tokens += " OR ";

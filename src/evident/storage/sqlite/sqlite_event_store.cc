@@ -390,6 +390,16 @@ bool NeedsRecheck(const core::Filter& filter) {
 // SettleLeftWeeks).
 constexpr int kLeftWeekCacheMib = 2;
 
+// Checkpoints `db`'s WAL into its file and truncates it, unless a reader holds it: then it gives
+// up at once rather than wait (see SettleLeftWeeks). Whether it did.
+bool CheckpointNow(Db& db) {
+  sqlite3_busy_timeout(db.raw(), 0);
+  const bool done = sqlite3_wal_checkpoint_v2(db.raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
+                                              nullptr, nullptr) == SQLITE_OK;
+  sqlite3_busy_timeout(db.raw(), kBusyTimeoutMs);
+  return done;
+}
+
 // A pool of reader connections to one file, each used by one thread at a time.
 class ConnectionPool {
  public:
@@ -477,7 +487,8 @@ class ConnectionPool {
 };
 
 // One week of the index. The writer connections and terms cache belong to the indexer thread,
-// but while a batch runs words_writer, word_counts and counted_through belong to the words thread.
+// but while a batch runs words_writer, word_counts, counted_through and words_settled belong to
+// the words thread.
 struct Partition {
   int64_t week = 0;
   util::UnixMillis start = 0, end = 0;  // [start, end)
@@ -491,8 +502,10 @@ struct Partition {
   // The indexer left it (a batch did not touch it): `terms` is empty, the writer keeps a small page
   // cache and the readers none. The next batch that writes to it takes them back.
   bool left = false;
-  bool settled = false;      // left, its word counts stored and its WAL checkpointed: nothing to do
-  bool word_counts = false;  // its word_counts table is filled and valid (StoreWordCounts)
+  // Settled, once left (SettleLeftWeeks): nothing is left to do for it until a batch writes to it.
+  bool rows_settled = false;   // its rows file checkpointed
+  bool words_settled = false;  // its word counts stored and its words file checkpointed
+  bool word_counts = false;    // its word_counts table is filled and valid (StoreWordCounts)
   // While word_counts is being filled: the last term stored so far ("" before the first).
   std::optional<std::string> counted_through;
   // Every position up to here that belongs to this week is in the rows file, and in the words
@@ -727,6 +740,7 @@ class SqliteEventStore final : public EventStore {
   Status IndexWords(std::vector<WeekBatch>& weeks, int64_t new_watermark);
   Status IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark);
   void SettleLeftWeeks(const std::vector<WeekBatch>& touched);
+  void SettleWords(const std::vector<Partition*>& left);
   void RunIndexer();
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
                                 std::optional<util::UnixMillis> newest_bound);
@@ -781,6 +795,9 @@ class SqliteEventStore final : public EventStore {
   std::atomic<bool> closed_{false};
   // The indexer's second thread: the full-text half of each batch (IndexWords).
   std::unique_ptr<Worker> words_worker_;
+  // Weeks SettleLeftWeeks has left whose words files are not settled yet: the words thread's
+  // part of the next batch (SettleWords). Indexer thread.
+  std::vector<Partition*> words_to_settle_;
 };
 
 Status SqliteEventStore::Open() {
@@ -1192,7 +1209,8 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       week.rows_begun = true;
       EVIDENT_RETURN_IF_ERROR(partition.words_writer->Exec("BEGIN"));
       week.words_begun = true;
-      partition.settled = false;
+      partition.rows_settled = false;
+      partition.words_settled = false;
       // Its readers may keep small caches since it was left, or since the store was opened.
       if (partition.readers->keeps_no_cache()) partition.readers->SetKeepNoCache(false);
       if (partition.left) {
@@ -1216,10 +1234,22 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     rollback();
     return begun;
   }
+  // Weeks this batch writes again are not left any more.
+  std::erase_if(words_to_settle_, [&](const Partition* partition) {
+    return std::any_of(weeks.begin(), weeks.end(),
+                       [&](const WeekBatch& week) { return week.partition == partition; });
+  });
+  std::vector<Partition*> to_settle;
+  to_settle.swap(words_to_settle_);
   // The words go into each week's full-text index on the words thread while this thread writes
-  // the rows: the two halves of the work (docs/storage.md) take about as long each, and live in
-  // separate files, so neither waits for the other's transaction.
-  std::future<Status> words = words_worker_->Post([&] { return IndexWords(weeks, new_watermark); });
+  // the rows: the two halves of the work (docs/storage.md) live in separate files, so neither
+  // waits for the other's transaction. The rows take longer, so the words thread then settles
+  // the words files of weeks the last batch left (SettleWords), rather than this one after it.
+  std::future<Status> words = words_worker_->Post([&] {
+    Status indexed = IndexWords(weeks, new_watermark);
+    if (indexed) SettleWords(to_settle);
+    return indexed;
+  });
   Status rows = IndexRows(weeks, new_watermark);
   Status words_done = words.get();
   if (!rows || !words_done) {
@@ -1228,16 +1258,29 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
   }
   {
     std::unique_lock lock(snapshot_mu_);
+    // Both files' commits at once, each writing its own WAL: the words files' on the words thread.
+    std::future<Status> words_committed = words_worker_->Post([&]() -> Status {
+      for (WeekBatch& week : weeks) {
+        EVIDENT_RETURN_IF_ERROR(week.partition->words_writer->Exec("COMMIT"));
+        week.words_begun = false;
+      }
+      return {};
+    });
+    Status rows_committed;
+    for (WeekBatch& week : weeks) {
+      rows_committed = week.partition->writer->Exec("COMMIT");
+      if (!rows_committed) break;
+      week.rows_begun = false;
+    }
+    Status words_committed_status = words_committed.get();
+    if (!rows_committed || !words_committed_status) {
+      // One file may be ahead of the other now: each keeps its own watermark, and the next open
+      // indexes the other up to it (CatchUpFromLog).
+      rollback();
+      return rows_committed ? words_committed_status : rows_committed;
+    }
     for (WeekBatch& week : weeks) {
       Partition& partition = *week.partition;
-      Status committed = partition.words_writer->Exec("COMMIT");
-      week.words_begun = false;
-      if (committed) committed = partition.writer->Exec("COMMIT");
-      week.rows_begun = false;
-      if (!committed) {
-        (void)partition.writer->Exec("ROLLBACK");
-        return committed;
-      }
       partition.watermark = std::max(partition.watermark, new_watermark);
       partition.words_watermark = std::max(partition.words_watermark, new_watermark);
     }
@@ -1493,14 +1536,21 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
 // Once left, a week gives back its page caches (the writers' and the readers', rather than hold
 // index_cache_mib and reader_cache_mib a reader for every week) and its terms; then it stores its
 // word counts, a part of one week per batch (StoreWordCounts), and gives back its WAL files (no
-// write will restart them). The checkpoints must not wait for a reader of that week: without a
-// busy timeout they give up at once, and the next batch tries again. A settled week is not
-// visited again until a batch writes to it: there are 52 a year.
+// write will restart them). The words file's part (SettleWords) runs on the words thread during
+// the next batch, or here when no batch follows yet. The checkpoints must not wait for a reader of
+// that week: without a busy timeout they give up at once, and the next batch tries again. A
+// settled week is not visited again until a batch writes to it: there are 52 a year.
 void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
+  bool batch_follows = false;
+  {
+    std::lock_guard lock(tail_mu_);
+    batch_follows = !stopping_ && !tail_.empty() &&
+                    (options_.indexer == IndexerMode::kBackground || waiters_ > 0);
+  }
   std::shared_lock lock(snapshot_mu_);
-  bool counted_one = false;
+  words_to_settle_.clear();
   for (const auto& [week, partition] : partitions_) {
-    if (partition->settled ||
+    if ((partition->rows_settled && partition->words_settled) ||
         std::any_of(touched.begin(), touched.end(),
                     [&](const WeekBatch& batch) { return batch.partition == partition.get(); })) {
       continue;
@@ -1518,22 +1568,28 @@ void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
       sqlite3_db_release_memory(words.raw());
       partition->left = true;
     }
-    // Best effort, as the checkpoints: without them the full-text index counts, and a failing
-    // disk fails the next batch's commit.
+    if (!partition->rows_settled) partition->rows_settled = CheckpointNow(db);
+    if (!partition->words_settled) words_to_settle_.push_back(partition.get());
+  }
+  if (!batch_follows) {
+    SettleWords(words_to_settle_);
+    words_to_settle_.clear();
+  }
+}
+
+// The words files' part of settling weeks the indexer has left (SettleLeftWeeks). Best effort, as
+// the checkpoints: without them the full-text index counts, and a failing disk fails the next
+// batch's commit.
+void SqliteEventStore::SettleWords(const std::vector<Partition*>& left) {
+  bool counted_one = false;
+  for (Partition* partition : left) {
+    Db& words = *partition->words_writer;
     if (!partition->word_counts && !counted_one) {
       (void)StoreWordCounts(*partition);
       sqlite3_db_release_memory(words.raw());  // or every left week would keep what it read
       counted_one = true;
     }
-    bool checkpointed = true;
-    for (Db* file : {&db, &words}) {
-      sqlite3_busy_timeout(file->raw(), 0);
-      checkpointed = sqlite3_wal_checkpoint_v2(file->raw(), nullptr, SQLITE_CHECKPOINT_TRUNCATE,
-                                               nullptr, nullptr) == SQLITE_OK &&
-                     checkpointed;
-      sqlite3_busy_timeout(file->raw(), kBusyTimeoutMs);
-    }
-    partition->settled = checkpointed && partition->word_counts;
+    partition->words_settled = CheckpointNow(words) && partition->word_counts;
   }
 }
 

@@ -56,7 +56,7 @@ class SqliteStoreTest : public ::testing::Test {
     SqliteOptions options;
     options.data_dir = dir_;
     options.indexer = mode;
-    options.index_batch_events = 700;
+    options.index_batch_events = index_batch_events_;
     options.word_count_terms = word_count_terms_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
@@ -118,6 +118,7 @@ class SqliteStoreTest : public ::testing::Test {
 
   std::string dir_;
   size_t word_count_terms_ = 100'000;
+  size_t index_batch_events_ = 700;
 };
 
 TEST_F(SqliteStoreTest, ReopenFindsEverythingIndexedOrNot) {
@@ -522,6 +523,45 @@ TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {
   batches_elsewhere(kBase + 15 * kDay);  // left again: counted and stored again
   ExecOn(week, "UPDATE word_counts SET docs = docs + 100 WHERE term LIKE 'alpha%';");
   EXPECT_EQ(total("alpha", {"acme"}), 106u);
+}
+
+// While batches follow one another, the words thread stores a left week's counts during them
+// (SettleWords, beside each batch's words), not after the last one only.
+TEST_F(SqliteStoreTest, ALeftWeeksWordsAreCountedWhileBatchesFollow) {
+  word_count_terms_ = 4;
+  index_batch_events_ = 1;  // a batch an event
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  int number = 0;
+  auto append = [&](util::UnixMillis at, const std::string& tenant, const std::string& note) {
+    core::Event event = MakeEvent(++number);
+    event.tenant = tenant;
+    event.occurred_at = at;
+    event.details = "{\"note\":\"" + note + "\"}";
+    std::vector<std::vector<core::Event>> batches = {{event}};
+    ASSERT_TRUE(store->Append(batches)[0].has_value());
+  };
+  const std::string week = dir_ + "/index/" + WordsFileOf(MondayFileOf(kBase));
+  for (int i = 0; i < 5; ++i) append(kBase + i, "acme", "alpha beta");
+  for (int i = 0; i < 3; ++i) append(kBase + 10 + i, "globex", "alpha");
+  store->WaitUntilIndexed();
+  // 40 batches in one wait, in another week: kBase's is left after the first. Each of the next 39
+  // reads 4 of its terms; after the last, no batch follows.
+  constexpr int kBatches = 40;
+  const int64_t terms = QueryInt(week, "SELECT count(*) FROM search_terms");
+  ASSERT_LT(terms / 4 + 1, kBatches - 1) << "too many terms to be counted during the batches";
+  for (int i = 0; i < kBatches; ++i) append(kBase + 14 * kDay + i, "acme", "gamma");
+  store->WaitUntilIndexed();
+  EXPECT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 1);
+  EXPECT_EQ(QueryInt(week, "SELECT count(*) FROM word_counts"),
+            QueryInt(week, "SELECT count(*) FROM search_terms WHERE term GLOB '*_*'"));
+  EXPECT_EQ(QueryInt(week, "SELECT docs FROM word_counts WHERE term GLOB 'alpha_*' ORDER BY docs"),
+            3);  // globex's
+  core::Filter filter;
+  filter.search = *core::ParseSearch("alpha");
+  ExecOn(week, "UPDATE word_counts SET docs = docs + 100 WHERE term LIKE 'alpha%';");
+  auto page = store->Query(filter, std::nullopt, 5);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 208u);  // read from word_counts
 }
 
 // A search with an action is held by its match alone in a week where the action's words are in

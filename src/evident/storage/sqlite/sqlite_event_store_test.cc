@@ -72,7 +72,17 @@ class SqliteStoreTest : public ::testing::Test {
     ASSERT_TRUE(results[0].has_value()) << results[0].error().ToString();
   }
 
-  // Everything a few queries answer, as one comparable string.
+  // Stores event `number` of `tenant` at `at`, its details holding `note`.
+  static void AppendNote(EventStore& store, int number, util::UnixMillis at,
+                         const std::string& tenant, const std::string& note) {
+    core::Event event = MakeEvent(number);
+    event.tenant = tenant;
+    event.occurred_at = at;
+    event.details = "{\"note\":\"" + note + "\"}";
+    std::vector<std::vector<core::Event>> batches = {{event}};
+    ASSERT_TRUE(store.Append(batches)[0].has_value());
+  }
+
   // Stores and indexes 1,200 events, closes the store, and returns Answers() from before closing.
   std::string IndexedAnswersThenClose() {
     auto store = Open();
@@ -83,6 +93,7 @@ class SqliteStoreTest : public ::testing::Test {
     return answers;
   }
 
+  // Everything a few queries answer, as one comparable string.
   static std::string Answers(EventStore& store) {
     std::string answers;
     std::vector<core::Filter> filters(5);
@@ -473,12 +484,7 @@ TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {
   auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
   int number = 0;
   auto append = [&](util::UnixMillis at, const std::string& tenant, const std::string& note) {
-    core::Event event = MakeEvent(++number);
-    event.tenant = tenant;
-    event.occurred_at = at;
-    event.details = "{\"note\":\"" + note + "\"}";
-    std::vector<std::vector<core::Event>> batches = {{event}};
-    ASSERT_TRUE(store->Append(batches)[0].has_value());
+    AppendNote(*store, ++number, at, tenant, note);
   };
   auto total = [&](const std::string& word, std::vector<std::string> tenants) -> uint64_t {
     core::Filter filter;
@@ -533,12 +539,7 @@ TEST_F(SqliteStoreTest, ALeftWeeksWordsAreCountedWhileBatchesFollow) {
   auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
   int number = 0;
   auto append = [&](util::UnixMillis at, const std::string& tenant, const std::string& note) {
-    core::Event event = MakeEvent(++number);
-    event.tenant = tenant;
-    event.occurred_at = at;
-    event.details = "{\"note\":\"" + note + "\"}";
-    std::vector<std::vector<core::Event>> batches = {{event}};
-    ASSERT_TRUE(store->Append(batches)[0].has_value());
+    AppendNote(*store, ++number, at, tenant, note);
   };
   const std::string week = dir_ + "/index/" + WordsFileOf(MondayFileOf(kBase));
   for (int i = 0; i < 5; ++i) append(kBase + i, "acme", "alpha beta");

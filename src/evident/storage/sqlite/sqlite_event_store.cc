@@ -739,7 +739,12 @@ class SqliteEventStore final : public EventStore {
   Status IndexEvents(const std::vector<TailPtr>& events);
   Status IndexWords(std::vector<WeekBatch>& weeks, int64_t new_watermark);
   Status IndexRows(std::vector<WeekBatch>& weeks, int64_t new_watermark);
+  static bool WritesTo(const std::vector<WeekBatch>& batch, const Partition* partition) {
+    return std::any_of(batch.begin(), batch.end(),
+                       [&](const WeekBatch& week) { return week.partition == partition; });
+  }
   void SettleLeftWeeks(const std::vector<WeekBatch>& touched);
+  std::vector<Partition*> WordsToSettle(const std::vector<WeekBatch>& touched);
   void SettleWords(const std::vector<Partition*>& left);
   void RunIndexer();
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
@@ -795,9 +800,6 @@ class SqliteEventStore final : public EventStore {
   std::atomic<bool> closed_{false};
   // The indexer's second thread: the full-text half of each batch (IndexWords).
   std::unique_ptr<Worker> words_worker_;
-  // Weeks SettleLeftWeeks has left whose words files are not settled yet: the words thread's
-  // part of the next batch (SettleWords). Indexer thread.
-  std::vector<Partition*> words_to_settle_;
 };
 
 Status SqliteEventStore::Open() {
@@ -1234,13 +1236,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     rollback();
     return begun;
   }
-  // Weeks this batch writes again are not left any more.
-  std::erase_if(words_to_settle_, [&](const Partition* partition) {
-    return std::any_of(weeks.begin(), weeks.end(),
-                       [&](const WeekBatch& week) { return week.partition == partition; });
-  });
-  std::vector<Partition*> to_settle;
-  to_settle.swap(words_to_settle_);
+  const std::vector<Partition*> to_settle = WordsToSettle(weeks);
   // The words go into each week's full-text index on the words thread while this thread writes
   // the rows: the two halves of the work (docs/storage.md) live in separate files, so neither
   // waits for the other's transaction. The rows take longer, so the words thread then settles
@@ -1548,11 +1544,9 @@ void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
                     (options_.indexer == IndexerMode::kBackground || waiters_ > 0);
   }
   std::shared_lock lock(snapshot_mu_);
-  words_to_settle_.clear();
   for (const auto& [week, partition] : partitions_) {
     if ((partition->rows_settled && partition->words_settled) ||
-        std::any_of(touched.begin(), touched.end(),
-                    [&](const WeekBatch& batch) { return batch.partition == partition.get(); })) {
+        WritesTo(touched, partition.get())) {
       continue;
     }
     Db& db = *partition->writer;
@@ -1569,12 +1563,21 @@ void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
       partition->left = true;
     }
     if (!partition->rows_settled) partition->rows_settled = CheckpointNow(db);
-    if (!partition->words_settled) words_to_settle_.push_back(partition.get());
   }
-  if (!batch_follows) {
-    SettleWords(words_to_settle_);
-    words_to_settle_.clear();
+  lock.unlock();
+  if (!batch_follows) SettleWords(WordsToSettle(touched));
+}
+
+// The weeks left (SettleLeftWeeks) whose words files are not settled, but those `touched`.
+std::vector<Partition*> SqliteEventStore::WordsToSettle(const std::vector<WeekBatch>& touched) {
+  std::vector<Partition*> left;
+  std::shared_lock lock(snapshot_mu_);
+  for (const auto& [week, partition] : partitions_) {
+    if (partition->left && !partition->words_settled && !WritesTo(touched, partition.get())) {
+      left.push_back(partition.get());
+    }
   }
+  return left;
 }
 
 // The words files' part of settling weeks the indexer has left (SettleLeftWeeks). Best effort, as

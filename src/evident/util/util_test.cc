@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <thread>
 
 #include "evident/util/encoding.h"
 #include "evident/util/result.h"
 #include "evident/util/strings.h"
+#include "evident/util/thread.h"
 #include "evident/util/time.h"
 #include "evident/util/uuid.h"
 
@@ -120,6 +123,28 @@ TEST(Strings, Helpers) {
   EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9"));
   EXPECT_FALSE(IsValidUtf8("caf\xc3"));
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // a UTF-16 surrogate
+}
+
+// Lowering one thread's priority leaves the others' as they were; the nice value is capped at 19.
+TEST(Thread, LowersOnlyTheCallingThreadsPriority) {
+  const int own = ThisThreadNice();
+  int lowered = -100;
+  int capped = -100;
+  Status first, second;
+  std::thread([&] {
+    first = LowerThisThreadPriority(2);
+    lowered = ThisThreadNice();
+    second = LowerThisThreadPriority(40);
+    capped = ThisThreadNice();
+  }).join();
+  ASSERT_TRUE(first) << first.error().ToString();
+  ASSERT_TRUE(second) << second.error().ToString();
+  EXPECT_EQ(lowered, std::min(19, own + 2));
+  EXPECT_EQ(capped, 19);
+  EXPECT_EQ(ThisThreadNice(), own);
+  // No steps, no change.
+  EXPECT_TRUE(LowerThisThreadPriority(0));
+  EXPECT_EQ(ThisThreadNice(), own);
 }
 
 }  // namespace

@@ -257,8 +257,16 @@ void Api::ObserveTransportResponse(int status, double seconds) {
   metrics_->ObserveRequest(kOther, status, seconds);
 }
 
+bool Api::IsIngest(const HttpRequest& request) {
+  const std::string_view target = request.target;
+  return request.method == "POST" &&
+         MatchRoute(target.substr(0, target.find('?'))).route == kEvents;
+}
+
 void Api::Handle(HttpRequest request, Responder respond) {
-  const auto started = std::chrono::steady_clock::now();
+  const auto started = request.received != std::chrono::steady_clock::time_point{}
+                           ? request.received
+                           : std::chrono::steady_clock::now();
   std::string_view target = request.target;
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);

@@ -97,6 +97,11 @@ class Api {
   // durable (or refused). Never throws.
   void Handle(HttpRequest request, Responder respond);
 
+  // True for the requests that bring events in (POST /api/v1/events), which the transport hands
+  // to threads of their own (server::HttpServerOptions::ingest_nice) so that queries do not wait
+  // behind their decoding.
+  static bool IsIngest(const HttpRequest& request);
+
   // Records a response that the transport produced itself (413 before reading a body, 400 for an
   // unparsable request), so that /metrics counts it.
   void ObserveTransportResponse(int status, double seconds);

@@ -3,6 +3,7 @@
 // Beast (slow to compile) in one translation unit of server/.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ struct HttpRequest {
   std::string remote_ip;      // the peer's address (text form), or empty when unknown
   bool secure = false;        // arrived over TLS
   std::string body;
+  // When the transport had the whole request, so that request latencies include any wait for a
+  // thread to handle it; unset (the epoch): when Api::Handle starts.
+  std::chrono::steady_clock::time_point received{};
 };
 
 struct HttpResponse {

@@ -52,6 +52,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(config->redact_keys, core::Redactor::DefaultKeys());
   EXPECT_EQ(config->admin_token, "");
   EXPECT_EQ(config->io_threads, 0);
+  EXPECT_EQ(config->ingest_nice, 5);
 }
 
 // Each layer overrides the one below it, key by key.
@@ -64,6 +65,7 @@ max_body_bytes = 1024
 redact_keys = ["password", "pin"]
 admin_token = "from-toml"
 io_threads = 3
+ingest_nice = 0
 )");
   auto toml_only = LoadServeConfig(flags, Env());
   ASSERT_TRUE(toml_only) << toml_only.error().ToString();
@@ -73,11 +75,13 @@ io_threads = 3
   EXPECT_THAT(toml_only->redact_keys, ElementsAre("password", "pin"));
   EXPECT_EQ(toml_only->admin_token, "from-toml");
   EXPECT_EQ(toml_only->io_threads, 3);
+  EXPECT_EQ(toml_only->ingest_nice, 0);
 
   env_ = {{"EVIDENT_LISTEN", "127.0.0.1:9100"},
           {"EVIDENT_MAX_BODY_BYTES", "2048"},
           {"EVIDENT_ADMIN_TOKEN", "from-env"},
-          {"EVIDENT_REDACT_KEYS", "ssn, pan"}};
+          {"EVIDENT_REDACT_KEYS", "ssn, pan"},
+          {"EVIDENT_INGEST_NICE", "19"}};
   auto with_env = LoadServeConfig(flags, Env());
   ASSERT_TRUE(with_env) << with_env.error().ToString();
   EXPECT_EQ(with_env->data_dir, "/srv/toml");
@@ -86,6 +90,7 @@ io_threads = 3
   EXPECT_EQ(with_env->admin_token, "from-env");
   EXPECT_THAT(with_env->redact_keys, ElementsAre("ssn", "pan"));
   EXPECT_EQ(with_env->io_threads, 3);
+  EXPECT_EQ(with_env->ingest_nice, 19);
 
   flags.listen = "[::1]:0";
   flags.data_dir = "/srv/flag";
@@ -113,7 +118,8 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
       {"listen = \"localhost\"\n", "HOST:PORT"}, {"max_body_bytes = 0\n", "max_body_bytes"},
       {"io_threads = 999\n", "io_threads"},      {"redact_keys = \"password\"\n", "redact_keys"},
       {"data_dir = \n", "evident.toml"},         {"log_name = \"has space\"\n", "log_name"},
-      {"log_name = \"a+b\"\n", "log_name"},
+      {"log_name = \"a+b\"\n", "log_name"},      {"ingest_nice = 20\n", "ingest_nice"},
+      {"ingest_nice = -1\n", "ingest_nice"},     {"ingest_nice = 2.5\n", "ingest_nice"},
   };
   for (const auto& [text, mention] : bad_toml) {
     ServeFlags flags;
@@ -132,7 +138,9 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
        std::vector<std::pair<std::string, std::string>>{{"EVIDENT_LISTEN", "127.0.0.1:99999"},
                                                         {"EVIDENT_LISTEN", "::1:80"},
                                                         {"EVIDENT_MAX_BODY_BYTES", "lots"},
-                                                        {"EVIDENT_IO_THREADS", "-1"}}) {
+                                                        {"EVIDENT_IO_THREADS", "-1"},
+                                                        {"EVIDENT_INGEST_NICE", "20"},
+                                                        {"EVIDENT_INGEST_NICE", "low"}}) {
     env_ = {{name, value}};
     auto config = LoadServeConfig({}, Env());
     ASSERT_FALSE(config) << name << "=" << value;

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <latch>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -47,7 +48,11 @@ bool IsQuietDisconnect(const beast::error_code& error) {
 class HttpServer::Impl {
  public:
   Impl(api::Api& api, HttpServerOptions options)
-      : api_(api), options_(std::move(options)), acceptor_(ioc_), signals_(ioc_) {}
+      : api_(api),
+        options_(std::move(options)),
+        acceptor_(ioc_),
+        signals_(ioc_),
+        ingest_work_(net::make_work_guard(ingest_ioc_)) {}
 
   util::Status Listen();
   uint16_t port() const { return port_; }
@@ -59,6 +64,9 @@ class HttpServer::Impl {
   api::Api& api_;
   const HttpServerOptions options_;
   net::io_context ioc_;
+  // Runs ingest requests on the ingest threads; its guard keeps them waiting for work until Run()
+  // ends.
+  net::io_context ingest_ioc_;
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   uint16_t port_ = 0;
@@ -67,15 +75,17 @@ class HttpServer::Impl {
   std::mutex sessions_mu_;
   // Live sessions, so that Stop() can close the idle ones. Protected by sessions_mu_.
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  net::executor_work_guard<net::io_context::executor_type> ingest_work_;
 
  private:
   void Accept();
   void DoStop();
 };
 
-// One connection. Every handler runs on the connection's strand; the only other thread that
-// touches it is the one answering a request (the ledger writer for POSTs), and that one only
-// posts the answer onto the strand.
+// One connection. Every handler runs on the connection's strand; the only other threads that
+// touch it are an ingest thread, which handles an ingest request while the strand waits for its
+// answer, and the one answering a request (the ledger writer for POSTs), which only posts the
+// answer onto the strand.
 class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Impl& server, tcp::socket socket) : server_(server), stream_(std::move(socket)) {
@@ -178,16 +188,25 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     request.user_agent = std::string(message[http::field::user_agent]);
     request.remote_ip = remote_ip_;
     request.body = std::move(message.body());
-    // The work guard keeps the io_context running while a POST waits for the ledger writer, so
-    // that a graceful stop still writes its answer.
-    server_.api_.Handle(
-        std::move(request), [self = shared_from_this(), work = net::make_work_guard(server_.ioc_)](
-                                api::HttpResponse response) mutable {
-          net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
-            self->Write(std::move(response), /*close=*/false);
-          });
-          work.reset();
+    request.received = std::chrono::steady_clock::now();
+    const bool ingest = api::Api::IsIngest(request);
+    // The work guard keeps the io_context running while a POST waits for an ingest thread and
+    // the ledger writer, so that a graceful stop still writes its answer.
+    auto handle = [self = shared_from_this(), work = net::make_work_guard(server_.ioc_),
+                   request = std::move(request)]() mutable {
+      self->server_.api_.Handle(std::move(request), [self, work = std::move(work)](
+                                                        api::HttpResponse response) mutable {
+        net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+          self->Write(std::move(response), /*close=*/false);
         });
+        work.reset();
+      });
+    };
+    if (ingest) {
+      net::post(server_.ingest_ioc_, std::move(handle));
+    } else {
+      handle();
+    }
   }
 
   void OnReadError(beast::error_code error) {
@@ -332,6 +351,23 @@ void HttpServer::Impl::Run() {
   const unsigned hardware = std::max(1u, std::thread::hardware_concurrency());
   const unsigned threads =
       options_.io_threads > 0 ? static_cast<unsigned>(options_.io_threads) : hardware;
+  const unsigned ingest_threads =
+      options_.ingest_threads > 0 ? static_cast<unsigned>(options_.ingest_threads) : threads;
+  std::vector<std::thread> ingest_pool;
+  ingest_pool.reserve(ingest_threads);
+  // Every ingest thread is at its priority before the first request is handled.
+  std::latch lowered(static_cast<std::ptrdiff_t>(ingest_threads));
+  for (unsigned i = 0; i < ingest_threads; ++i) {
+    ingest_pool.emplace_back([this, &lowered, first = i == 0] {
+      util::NameThisThread("evident-ingest");
+      if (auto status = util::LowerThisThreadPriority(options_.ingest_nice); !status && first) {
+        spdlog::warn("ingest threads keep the server's priority: {}", status.error().message());
+      }
+      lowered.count_down();
+      ingest_ioc_.run();
+    });
+  }
+  lowered.wait();
   std::vector<std::thread> pool;
   pool.reserve(threads - 1);
   for (unsigned i = 1; i < threads; ++i) {
@@ -342,6 +378,9 @@ void HttpServer::Impl::Run() {
   }
   ioc_.run();
   for (std::thread& thread : pool) thread.join();
+  // Every ingest request has been answered: each held work on ioc_ until then.
+  ingest_work_.reset();
+  for (std::thread& thread : ingest_pool) thread.join();
 }
 
 void HttpServer::Impl::Stop() {

@@ -1,7 +1,7 @@
 // The HTTP/1.1 transport: Boost.Beast over Asio, keep-alive and pipelining, a small pool of I/O
-// threads, TCP_NODELAY. It parses requests, enforces the body limit, and hands each request to
-// api::Api; everything about routes and answers lives in api/. Beast is confined to
-// http_server.cc because it compiles slowly.
+// threads and one of ingest threads, TCP_NODELAY. It parses requests, enforces the body limit, and
+// hands each request to api::Api; everything about routes and answers lives in api/. Beast is
+// confined to http_server.cc because it compiles slowly.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,12 @@ struct HttpServerOptions {
   uint16_t port = 8080;  // 0: any free port; see HttpServer::port()
   uint64_t max_body_bytes = 16 * 1024 * 1024;
   int io_threads = 0;  // 0: one per hardware thread
+  // Ingest requests (api::Api::IsIngest) are decoded and prepared on threads of their own, this
+  // many (0: as many as io_threads) and this many nice levels below the rest of the server, so
+  // that under load the indexer and queries come first and ingest takes what they leave. 0 runs
+  // them at the server's own priority.
+  int ingest_threads = 0;
+  int ingest_nice = 0;
   // Stop() on SIGINT or SIGTERM while Run() runs.
   enum class Signals { kIgnore, kStop } signals = Signals::kStop;
 };
@@ -41,9 +47,10 @@ class HttpServer {
   // The bound port (the real one when options.port was 0). Valid after Listen().
   uint16_t port() const;
 
-  // Serves on io_threads threads, the caller's among them. Returns once Stop() was called, every
-  // request already received has been answered (including POSTs waiting for the ledger writer),
-  // and every connection is closed.
+  // Serves on io_threads threads, the caller's among them, and ingest_threads more for ingest
+  // requests. Returns once Stop() was called, every request already received has been answered
+  // (including POSTs waiting for an ingest thread or the ledger writer), and every connection is
+  // closed.
   void Run();
 
   // Stops accepting, closes idle connections, and lets in-flight requests finish (their

@@ -1,14 +1,17 @@
 // The transport over real sockets on 127.0.0.1 with the memory store: pipelining, the body limit,
-// 100-continue, and graceful stop with a POST in flight.
+// 100-continue, graceful stop with a POST in flight, and ingest on threads of its own.
 #include "evident/server/http_server.h"
 
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -16,6 +19,7 @@
 #include "evident/auth/test_identity.h"
 #include "evident/storage/forwarding_event_store.h"
 #include "evident/storage/memory/memory_event_store.h"
+#include "evident/util/thread.h"
 
 namespace evident::server {
 namespace {
@@ -25,12 +29,61 @@ using ::testing::StartsWith;
 
 constexpr std::string_view kToken = "evd_transport-test";
 constexpr std::string_view kEvent = R"({"tenant":"acme","action":"create"})";
+constexpr int kIngestNice = 3;
 
 // Wraps the memory store; when armed, Append waits until released, so that a test can hold a
-// POST in flight.
+// POST in flight. Likewise Prepare (on the thread that handles the POST), which also records
+// that thread's name and nice value, and Query records its caller's.
 class GatedStore final : public storage::ForwardingEventStore {
  public:
+  struct Caller {
+    std::string name;
+    int nice = 0;
+  };
+
   GatedStore() : ForwardingEventStore(storage::memory::NewMemoryEventStore()) {}
+
+  void ArmPrepare() {
+    std::lock_guard lock(mu_);
+    prepare_armed_ = true;
+  }
+  // Waits until `count` calls of Prepare wait at the gate; returns their callers.
+  std::vector<Caller> WaitUntilPreparing(size_t count) {
+    std::unique_lock lock(mu_);
+    changed_.wait(lock, [&] { return preparing_.size() >= count; });
+    return preparing_;
+  }
+  void ReleasePrepare() {
+    std::lock_guard lock(mu_);
+    prepare_armed_ = false;
+    changed_.notify_all();
+  }
+  std::unique_ptr<storage::PreparedEvents> Prepare(
+      const std::vector<core::Event>& events) const override {
+    {
+      std::unique_lock lock(mu_);
+      if (prepare_armed_) {
+        preparing_.push_back(ThisCaller());
+        changed_.notify_all();
+        changed_.wait(lock, [this] { return !prepare_armed_; });
+      }
+    }
+    return ForwardingEventStore::Prepare(events);
+  }
+
+  util::Result<storage::Page> Query(const core::Filter& filter,
+                                    const std::optional<core::Cursor>& after,
+                                    size_t limit) override {
+    {
+      std::lock_guard lock(mu_);
+      last_query_caller_ = ThisCaller();
+    }
+    return ForwardingEventStore::Query(filter, after, limit);
+  }
+  Caller last_query_caller() {
+    std::lock_guard lock(mu_);
+    return last_query_caller_;
+  }
 
   void Arm() {
     std::lock_guard lock(mu_);
@@ -59,16 +112,28 @@ class GatedStore final : public storage::ForwardingEventStore {
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable changed_;
+  static Caller ThisCaller() {
+    char name[16] = {};
+    (void)pthread_getname_np(pthread_self(), name, sizeof name);
+    return {.name = name, .nice = util::ThisThreadNice()};
+  }
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable changed_;
   bool armed_ = false;
   bool entered_ = false;
+  bool prepare_armed_ = false;
+  mutable std::vector<Caller> preparing_;
+  Caller last_query_caller_;
 };
 
 // A blocking client socket speaking just enough HTTP/1.1 for these tests.
 class Client {
  public:
   explicit Client(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    // A bound on a test that would otherwise hang: an answer that never comes fails the test.
+    const timeval timeout{.tv_sec = 30, .tv_usec = 0};
+    (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(port);
@@ -150,6 +215,8 @@ class HttpServerTest : public ::testing::Test {
                                         .port = 0,
                                         .max_body_bytes = 1024,
                                         .io_threads = 2,
+                                        .ingest_threads = 2,
+                                        .ingest_nice = kIngestNice,
                                         .signals = HttpServerOptions::Signals::kIgnore}) {
     const util::Status listening = server_.Listen();
     EXPECT_TRUE(listening) << listening.error().ToString();
@@ -264,6 +331,39 @@ TEST_F(HttpServerTest, StopAnswersTheInFlightPostAndClosesIdleConnections) {
   EXPECT_EQ(store_.Stats().log_position, 1);
   Client refused(server_.port());
   EXPECT_FALSE(refused.connected());
+}
+
+TEST_F(HttpServerTest, QueriesAreAnsweredWhileEveryIngestThreadIsBusy) {
+  // Both ingest threads are held inside the store's Prepare of a POST each, as under heavy ingest.
+  store_.ArmPrepare();
+  Client first(server_.port());
+  Client second(server_.port());
+  ASSERT_TRUE(first.connected());
+  ASSERT_TRUE(second.connected());
+  first.Send(PostRequest(kEvent));
+  second.Send(PostRequest(kEvent));
+  const std::vector<GatedStore::Caller> preparing = store_.WaitUntilPreparing(2);
+  const int own_nice = util::ThisThreadNice();
+  for (const GatedStore::Caller& caller : preparing) {
+    EXPECT_EQ(caller.name, "evident-ingest");
+    EXPECT_EQ(caller.nice, std::min(19, own_nice + kIngestNice));
+  }
+
+  // A query still gets an I/O thread at the server's own priority, and sees nothing yet.
+  Client reader(server_.port());
+  ASSERT_TRUE(reader.connected());
+  reader.Send(GetRequest("/api/v1/events"));
+  const std::string list = reader.ReadResponse();
+  EXPECT_THAT(list, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(list, HasSubstr(R"("total":0)"));
+  const GatedStore::Caller query = store_.last_query_caller();
+  EXPECT_EQ(query.nice, own_nice);
+  EXPECT_NE(query.name, "evident-ingest");
+
+  store_.ReleasePrepare();
+  EXPECT_THAT(first.ReadResponse(), StartsWith("HTTP/1.1 201 Created\r\n"));
+  EXPECT_THAT(second.ReadResponse(), StartsWith("HTTP/1.1 201 Created\r\n"));
+  EXPECT_EQ(store_.Stats().log_position, 2);
 }
 
 }  // namespace

@@ -170,6 +170,7 @@ int Serve(const ServeConfig& config, std::ostream& out) {
     http_options.port = config.listen_port;
     http_options.max_body_bytes = config.max_body_bytes;
     http_options.io_threads = config.io_threads;
+    http_options.ingest_nice = static_cast<int>(config.ingest_nice);
     HttpServer http(api, http_options);
     if (exit_code != 0) {
       // The pending audit events are still there for the next start.

@@ -1320,6 +1320,12 @@ Status SqliteEventStore::IndexWords(std::vector<WeekBatch>& weeks, int64_t new_w
     EVIDENT_ASSIGN_OR_RETURN(Statement * mark,
                              db.Prepare("UPDATE meta SET value = ? WHERE key = 'watermark'"));
     EVIDENT_RETURN_IF_ERROR(mark->Bind(1, new_watermark).Run());
+    // FTS5 keeps a batch's terms in memory and writes them out as a segment (merging older ones
+    // as `automerge` asks) when the transaction commits, or when a savepoint opens. The commit
+    // holds the snapshot lock, which readers wait for: writing the segment here, still inside
+    // the transaction, takes that work out of it (a 2M run: the words files' commits past 20 ms,
+    // 30 of them and 1.1 s in all, became 11 and 0.3 s).
+    EVIDENT_RETURN_IF_ERROR(db.Exec("SAVEPOINT segment; RELEASE segment"));
   }
   return {};
 }

@@ -19,20 +19,26 @@ std::optional<ThreadTotals> ParseTaskStat(std::string_view line, long ticks_per_
   ThreadTotals totals;
   totals.name = std::string(line.substr(open + 1, close - open - 1));
   // After the name come the state (field 3) and fields 4 onwards: utime and stime are fields 14
-  // and 15, the 12th and 13th after the name.
+  // and 15, the 12th and 13th after the name, and nice is field 19, the 17th.
   std::string_view rest = line.substr(close + 1);
   uint64_t ticks = 0;
-  for (int field = 1; field <= 13; ++field) {
+  for (int field = 1; field <= 17; ++field) {
     const size_t start = rest.find_first_not_of(' ');
     if (start == std::string_view::npos) return std::nullopt;
     rest.remove_prefix(start);
     const std::string_view text = rest.substr(0, rest.find(' '));
     rest.remove_prefix(text.size());
-    if (field < 12) continue;
-    uint64_t value = 0;
+    if (field != 12 && field != 13 && field != 17) continue;
+    int64_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    ticks += value;
+    if (field == 17) {
+      totals.nice = static_cast<int>(value);
+    } else if (value >= 0) {
+      ticks += static_cast<uint64_t>(value);
+    } else {
+      return std::nullopt;
+    }
   }
   totals.cpu_seconds = static_cast<double>(ticks) / static_cast<double>(ticks_per_second);
   return totals;

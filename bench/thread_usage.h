@@ -19,6 +19,7 @@ struct ThreadTotals {
   std::string name;            // its comm, e.g. "evident-writer"
   double cpu_seconds = 0;      // user + system
   uint64_t written_bytes = 0;  // passed to write(2) and pwrite(2): proc(5)'s wchar
+  int nice = 0;                // its nice value (proc(5)'s field 19)
 };
 
 // What a thread used over a window, summed over the threads of one name.
@@ -27,9 +28,10 @@ struct ThreadUsage {
   uint64_t written_bytes = 0;
 };
 
-// A /proc/PID/task/TID/stat line: the thread's name and its CPU seconds, from utime and stime in
-// clock ticks (`ticks_per_second`). The name is the text between the first '(' and the last ')',
-// since a name may hold spaces and parentheses itself. nullopt for a line not of that shape.
+// A /proc/PID/task/TID/stat line: the thread's name, its CPU seconds, from utime and stime in
+// clock ticks (`ticks_per_second`), and its nice value. The name is the text between the first '('
+// and the last ')', since a name may hold spaces and parentheses itself. nullopt for a line not of
+// that shape.
 std::optional<ThreadTotals> ParseTaskStat(std::string_view line, long ticks_per_second);
 
 // The bytes a /proc/PID/task/TID/io text says were written (its `wchar:` line), or nullopt.

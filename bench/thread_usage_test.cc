@@ -18,6 +18,11 @@ TEST(ThreadUsage, ParsesATaskStatLineWhoseNameHoldsParentheses) {
   ASSERT_TRUE(totals.has_value());
   EXPECT_EQ(totals->name, "my (odd) name");
   EXPECT_DOUBLE_EQ(totals->cpu_seconds, 3.25);  // (250 + 75) ticks at 100 a second
+  EXPECT_EQ(totals->nice, 0);
+  const auto lowered = ParseTaskStat(
+      "4243 (evident-ingest) S 1 4242 4242 0 -1 4194368 1043 0 2 0 250 75 0 0 25 5 6 0 123", 100);
+  ASSERT_TRUE(lowered.has_value());
+  EXPECT_EQ(lowered->nice, 5);
 }
 
 TEST(ThreadUsage, RefusesStatLinesOfAnotherShape) {

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <vector>
 
+#include "bench/thread_usage.h"
 #include "integration/data_dir.h"
 #include "integration/harness.h"
 
@@ -293,34 +293,6 @@ TEST(Metrics, ExposesTheNamedSeries) {
   EXPECT_EQ(health->status, 200);
 }
 
-struct ThreadNice {
-  pid_t tid = 0;
-  std::string name;
-  int nice = 0;
-};
-
-// The threads of process `pid`, each with its name and nice value (/proc/PID/task/TID/stat,
-// field 19).
-std::vector<ThreadNice> ThreadNiceValues(pid_t pid) {
-  std::vector<ThreadNice> threads;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    ThreadNice thread;
-    thread.tid = static_cast<pid_t>(std::stol(task.path().filename().string()));
-    std::ifstream comm(task.path() / "comm");
-    std::getline(comm, thread.name);
-    std::ifstream stat_file(task.path() / "stat");
-    const std::string stat((std::istreambuf_iterator<char>(stat_file)), {});
-    // The fields after the name (which may hold spaces) start with the state, field 3.
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i) {
-    }
-    thread.nice = std::stoi(field);
-    threads.push_back(std::move(thread));
-  }
-  return threads;
-}
-
 TEST(Threads, IngestIsDecodedBelowTheServersPriority) {
   for (const auto& [setting, lowered_by] :
        std::vector<std::pair<std::string, int>>{{"", 5}, {"7", 7}, {"0", 0}}) {
@@ -331,14 +303,13 @@ TEST(Threads, IngestIsDecodedBelowTheServersPriority) {
     ApiClient api(server.url());
     ASSERT_EQ(api.PostEvents(Event("acme", "n1"))->status, 201) << setting;
 
-    const std::vector<ThreadNice> threads = ThreadNiceValues(server.pid());
-    const auto main_thread = std::find_if(
-        threads.begin(), threads.end(), [&](const ThreadNice& t) { return t.tid == server.pid(); });
+    const std::map<pid_t, bench::ThreadTotals> threads = bench::ReadThreads(server.pid());
+    const auto main_thread = threads.find(server.pid());
     ASSERT_NE(main_thread, threads.end());
-    const int base = main_thread->nice;
+    const int base = main_thread->second.nice;
     int ingest_threads = 0;
     int index_threads = 0;
-    for (const ThreadNice& thread : threads) {
+    for (const auto& [tid, thread] : threads) {
       const bool ingest = thread.name == "evident-ingest";
       ingest_threads += ingest ? 1 : 0;
       index_threads += thread.name == "evident-index" ? 1 : 0;

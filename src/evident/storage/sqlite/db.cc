@@ -144,6 +144,12 @@ Status Db::Exec(std::string_view sql) {
   return {};
 }
 
+Status Db::WriteDirtyPages() {
+  const int code = sqlite3_db_cacheflush(db_);
+  if (code != SQLITE_OK) return SqliteError(db_, code, "writing changed pages");
+  return {};
+}
+
 Result<Statement*> Db::Prepare(std::string_view sql) {
   auto it = cache_.find(std::string(sql));
   if (it != cache_.end()) {

@@ -73,6 +73,10 @@ class Db {
   // A statement not kept in the cache (for SQL built per query). Errors: IOError.
   util::Result<std::unique_ptr<Statement>> PrepareOnce(std::string_view sql);
 
+  // Inside a write transaction: writes the pages it has changed so far to the file (the WAL, as
+  // frames not yet committed), so that the COMMIT has little left to write. Errors: IOError.
+  util::Status WriteDirtyPages();
+
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   sqlite3* raw() { return db_; }

@@ -150,6 +150,23 @@ Status Db::WriteDirtyPages() {
   return {};
 }
 
+void Db::CountWalFrames() {
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<Db*>(self)->wal_frames_ = frames;
+        return SQLITE_OK;
+      },
+      this);
+}
+
+Status Db::CheckpointPassive() {
+  const int code =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (code != SQLITE_OK) return SqliteError(db_, code, "checkpointing " + path_);
+  return {};
+}
+
 Result<Statement*> Db::Prepare(std::string_view sql) {
   auto it = cache_.find(std::string(sql));
   if (it != cache_.end()) {

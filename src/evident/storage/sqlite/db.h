@@ -77,6 +77,17 @@ class Db {
   // frames not yet committed), so that the COMMIT has little left to write. Errors: IOError.
   util::Status WriteDirtyPages();
 
+  // Turns off SQLite's checkpoint in the commit that leaves the WAL long (wal_autocheckpoint)
+  // and counts the WAL's frames instead, for the caller to checkpoint when it chooses
+  // (CheckpointPassive).
+  void CountWalFrames();
+  // With CountWalFrames: the WAL's length in frames after this connection's last commit.
+  int wal_frames() const { return wal_frames_; }
+  // Copies into the file what it can of the WAL without waiting for any reader (SQLite's passive
+  // checkpoint, as wal_autocheckpoint runs it). Errors: IOError, Busy-like IOError when another
+  // connection is checkpointing.
+  util::Status CheckpointPassive();
+
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   sqlite3* raw() { return db_; }
@@ -86,6 +97,7 @@ class Db {
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  int wal_frames_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 

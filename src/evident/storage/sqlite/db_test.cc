@@ -40,8 +40,9 @@ TEST_F(DbTest, WriteDirtyPagesPutsATransactionsPagesInTheWalUncommitted) {
   auto writer = Db::Open(path_, OpenMode::kReadWrite);
   ASSERT_TRUE(writer.has_value());
   Db& db = **writer;
-  ASSERT_TRUE(db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-                      "PRAGMA wal_autocheckpoint=0; CREATE TABLE t(v TEXT);"));
+  ASSERT_TRUE(
+      db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
+              "PRAGMA wal_autocheckpoint=0; CREATE TABLE t(v TEXT);"));
   auto reader = Db::Open(path_, OpenMode::kReadOnly);
   ASSERT_TRUE(reader.has_value());
 
@@ -77,7 +78,8 @@ TEST_F(DbTest, PagesWrittenEarlyAreDiscardedByARollback) {
   auto writer = Db::Open(path_, OpenMode::kReadWrite);
   ASSERT_TRUE(writer.has_value());
   Db& db = **writer;
-  ASSERT_TRUE(db.Exec("PRAGMA journal_mode=WAL; CREATE TABLE t(v TEXT); INSERT INTO t VALUES('a');"));
+  ASSERT_TRUE(
+      db.Exec("PRAGMA journal_mode=WAL; CREATE TABLE t(v TEXT); INSERT INTO t VALUES('a');"));
   ASSERT_TRUE(db.Exec("BEGIN; INSERT INTO t SELECT 'b' FROM (SELECT 1 UNION SELECT 2);"));
   ASSERT_TRUE(db.WriteDirtyPages());
   ASSERT_TRUE(db.Exec("ROLLBACK"));
@@ -87,6 +89,33 @@ TEST_F(DbTest, PagesWrittenEarlyAreDiscardedByARollback) {
   auto reopened = Db::Open(path_, OpenMode::kReadOnly);
   ASSERT_TRUE(reopened.has_value());
   EXPECT_EQ(Count(**reopened), 2);
+}
+
+TEST_F(DbTest, ACountedWalIsCheckpointedOnlyWhenAsked) {
+  auto writer = Db::Open(path_, OpenMode::kReadWrite);
+  ASSERT_TRUE(writer.has_value());
+  Db& db = **writer;
+  ASSERT_TRUE(db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; CREATE TABLE t(v TEXT);"));
+  db.CountWalFrames();
+  auto insert = db.Prepare("INSERT INTO t(v) VALUES(?)");
+  ASSERT_TRUE(insert.has_value());
+  // 1,200 commits of a row each, a page or two each: past SQLite's default checkpoint (1,000
+  // pages), which would have started the WAL again.
+  for (int i = 0; i < 1200; ++i) {
+    (*insert)->Reset();
+    ASSERT_TRUE((*insert)->Bind(1, std::string(300, 'y') + std::to_string(i)).Run());
+  }
+  const int frames = db.wal_frames();
+  EXPECT_GT(frames, 1000);
+  EXPECT_EQ(WalBytes(), 32u + static_cast<uintmax_t>(frames) * (4096 + 24));
+
+  ASSERT_TRUE(db.CheckpointPassive());
+  EXPECT_EQ(db.wal_frames(), frames);  // counted at commits
+  // Every frame is in the file: the next commit writes the WAL from its start.
+  (*insert)->Reset();
+  ASSERT_TRUE((*insert)->Bind(1, std::string("z")).Run());
+  EXPECT_LT(db.wal_frames(), 10);
+  EXPECT_EQ(Count(db), 1201);
 }
 
 }  // namespace

@@ -743,6 +743,7 @@ class SqliteEventStore final : public EventStore {
     return std::any_of(batch.begin(), batch.end(),
                        [&](const WeekBatch& week) { return week.partition == partition; });
   }
+  void CheckpointLongWals(const std::vector<WeekBatch>& weeks);
   void SettleLeftWeeks(const std::vector<WeekBatch>& touched);
   std::vector<Partition*> WordsToSettle(const std::vector<WeekBatch>& touched);
   void SettleWords(const std::vector<Partition*>& left);
@@ -1001,9 +1002,10 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
   auto open = [&](const std::string& file, std::string_view schema,
                   int cache_mib) -> Result<std::unique_ptr<Db>> {
     EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(file, OpenMode::kReadWrite));
-    EVIDENT_RETURN_IF_ERROR(db->Exec(CommonPragmas(cache_mib) +
-                                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; "
-                                     "PRAGMA wal_autocheckpoint=20000;"));
+    EVIDENT_RETURN_IF_ERROR(
+        db->Exec(CommonPragmas(cache_mib) + "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"));
+    // Checkpointed by the indexer (IndexEvents), not in the commit.
+    db->CountWalFrames();
     EVIDENT_RETURN_IF_ERROR(db->Exec(schema));
     EVIDENT_RETURN_IF_ERROR(db->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +
                                      std::to_string(kIndexFormat) + ")"));
@@ -1285,10 +1287,34 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
   }
   tail_cv_.notify_all();
+  CheckpointLongWals(weeks);
   SettleLeftWeeks(weeks);
   EVIDENT_ASSIGN_OR_RETURN(
       Statement * save, state_db_->Prepare("UPDATE state SET value = ? WHERE key = 'watermark'"));
   return save->Bind(1, new_watermark).Run();
+}
+
+// Checkpoints each file of the batch's weeks whose WAL its commit left index_checkpoint_frames
+// long or longer, the words files on the words thread meanwhile. SQLite's own checkpoint
+// (wal_autocheckpoint) runs inside the commit, and so held the snapshot lock, and every query
+// waiting for it, while it copied ~80 MB into the file (the slowest queries during ingest at 10M).
+// Best effort, as SQLite's: a checkpoint that fails or cannot finish (a reader is on the WAL) is
+// tried again after the next commit.
+void SqliteEventStore::CheckpointLongWals(const std::vector<WeekBatch>& weeks) {
+  const int long_wal = options_.index_checkpoint_frames;
+  // Waited for below: the indexer thread uses the words writers too (BEGIN, ROLLBACK).
+  std::future<Status> words = words_worker_->Post([&] {
+    for (const WeekBatch& week : weeks) {
+      Db& db = *week.partition->words_writer;
+      if (db.wal_frames() >= long_wal) (void)db.CheckpointPassive();
+    }
+    return Status();
+  });
+  for (const WeekBatch& week : weeks) {
+    Db& db = *week.partition->writer;
+    if (db.wal_frames() >= long_wal) (void)db.CheckpointPassive();
+  }
+  words.wait();
 }
 
 // The full-text half of IndexEvents, on the words thread: only the weeks' words writers.

@@ -74,6 +74,10 @@ struct SqliteOptions {
   // A week the indexer has left stores its words' counts (docs/storage.md), reading this many
   // terms of its full-text index after each batch until done. Tests lower it.
   size_t word_count_terms = 100'000;
+  // The indexer checkpoints a week's file once a commit leaves its WAL at least this many pages
+  // long (~80 MB): after the commit, outside the lock queries take (docs/storage.md). Tests lower
+  // it.
+  int index_checkpoint_frames = 20'000;
   // Benchmarks only: false skips the Merkle tree (to measure what it costs). A store without its
   // tree cannot be verified and its log endpoints answer wrongly; never turn it off in a server.
   bool merkle_log = true;

@@ -58,6 +58,7 @@ class SqliteStoreTest : public ::testing::Test {
     options.indexer = mode;
     options.index_batch_events = index_batch_events_;
     options.word_count_terms = word_count_terms_;
+    options.index_checkpoint_frames = index_checkpoint_frames_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -130,7 +131,48 @@ class SqliteStoreTest : public ::testing::Test {
   std::string dir_;
   size_t word_count_terms_ = 100'000;
   size_t index_batch_events_ = 700;
+  int index_checkpoint_frames_ = 20'000;
 };
+
+// The indexer checkpoints a week's files after a commit leaves their WAL long (not SQLite in the
+// commit, which held the lock queries wait for): 30 batches into one week, checkpointed past 4
+// pages, leave WALs of about one batch; never checkpointed, of all 30. The answers are the same.
+TEST_F(SqliteStoreTest, TheIndexerCheckpointsLongWalsAndNoAnswerChanges) {
+  auto ingest = [&](int checkpoint_frames, uintmax_t& wal_bytes, std::string& answers) {
+    std::filesystem::remove_all(dir_);
+    index_checkpoint_frames_ = checkpoint_frames;
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    for (int batch = 0; batch < 30; ++batch) {
+      std::vector<std::vector<core::Event>> batches(1);
+      for (int number = batch * 100; number < (batch + 1) * 100; ++number) {
+        core::Event event = MakeEvent(number);
+        event.occurred_at = kBase + number * 1000LL;  // 50 minutes in all: one week
+        batches[0].push_back(std::move(event));
+      }
+      ASSERT_TRUE(store->Append(batches)[0].has_value());
+      store->WaitUntilIndexed();  // one batch, one commit
+    }
+    wal_bytes = 0;
+    int weeks = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/index")) {
+      const std::string name = entry.path().filename().string();
+      if (name.ends_with(".words.db")) ++weeks;
+      if (name.ends_with(".db-wal") && name != "state.db-wal") wal_bytes += entry.file_size();
+    }
+    EXPECT_EQ(weeks, 1);
+    answers = Answers(*store);
+    store->Close();
+  };
+  uintmax_t checkpointed = 0, never = 0;
+  std::string checkpointed_answers, never_answers;
+  ingest(4, checkpointed, checkpointed_answers);
+  ingest(1 << 30, never, never_answers);
+  EXPECT_GT(checkpointed, 0u);
+  EXPECT_LT(checkpointed * 5, never) << checkpointed << " against " << never;
+  EXPECT_EQ(checkpointed_answers, never_answers);
+  EXPECT_NE(checkpointed_answers.find("total 3000"), std::string::npos);
+}
 
 TEST_F(SqliteStoreTest, ReopenFindsEverythingIndexedOrNot) {
   std::string before;

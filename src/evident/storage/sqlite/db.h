@@ -84,8 +84,8 @@ class Db {
   // With CountWalFrames: the WAL's length in frames after this connection's last commit.
   int wal_frames() const { return wal_frames_; }
   // Copies into the file what it can of the WAL without waiting for any reader (SQLite's passive
-  // checkpoint, as wal_autocheckpoint runs it). Errors: IOError, Busy-like IOError when another
-  // connection is checkpointing.
+  // checkpoint, as wal_autocheckpoint runs it). Errors: IOError (SQLite's BUSY among them, when
+  // another connection is checkpointing the file).
   util::Status CheckpointPassive();
 
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }

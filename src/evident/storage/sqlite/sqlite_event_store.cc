@@ -1004,7 +1004,7 @@ Result<Partition*> SqliteEventStore::OpenPartition(int64_t week, bool create) {
     EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(file, OpenMode::kReadWrite));
     EVIDENT_RETURN_IF_ERROR(
         db->Exec(CommonPragmas(cache_mib) + "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;"));
-    // Checkpointed by the indexer (IndexEvents), not in the commit.
+    // Checkpointed by the indexer after its commits (CheckpointLongWals), not inside them.
     db->CountWalFrames();
     EVIDENT_RETURN_IF_ERROR(db->Exec(schema));
     EVIDENT_RETURN_IF_ERROR(db->Exec("INSERT OR IGNORE INTO meta(key, value) VALUES('format', " +

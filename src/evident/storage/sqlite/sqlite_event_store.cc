@@ -748,6 +748,10 @@ class SqliteEventStore final : public EventStore {
   std::vector<Partition*> WordsToSettle(const std::vector<WeekBatch>& touched);
   void SettleWords(const std::vector<Partition*>& left);
   void RunIndexer();
+  // The tail's events in and out, with tail_mu_ held: `events` follow the tail's last, in order;
+  // those at positions up to `through` leave it.
+  void AddToTail(std::span<const TailPtr> events);
+  void DropFromTail(int64_t through);
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
                                 std::optional<util::UnixMillis> newest_bound);
   Result<PartitionQuery> Translate(Snapshot::Part& part, const core::Filter& filter);
@@ -793,6 +797,9 @@ class SqliteEventStore final : public EventStore {
   std::condition_variable tail_cv_;
   // State below is guarded by tail_mu_ (watermark_ is written under snapshot_mu_ too).
   std::deque<TailPtr> tail_;  // positions (watermark_, log end], in order
+  // The same events by tenant, each tenant's in order: a query naming tenants scans only theirs
+  // (AddToTail, DropFromTail).
+  std::unordered_map<std::string, std::deque<TailPtr>> tail_by_tenant_;
   int64_t watermark_ = 0;
   int waiters_ = 0;
   bool stopping_ = false;
@@ -981,7 +988,7 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
     }
     if (to_tail) {
       std::lock_guard lock(tail_mu_);
-      tail_.assign(events.begin(), events.end());
+      AddToTail(events);
       return {};
     }
     EVIDENT_RETURN_IF_ERROR(IndexEvents(events));
@@ -1284,7 +1291,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     }
     std::lock_guard tail_lock(tail_mu_);
     watermark_ = new_watermark;
-    while (!tail_.empty() && tail_.front()->position <= new_watermark) tail_.pop_front();
+    DropFromTail(new_watermark);
   }
   tail_cv_.notify_all();
   CheckpointLongWals(weeks);
@@ -1635,6 +1642,23 @@ void SqliteEventStore::SettleWords(const std::vector<Partition*>& left) {
   }
 }
 
+void SqliteEventStore::AddToTail(std::span<const TailPtr> events) {
+  for (const TailPtr& event : events) {
+    tail_.push_back(event);
+    tail_by_tenant_[event->event.tenant].push_back(event);
+  }
+}
+
+void SqliteEventStore::DropFromTail(int64_t through) {
+  while (!tail_.empty() && tail_.front()->position <= through) {
+    // The tenant's oldest: both are in position order.
+    auto it = tail_by_tenant_.find(tail_.front()->event.tenant);
+    it->second.pop_front();
+    if (it->second.empty()) tail_by_tenant_.erase(it);
+    tail_.pop_front();
+  }
+}
+
 void SqliteEventStore::RunIndexer() {
   const size_t batch_size = std::max<size_t>(options_.index_batch_events, 1);
   for (;;) {
@@ -1742,7 +1766,7 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Ba
   log_position_ = next_position_ - 1;
   {
     std::lock_guard tail_lock(tail_mu_);
-    tail_.insert(tail_.end(), pending.fresh.begin(), pending.fresh.end());
+    AddToTail(pending.fresh);
   }
   tail_cv_.notify_all();
   return results;
@@ -1964,8 +1988,22 @@ Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
   }
   std::lock_guard tail_lock(tail_mu_);
   snapshot.indexed_through = watermark_;
-  for (const TailPtr& event : tail_) {
-    if (filter.Matches(event->event)) snapshot.tail.push_back(event);
+  // Under tail_mu_, which Append takes too: the scan holds up the writer. A query naming tenants
+  // scans only their events (a 2M run's queries during ingest, one tenant each: scans over 0.5 ms
+  // 368 with the whole tail, 269 with the tenant's; their median 3.1 and 2.2 ms).
+  auto scan = [&](const std::deque<TailPtr>& events) {
+    for (const TailPtr& event : events) {
+      if (filter.Matches(event->event)) snapshot.tail.push_back(event);
+    }
+  };
+  if (filter.tenants.empty()) {
+    scan(tail_);
+  } else {
+    for (auto tenant = filter.tenants.begin(); tenant != filter.tenants.end(); ++tenant) {
+      // A tenant named twice (tenant=acme,acme) is scanned once.
+      if (std::find(filter.tenants.begin(), tenant, *tenant) != tenant) continue;
+      if (auto it = tail_by_tenant_.find(*tenant); it != tail_by_tenant_.end()) scan(it->second);
+    }
   }
   return snapshot;
 }

@@ -174,6 +174,41 @@ TEST_F(SqliteStoreTest, TheIndexerCheckpointsLongWalsAndNoAnswerChanges) {
   EXPECT_NE(checkpointed_answers.find("total 3000"), std::string::npos);
 }
 
+// The unindexed tail is scanned by tenant for a filter naming tenants: each named tenant's events
+// once, however often it is named, and none of another's.
+TEST_F(SqliteStoreTest, TheTailsEventsOfTheNamedTenantsAreFoundOnce) {
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  AppendRange(*store, 0, 300);  // stays in the tail: nobody waits
+  ASSERT_EQ(store->Stats().indexed_position, 0);
+  auto answer = [&](std::vector<std::string> tenants) {
+    core::Filter filter;
+    filter.tenants = std::move(tenants);
+    auto page = store->Query(filter, std::nullopt, 1000);
+    EXPECT_TRUE(page.has_value());
+    std::string positions = page ? "total " + std::to_string(page->total) + ":" : "";
+    for (const StoredEvent& event : page ? page->events : std::vector<StoredEvent>()) {
+      positions += " " + std::to_string(event.position);
+    }
+    auto histogram = store->CountOverTime(filter, 7);
+    EXPECT_TRUE(histogram.has_value());
+    uint64_t counted = 0;
+    for (const HistogramBucket& bucket :
+         histogram ? histogram->buckets : std::vector<HistogramBucket>()) {
+      counted += bucket.count;
+    }
+    return positions + " histogram " + std::to_string(counted);
+  };
+  const std::string acme = answer({"acme"});
+  EXPECT_EQ(acme.substr(0, acme.find(':')), "total 100");  // MakeEvent: every third event
+  EXPECT_NE(acme.find("histogram 100"), std::string::npos);
+  EXPECT_EQ(answer({"acme", "acme"}), acme);
+  EXPECT_EQ(answer({"acme", "nobody"}), acme);
+  const std::string both = answer({"globex", "acme"});
+  EXPECT_EQ(both.substr(0, both.find(':')), "total 300");
+  EXPECT_EQ(answer({"acme", "globex", "acme"}), both);
+  EXPECT_EQ(answer({}), both);
+}
+
 TEST_F(SqliteStoreTest, ReopenFindsEverythingIndexedOrNot) {
   std::string before;
   {

@@ -1309,19 +1309,27 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
 // tried again after the next commit.
 void SqliteEventStore::CheckpointLongWals(const std::vector<WeekBatch>& weeks) {
   const int long_wal = options_.index_checkpoint_frames;
-  // Waited for below: the indexer thread uses the words writers too (BEGIN, ROLLBACK).
-  std::future<Status> words = words_worker_->Post([&] {
-    for (const WeekBatch& week : weeks) {
-      Db& db = *week.partition->words_writer;
-      if (db.wal_frames() >= long_wal) (void)db.CheckpointPassive();
+  // Most batches leave every WAL short: the words thread is asked only when one of its files is
+  // long (its frames were counted by its commit, which the caller has waited for).
+  std::vector<Db*> long_words;
+  for (const WeekBatch& week : weeks) {
+    if (week.partition->words_writer->wal_frames() >= long_wal) {
+      long_words.push_back(week.partition->words_writer.get());
     }
-    return Status();
-  });
+  }
+  // Waited for below: the indexer thread uses the words writers too (BEGIN, ROLLBACK).
+  std::future<Status> words;
+  if (!long_words.empty()) {
+    words = words_worker_->Post([&] {
+      for (Db* db : long_words) (void)db->CheckpointPassive();
+      return Status();
+    });
+  }
   for (const WeekBatch& week : weeks) {
     Db& db = *week.partition->writer;
     if (db.wal_frames() >= long_wal) (void)db.CheckpointPassive();
   }
-  words.wait();
+  if (words.valid()) words.wait();
 }
 
 // The full-text half of IndexEvents, on the words thread: only the weeks' words writers.

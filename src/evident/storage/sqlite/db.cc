@@ -146,7 +146,8 @@ Status Db::Exec(std::string_view sql) {
 
 Status Db::WriteDirtyPages() {
   const int code = sqlite3_db_cacheflush(db_);
-  if (code != SQLITE_OK) return SqliteError(db_, code, "writing changed pages");
+  // sqlite3_db_cacheflush leaves the connection's message as it was: the code says it all.
+  if (code != SQLITE_OK) return SqliteError(nullptr, code, "writing changed pages");
   return {};
 }
 

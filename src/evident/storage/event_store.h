@@ -81,6 +81,8 @@ struct StoreStats {
   uint64_t index_bytes = 0;      // all index files on disk
   int64_t log_position = 0;      // last appended position (0 = empty)
   int64_t indexed_position = 0;  // the indexer's watermark
+  uint64_t index_failures = 0;   // index batches that failed (each is retried) since the open
+  bool index_retrying = false;   // the last one failed: the indexer is waiting to try it again
 };
 
 // What a backend made of one request's events ahead of the writer (EventStore::Prepare): the work

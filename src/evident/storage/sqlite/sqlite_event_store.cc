@@ -1,9 +1,12 @@
 #include "evident/storage/sqlite/sqlite_event_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -502,6 +505,9 @@ struct Partition {
   // The indexer left it (a batch did not touch it): `terms` is empty, the writer keeps a small page
   // cache and the readers none. The next batch that writes to it takes them back.
   bool left = false;
+  // A batch that wrote to it was rolled back: `terms` and `actors` may hold ids of terms that are
+  // not in the file. The next batch that writes to it loads them again.
+  bool terms_stale = false;
   // Settled, once left (SettleLeftWeeks): nothing is left to do for it until a batch writes to it.
   bool rows_settled = false;   // its rows file checkpointed
   bool words_settled = false;  // its word counts stored and its words file checkpointed
@@ -726,6 +732,7 @@ class SqliteEventStore final : public EventStore {
   Result<LogBlockPtr> CachedBlock(int64_t position);
   Result<Partition*> OpenPartition(int64_t week, bool create);
   Status LoadTerms(Partition& partition);
+  void ForgetRolledBack(Partition& partition);
   Status StoreWordCounts(Partition& partition);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
   Result<int64_t> ActorOf(Partition& partition, std::string_view email, std::string_view id,
@@ -792,6 +799,10 @@ class SqliteEventStore final : public EventStore {
   // commit, so no reader sees a partition ahead of the watermark it read.
   std::shared_mutex snapshot_mu_;
   std::map<int64_t, std::unique_ptr<Partition>> partitions_;  // guarded by snapshot_mu_
+  // A batch committed some of its files but not all (a commit failed): those hold events that the
+  // tail holds too, and the others do not, so no answer would be exact. Queries are refused
+  // (Unavailable) until a retry of the batch commits the rest. Guarded by snapshot_mu_.
+  bool index_split_ = false;
 
   std::mutex tail_mu_;  // after snapshot_mu_ when both are held
   std::condition_variable tail_cv_;
@@ -803,7 +814,10 @@ class SqliteEventStore final : public EventStore {
   int64_t watermark_ = 0;
   int waiters_ = 0;
   bool stopping_ = false;
-  bool indexer_failed_ = false;
+  // Index batches that failed since the open, and whether the last one did: the indexer then
+  // waits (backing off) and tries it again, and Append does not wait for it meanwhile.
+  uint64_t index_failures_ = 0;
+  bool index_retrying_ = false;
   std::thread indexer_;
   std::atomic<bool> closed_{false};
   // The indexer's second thread: the full-text half of each batch (IndexWords).
@@ -1097,6 +1111,22 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
   });
 }
 
+// What a rolled-back batch leaves wrong in memory about a week it wrote to: the terms it added,
+// whose ids are not in the file, and, when it wrote a week whose word counts were stored, that it
+// had emptied them (the rollback put them back, now wrong for the words the retry adds).
+void SqliteEventStore::ForgetRolledBack(Partition& partition) {
+  for (TermIds& ids : partition.terms) TermIds().swap(ids);
+  TermIds().swap(partition.actors);
+  partition.terms_stale = true;
+  partition.counted_through.reset();
+  Result<Statement*> read =
+      partition.words_writer->Prepare("SELECT value FROM meta WHERE key = 'word_counts'");
+  Result<bool> row = read ? (*read)->Step() : Result<bool>(read.error());
+  // Unknown: as stored, so that the next batch to write the week empties them.
+  partition.word_counts = !row || !*row || (*read)->ColumnInt(0) == 1;
+  if (read) (*read)->Reset();
+}
+
 // Stores the document count of every per-tenant token of the partition's full-text index in
 // word_counts. search_terms computes a count by reading the token's whole doclist (about 15 ns an
 // event: 14 ms for a word in a third of a large tenant's events at 10M); a week the indexer has
@@ -1201,6 +1231,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     for (WeekBatch& week : weeks) {
       if (week.rows_begun) (void)week.partition->writer->Exec("ROLLBACK");
       if (week.words_begun) (void)week.partition->words_writer->Exec("ROLLBACK");
+      if (week.partition != nullptr) ForgetRolledBack(*week.partition);
     }
   };
   Status begun = [&]() -> Status {
@@ -1230,6 +1261,10 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
             partition.words_writer->Exec(CacheSizePragma(options_.words_cache_mib)));
         EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
         partition.left = false;
+        partition.terms_stale = false;
+      } else if (partition.terms_stale) {
+        EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
+        partition.terms_stale = false;
       }
       // Words are indexed per tenant (word_7, 7 the week's term id of the tenant): the words
       // thread needs the ids before the rows are written.
@@ -1279,8 +1314,20 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     }
     Status words_committed_status = words_committed.get();
     if (!rows_committed || !words_committed_status) {
-      // One file may be ahead of the other now: each keeps its own watermark, and the next open
-      // indexes the other up to it (CatchUpFromLog).
+      // Some files may hold the batch now and others not. Each keeps its own watermark, so the
+      // retry (or the next open) skips what a file holds and writes the rest; until then the
+      // committed files hold events the tail holds too, and queries are refused.
+      for (WeekBatch& week : weeks) {
+        Partition& partition = *week.partition;
+        if (!week.rows_begun) {
+          partition.watermark = std::max(partition.watermark, new_watermark);
+          index_split_ = true;
+        }
+        if (!week.words_begun) {
+          partition.words_watermark = std::max(partition.words_watermark, new_watermark);
+          index_split_ = true;
+        }
+      }
       rollback();
       return rows_committed ? words_committed_status : rows_committed;
     }
@@ -1289,6 +1336,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
       partition.watermark = std::max(partition.watermark, new_watermark);
       partition.words_watermark = std::max(partition.words_watermark, new_watermark);
     }
+    index_split_ = false;
     std::lock_guard tail_lock(tail_mu_);
     watermark_ = new_watermark;
     DropFromTail(new_watermark);
@@ -1669,6 +1717,10 @@ void SqliteEventStore::DropFromTail(int64_t through) {
 
 void SqliteEventStore::RunIndexer() {
   const size_t batch_size = std::max<size_t>(options_.index_batch_events, 1);
+  const std::chrono::milliseconds max_retry(std::max(options_.index_retry_max_ms, 1));
+  const std::chrono::milliseconds first_retry = std::min(std::chrono::milliseconds(100), max_retry);
+  std::chrono::milliseconds retry_in = first_retry;
+  uint64_t failed_tries = 0;
   for (;;) {
     std::vector<TailPtr> batch;
     {
@@ -1682,17 +1734,31 @@ void SqliteEventStore::RunIndexer() {
       batch.assign(tail_.begin(), tail_.begin() + static_cast<long>(count));
     }
     Status indexed = IndexEvents(batch);
-    if (!indexed) {
-      // The log still holds everything; the next open rebuilds what is missing.
-      for (auto& [week, partition] : partitions_) {
-        (void)partition->writer->Exec("ROLLBACK");
-        (void)partition->words_writer->Exec("ROLLBACK");
+    std::unique_lock lock(tail_mu_);
+    if (indexed) {
+      if (index_retrying_) {
+        spdlog::info("indexer: indexed through position {} after {} failed tries", watermark_,
+                     failed_tries);
       }
-      std::lock_guard lock(tail_mu_);
-      indexer_failed_ = true;
-      tail_cv_.notify_all();
-      return;
+      index_retrying_ = false;
+      failed_tries = 0;
+      retry_in = first_retry;
+      continue;
     }
+    // The batch was rolled back (or, if a commit failed, partly committed: IndexEvents keeps
+    // queries off it). Its events stay in the tail, so every answer stays exact, and ingest goes
+    // on, past max_tail_events, while the batch waits to be tried again: a disk that was full or
+    // failing may come back.
+    ++index_failures_;
+    ++failed_tries;
+    index_retrying_ = true;
+    tail_cv_.notify_all();  // Append may wait for the tail
+    spdlog::warn("indexer: indexing positions {} to {} failed ({}); trying again in {} ms",
+                 batch.front()->position, batch.back()->position, indexed.error().ToString(),
+                 retry_in.count());
+    tail_cv_.wait_for(lock, retry_in, [&] { return stopping_; });
+    if (stopping_) return;
+    retry_in = std::min(retry_in * 2, max_retry);
   }
 }
 
@@ -1733,7 +1799,9 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Ba
   if (options_.indexer == IndexerMode::kBackground) {
     std::unique_lock lock(tail_mu_);
     tail_cv_.wait(lock, [&] {
-      return stopping_ || indexer_failed_ || tail_.size() < options_.max_tail_events;
+      // Not while the indexer retries a failed batch: the log still takes events, durably, and
+      // a server that could not drain its queue could not stop either.
+      return stopping_ || index_retrying_ || tail_.size() < options_.max_tail_events;
     });
   }
   std::lock_guard lock(writer_mu_);
@@ -1974,6 +2042,11 @@ Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
                                                 std::optional<util::UnixMillis> newest_bound) {
   Snapshot snapshot;
   std::shared_lock lock(snapshot_mu_);
+  if (index_split_) {
+    return Error::Unavailable(
+        "the index is being repaired after a failed write; searches resume once the indexer's "
+        "next try succeeds");
+  }
   for (auto it = partitions_.rbegin(); it != partitions_.rend(); ++it) {
     Partition& partition = *it->second;
     if (filter.from && partition.end <= *filter.from) continue;
@@ -3356,7 +3429,7 @@ void SqliteEventStore::WaitUntilIndexed() {
   std::unique_lock lock(tail_mu_);
   ++waiters_;
   tail_cv_.notify_all();
-  tail_cv_.wait(lock, [&] { return stopping_ || indexer_failed_ || watermark_ >= target; });
+  tail_cv_.wait(lock, [&] { return stopping_ || watermark_ >= target; });
   --waiters_;
 }
 
@@ -3376,6 +3449,8 @@ StoreStats SqliteEventStore::Stats() {
   stats.log_position = log_position_;
   std::lock_guard lock(tail_mu_);
   stats.indexed_position = watermark_;
+  stats.index_failures = index_failures_;
+  stats.index_retrying = index_retrying_;
   return stats;
 }
 
@@ -3404,6 +3479,9 @@ Status RebuildIndex(const std::string& data_dir) {
   if (ec) return Error::IOError("removing the index: " + ec.message());
   SqliteOptions options;
   options.data_dir = data_dir;
+  // Open indexes the whole log, and returns its error if a batch fails: the indexer thread would
+  // retry it for ever.
+  options.max_tail_events = 0;
   EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store, OpenSqliteEventStore(options));
   store->WaitUntilIndexed();
   const StoreStats stats = store->Stats();

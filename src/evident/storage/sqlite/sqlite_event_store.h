@@ -42,7 +42,8 @@ struct SqliteOptions {
   const core::Clock* clock = nullptr;  // not owned, must outlive the store; nullptr: system clock
   IndexerMode indexer = IndexerMode::kBackground;
   size_t index_batch_events = 50'000;  // events per index transaction at most
-  // Back-pressure: Append waits for the indexer while the tail holds this many events.
+  // Back-pressure: Append waits for the indexer while the tail holds this many events (but not
+  // while the indexer waits to retry a batch that failed).
   size_t max_tail_events = 100'000;
   // Page cache of the log's writer connection: it appends, touching only its trees' right edges
   // (a few MB), so a larger cache only holds pages it will not read again (32 MiB peaked ~25 MB
@@ -78,6 +79,9 @@ struct SqliteOptions {
   // long (~80 MB): after the commit, outside the lock queries take (docs/storage.md). Tests lower
   // it.
   int index_checkpoint_frames = 20'000;
+  // A batch the indexer fails to write (a full disk, an I/O error) is rolled back and tried again,
+  // after 100 ms, then twice as long each time up to this. Tests lower it.
+  int index_retry_max_ms = 10'000;
   // Benchmarks only: false skips the Merkle tree (to measure what it costs). A store without its
   // tree cannot be verified and its log endpoints answer wrongly; never turn it off in a server.
   bool merkle_log = true;

@@ -8,11 +8,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 
 #include "evident/storage/sqlite/audit_log.h"
 #include "evident/storage/sqlite/body_codec.h"
+#include "evident/storage/sqlite/fault_vfs.h"
 #include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
 #include "evident/util/uuid.h"
@@ -59,6 +61,8 @@ class SqliteStoreTest : public ::testing::Test {
     options.index_batch_events = index_batch_events_;
     options.word_count_terms = word_count_terms_;
     options.index_checkpoint_frames = index_checkpoint_frames_;
+    options.index_retry_max_ms = index_retry_max_ms_;
+    options.max_tail_events = max_tail_events_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -132,7 +136,18 @@ class SqliteStoreTest : public ::testing::Test {
   size_t word_count_terms_ = 100'000;
   size_t index_batch_events_ = 700;
   int index_checkpoint_frames_ = 20'000;
+  int index_retry_max_ms_ = 10'000;
+  size_t max_tail_events_ = 100'000;
 };
+
+// Waits for the store to index everything appended, for a minute at most: a test of an indexer
+// that might never get there fails instead of hanging. Closes the store when it gives up.
+bool IndexedWithinAMinute(EventStore& store) {
+  auto indexed = std::async(std::launch::async, [&] { store.WaitUntilIndexed(); });
+  if (indexed.wait_for(std::chrono::minutes(1)) == std::future_status::ready) return true;
+  store.Close();  // wakes the wait
+  return false;
+}
 
 // The indexer checkpoints a week's files after a commit leaves their WAL long (not SQLite in the
 // commit, which held the lock queries wait for): 30 batches into one week, checkpointed past 4
@@ -554,6 +569,142 @@ TEST_F(SqliteStoreTest, AWeekWrittenAgainAfterItWasIdleFindsItsTerms) {
   auto reopened = Open();
   EXPECT_EQ(reopened->Stats().indexed_position, 4);
   EXPECT_EQ(PartitionFiles(dir_).size(), 2u);
+}
+
+// An index batch that fails to be written (here the full-text files' WAL cannot grow: a full
+// disk) is rolled back and tried again until it succeeds: first while it creates its weeks'
+// files, then while it writes to them. Meanwhile its events stay in the tail, so every answer is
+// exact, Append does not wait for the indexer, and the retry writes the terms the rolled-back
+// batch had added again.
+TEST_F(SqliteStoreTest, AnIndexBatchThatFailsIsTriedAgainAndEveryAnswerStaysExact) {
+  const std::string expected = IndexedAnswersThenClose();
+  std::filesystem::remove_all(dir_);
+  index_retry_max_ms_ = 5;
+  max_tail_events_ = 300;
+  FaultVfs vfs;
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  AppendRange(*store, 0, 200);  // one event a day at least: every week's files
+  ASSERT_TRUE(vfs.WaitForFailures(3, std::chrono::seconds(60)));  // the first try and two more
+  EXPECT_EQ(store->Stats().indexed_position, 0);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  ASSERT_EQ(store->Stats().indexed_position, 200);
+  const uint64_t failed_before = vfs.failures();
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  AppendRange(*store, 200, 500);
+  ASSERT_TRUE(vfs.WaitForFailures(failed_before + 3, std::chrono::seconds(60)));
+  EXPECT_TRUE(store->Stats().index_retrying);
+  // The tail holds more than max_tail_events: Append would wait for the indexer, were it not
+  // retrying.
+  auto appended = std::async(std::launch::async, [&] { AppendRange(*store, 700, 500); });
+  if (appended.wait_for(std::chrono::minutes(1)) != std::future_status::ready) {
+    vfs.Disarm();  // lets the indexer, then Append, go on
+    FAIL() << "Append waited for an indexer that was retrying";
+  }
+  EXPECT_EQ(store->Stats().indexed_position, 200);
+  EXPECT_EQ(Answers(*store), expected);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  const StoreStats stats = store->Stats();
+  EXPECT_EQ(stats.indexed_position, 1200);
+  EXPECT_GE(stats.index_failures, 2u);  // in each part
+  EXPECT_FALSE(stats.index_retrying);
+  EXPECT_EQ(Answers(*store), expected);
+  store->Close();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Answers(*reopened), expected);
+  reopened->Close();
+}
+
+// A batch whose rows files commit but whose full-text files do not leaves events in the index
+// that the tail holds too: queries are refused, never answered twice, until a retry commits the
+// rest (skipping what each file holds).
+TEST_F(SqliteStoreTest, ABatchCommittedHalfWayIsRefusedToQueriesUntilARetryCommitsTheRest) {
+  const std::string expected = IndexedAnswersThenClose();
+  std::filesystem::remove_all(dir_);
+  index_retry_max_ms_ = 5;
+  FaultVfs vfs;
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AppendRange(*store, 0, 200);  // every week's files
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kCommitFrames);
+  AppendRange(*store, 200, 1000);
+  ASSERT_TRUE(vfs.WaitForFailures(2, std::chrono::seconds(60)));
+  // The failed commit happened under the lock queries take, and nothing has committed since.
+  core::Filter acme;
+  acme.tenants = {"acme"};
+  auto page = store->Query(acme, std::nullopt, 10);
+  ASSERT_FALSE(page.has_value());
+  EXPECT_EQ(page.error().code(), util::ErrorCode::kUnavailable);
+  auto histogram = store->CountOverTime(core::Filter(), 13);
+  ASSERT_FALSE(histogram.has_value());
+  EXPECT_EQ(histogram.error().code(), util::ErrorCode::kUnavailable);
+  EXPECT_TRUE(store->Stats().index_retrying);
+  EXPECT_EQ(store->Stats().indexed_position, 200);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(store->Stats().indexed_position, 1200);
+  EXPECT_EQ(Answers(*store), expected);
+  store->Close();
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(Answers(*reopened), expected);
+  reopened->Close();
+}
+
+// A backfill into a week whose word counts are stored empties them in its transaction; rolled
+// back, it leaves them stored, and the retry must empty them again, or they would count the
+// week's words without the backfilled ones.
+TEST_F(SqliteStoreTest, ARetriedBackfillEmptiesTheWeeksStoredWordCountsAgain) {
+  index_retry_max_ms_ = 5;
+  FaultVfs vfs;
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  int number = 0;
+  for (int i = 0; i < 5; ++i) AppendNote(*store, ++number, kBase + i, "acme", "alpha");
+  store->WaitUntilIndexed();
+  for (int i = 0; i < 3; ++i) {  // another week: kBase's is left, and its words counted
+    AppendNote(*store, ++number, kBase + 14 * kDay + i, "acme", "gamma");
+    store->WaitUntilIndexed();
+  }
+  const std::string week = dir_ + "/index/" + WordsFileOf(MondayFileOf(kBase));
+  ASSERT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 1);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  AppendNote(*store, ++number, kBase + 20, "acme", "alpha");
+  auto indexed = std::async(std::launch::async, [&] { store->WaitUntilIndexed(); });
+  ASSERT_TRUE(vfs.WaitForFailures(1, std::chrono::seconds(60)));
+  vfs.Disarm();
+  ASSERT_EQ(indexed.wait_for(std::chrono::minutes(1)), std::future_status::ready);
+  EXPECT_EQ(QueryInt(week, "SELECT value FROM meta WHERE key = 'word_counts'"), 0);
+  core::Filter filter;
+  filter.search = *core::ParseSearch("alpha");
+  filter.tenants = {"acme"};
+  auto page = store->Query(filter, std::nullopt, 10);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->total, 6u);
+  EXPECT_EQ(page->events.size(), 6u);
+  store->Close();
+}
+
+// Rebuilding the index offline reports a batch it cannot write, rather than retry it for ever.
+TEST_F(SqliteStoreTest, RebuildingTheIndexReportsAWriteThatFails) {
+  const std::string expected = IndexedAnswersThenClose();
+  {
+    FaultVfs vfs;
+    vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+    util::Status rebuilt = RebuildIndex(dir_);
+    ASSERT_FALSE(rebuilt);
+    EXPECT_NE(rebuilt.error().message().find("full"), std::string::npos)
+        << rebuilt.error().ToString();
+  }
+  ASSERT_TRUE(RebuildIndex(dir_));
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(Answers(*store), expected);
+  store->Close();
 }
 
 TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {

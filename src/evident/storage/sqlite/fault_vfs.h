@@ -1,0 +1,53 @@
+// Tests only: a full disk, on demand, for SQLite.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+namespace evident::storage::sqlite {
+
+// A SQLite VFS over the default one that fails chosen writes as a full disk does (SQLITE_FULL),
+// so that tests can see what the store does when a write fails at a given step. A disk cannot be
+// filled here on purpose (no small file system to mount), and SQLite's own fault injection is not
+// in Debian's build, hence this shim. While it lives it is SQLite's default VFS, so every
+// connection opened meanwhile goes through it; close them before it goes.
+class FaultVfs {
+ public:
+  enum class Fail {
+    kNothing,
+    kEveryWrite,    // every write to a matching file
+    kCommitFrames,  // in a matching WAL, the header of each frame that commits a transaction
+  };
+
+  FaultVfs();
+  ~FaultVfs();
+  FaultVfs(const FaultVfs&) = delete;
+  FaultVfs& operator=(const FaultVfs&) = delete;
+
+  // Fails `what` in the files whose name ends with `suffix` (e.g. ".words.db-wal"), from now on.
+  void Arm(std::string suffix, Fail what);
+  void Disarm() { Arm("", Fail::kNothing); }
+  // Waits until `count` writes have been failed since the start; false after `timeout`.
+  bool WaitForFailures(uint64_t count, std::chrono::seconds timeout);
+  uint64_t failures();  // writes failed since the start
+
+  // For the shim's callbacks: whether to fail this write to `file`.
+  bool ShouldFail(const char* file, const void* data, int amount);
+  sqlite3_vfs* real() const { return real_; }
+
+ private:
+  sqlite3_vfs* real_;
+  sqlite3_vfs vfs_{};
+  std::mutex mu_;
+  std::condition_variable failed_;
+  std::string suffix_;        // guarded by mu_
+  Fail what_ = Fail::kNothing;  // guarded by mu_
+  uint64_t failures_ = 0;     // guarded by mu_
+};
+
+}  // namespace evident::storage::sqlite

@@ -402,6 +402,8 @@ TEST_F(ApiTest, MetricsUseRouteTemplatesAndCountIngestion) {
   EXPECT_THAT(metrics.body, HasSubstr("evident_database_bytes{kind=\"log\"}"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_database_bytes{kind=\"index\"}"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_lag_events 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_failures_total 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_retrying 0\n"));
 }
 
 }  // namespace

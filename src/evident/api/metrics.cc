@@ -105,9 +105,17 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
         "evident_log_position {}\n"
         "# HELP evident_indexer_lag_events Events in the log not yet in the index.\n"
         "# TYPE evident_indexer_lag_events gauge\n"
-        "evident_indexer_lag_events {}\n",
+        "evident_indexer_lag_events {}\n"
+        "# HELP evident_indexer_failures_total Index batches that failed to be written (each is "
+        "tried again).\n"
+        "# TYPE evident_indexer_failures_total counter\n"
+        "evident_indexer_failures_total {}\n"
+        "# HELP evident_indexer_retrying 1 while the indexer waits to try a failed batch again.\n"
+        "# TYPE evident_indexer_retrying gauge\n"
+        "evident_indexer_retrying {}\n",
         stats.log_bytes, stats.index_bytes, stats.log_position,
-        std::max<int64_t>(0, stats.log_position - stats.indexed_position));
+        std::max<int64_t>(0, stats.log_position - stats.indexed_position), stats.index_failures,
+        stats.index_retrying ? 1 : 0);
   }
   return out;
 }

@@ -69,10 +69,25 @@ int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
 
 // Version 3, as the unix VFS's: WAL needs the shared-memory methods.
 const sqlite3_io_methods kMethods = {
-    3,         Close,    Read,      Write,      Truncate, Sync,    FileSize,
-    Lock,      Unlock,   CheckReservedLock,     FileControl,       SectorSize,
-    DeviceCharacteristics,          ShmMap,     ShmLock,  ShmBarrier,
-    ShmUnmap,  Fetch,    Unfetch,
+    .iVersion = 3,
+    .xClose = Close,
+    .xRead = Read,
+    .xWrite = Write,
+    .xTruncate = Truncate,
+    .xSync = Sync,
+    .xFileSize = FileSize,
+    .xLock = Lock,
+    .xUnlock = Unlock,
+    .xCheckReservedLock = CheckReservedLock,
+    .xFileControl = FileControl,
+    .xSectorSize = SectorSize,
+    .xDeviceCharacteristics = DeviceCharacteristics,
+    .xShmMap = ShmMap,
+    .xShmLock = ShmLock,
+    .xShmBarrier = ShmBarrier,
+    .xShmUnmap = ShmUnmap,
+    .xFetch = Fetch,
+    .xUnfetch = Unfetch,
 };
 
 int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {

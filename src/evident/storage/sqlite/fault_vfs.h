@@ -45,9 +45,9 @@ class FaultVfs {
   sqlite3_vfs vfs_{};
   std::mutex mu_;
   std::condition_variable failed_;
-  std::string suffix_;        // guarded by mu_
+  std::string suffix_;          // guarded by mu_
   Fail what_ = Fail::kNothing;  // guarded by mu_
-  uint64_t failures_ = 0;     // guarded by mu_
+  uint64_t failures_ = 0;       // guarded by mu_
 };
 
 }  // namespace evident::storage::sqlite

@@ -330,6 +330,35 @@ struct TailEvent {
 };
 using TailPtr = std::shared_ptr<const TailEvent>;
 
+// Events the tail took at once (one Append's, or those the open left unindexed), never changed
+// once taken: a query copies which chunks the tail holds while it holds the tail's mutex, which
+// the writer's Append takes too, and scans them after releasing it.
+struct TailChunk {
+  std::vector<TailPtr> events;  // in position order
+  // In a chunk of kTailChunkByTenantFrom events or more: each tenant's events, as indexes into
+  // `events` in order, so that a query naming tenants scans only theirs.
+  std::unordered_map<std::string_view, std::vector<uint32_t>> by_tenant;
+};
+constexpr size_t kTailChunkByTenantFrom = 32;
+
+std::shared_ptr<const TailChunk> MakeTailChunk(std::span<const TailPtr> events) {
+  auto chunk = std::make_shared<TailChunk>();
+  chunk->events.assign(events.begin(), events.end());
+  if (events.size() >= kTailChunkByTenantFrom) {
+    for (size_t i = 0; i < events.size(); ++i) {
+      chunk->by_tenant[events[i]->event.tenant].push_back(static_cast<uint32_t>(i));
+    }
+  }
+  return chunk;
+}
+
+// What is left of a chunk in the tail: events[first], ... (the indexer drops events from the
+// front as it indexes them).
+struct TailRun {
+  std::shared_ptr<const TailChunk> chunk;
+  size_t first = 0;
+};
+
 // Decompressed blocks kept for readers: ~64 KB each, so ~4 MB; enough for the pages of a few
 // concurrent readers, whose neighbouring events share blocks.
 constexpr size_t kCachedBlocks = 64;
@@ -528,9 +557,10 @@ struct Snapshot {
     Partition* partition;
     ConnectionPool::Lease db;
   };
-  std::vector<Part> parts;      // newest week first
-  std::vector<TailPtr> tail;    // the tail's events matching the filter, in no order
-  int64_t indexed_through = 0;  // the watermark: the parts hold every position up to it
+  std::vector<Part> parts;             // newest week first
+  std::vector<TailRun> tail_runs;      // the tail at the watermark (keeps `tail` alive)
+  std::vector<const TailEvent*> tail;  // the tail's events matching the filter, in no order
+  int64_t indexed_through = 0;         // the watermark: the parts hold every position up to it
   Snapshot() = default;
   Snapshot(Snapshot&&) = default;
   Snapshot& operator=(Snapshot&&) = delete;
@@ -757,7 +787,7 @@ class SqliteEventStore final : public EventStore {
   void RunIndexer();
   // The tail's events in and out, with tail_mu_ held: `events` follow the tail's last, in order;
   // those at positions up to `through` leave it.
-  void AddToTail(std::span<const TailPtr> events);
+  void AddToTail(std::shared_ptr<const TailChunk> chunk);
   void DropFromTail(int64_t through);
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
                                 std::optional<util::UnixMillis> newest_bound);
@@ -807,10 +837,8 @@ class SqliteEventStore final : public EventStore {
   std::mutex tail_mu_;  // after snapshot_mu_ when both are held
   std::condition_variable tail_cv_;
   // State below is guarded by tail_mu_ (watermark_ is written under snapshot_mu_ too).
-  std::deque<TailPtr> tail_;  // positions (watermark_, log end], in order
-  // The same events by tenant, each tenant's in order: a query naming tenants scans only theirs
-  // (AddToTail, DropFromTail).
-  std::unordered_map<std::string, std::deque<TailPtr>> tail_by_tenant_;
+  std::deque<TailRun> tail_;  // positions (watermark_, log end], in order; no run empty
+  size_t tail_events_ = 0;    // events in tail_
   int64_t watermark_ = 0;
   int waiters_ = 0;
   bool stopping_ = false;
@@ -1001,8 +1029,9 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
                                ", before its last block says");
     }
     if (to_tail) {
+      std::shared_ptr<const TailChunk> chunk = MakeTailChunk(events);
       std::lock_guard lock(tail_mu_);
-      AddToTail(events);
+      AddToTail(std::move(chunk));
       return {};
     }
     EVIDENT_RETURN_IF_ERROR(IndexEvents(events));
@@ -1698,19 +1727,21 @@ void SqliteEventStore::SettleWords(const std::vector<Partition*>& left) {
   }
 }
 
-void SqliteEventStore::AddToTail(std::span<const TailPtr> events) {
-  for (const TailPtr& event : events) {
-    tail_.push_back(event);
-    tail_by_tenant_[event->event.tenant].push_back(event);
-  }
+void SqliteEventStore::AddToTail(std::shared_ptr<const TailChunk> chunk) {
+  if (chunk->events.empty()) return;
+  tail_events_ += chunk->events.size();
+  tail_.push_back(TailRun{std::move(chunk), 0});
 }
 
 void SqliteEventStore::DropFromTail(int64_t through) {
-  while (!tail_.empty() && tail_.front()->position <= through) {
-    // The tenant's oldest: both are in position order.
-    auto it = tail_by_tenant_.find(tail_.front()->event.tenant);
-    it->second.pop_front();
-    if (it->second.empty()) tail_by_tenant_.erase(it);
+  while (!tail_.empty()) {
+    TailRun& run = tail_.front();
+    const std::vector<TailPtr>& events = run.chunk->events;
+    while (run.first < events.size() && events[run.first]->position <= through) {
+      ++run.first;
+      --tail_events_;
+    }
+    if (run.first < events.size()) return;
     tail_.pop_front();
   }
 }
@@ -1730,8 +1761,15 @@ void SqliteEventStore::RunIndexer() {
                (!tail_.empty() && (options_.indexer == IndexerMode::kBackground || waiters_ > 0));
       });
       if (stopping_) return;
-      const size_t count = std::min(batch_size, tail_.size());
-      batch.assign(tail_.begin(), tail_.begin() + static_cast<long>(count));
+      const size_t count = std::min(batch_size, tail_events_);
+      batch.reserve(count);
+      for (const TailRun& run : tail_) {
+        const std::vector<TailPtr>& events = run.chunk->events;
+        for (size_t i = run.first; i < events.size() && batch.size() < count; ++i) {
+          batch.push_back(events[i]);
+        }
+        if (batch.size() == count) break;
+      }
     }
     Status indexed = IndexEvents(batch);
     std::unique_lock lock(tail_mu_);
@@ -1801,7 +1839,7 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Ba
     tail_cv_.wait(lock, [&] {
       // Not while the indexer retries a failed batch: the log still takes events, durably, and
       // a server that could not drain its queue could not stop either.
-      return stopping_ || index_retrying_ || tail_.size() < options_.max_tail_events;
+      return stopping_ || index_retrying_ || tail_events_ < options_.max_tail_events;
     });
   }
   std::lock_guard lock(writer_mu_);
@@ -1840,9 +1878,10 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Ba
     return fail_all(committed.error());
   }
   log_position_ = next_position_ - 1;
+  std::shared_ptr<const TailChunk> chunk = MakeTailChunk(pending.fresh);
   {
     std::lock_guard tail_lock(tail_mu_);
-    AddToTail(pending.fresh);
+    AddToTail(std::move(chunk));
   }
   tail_cv_.notify_all();
   return results;
@@ -2067,23 +2106,34 @@ Result<Snapshot> SqliteEventStore::TakeSnapshot(const core::Filter& filter,
     }
     snapshot.parts.push_back(Snapshot::Part{&partition, std::move(db)});
   }
-  std::lock_guard tail_lock(tail_mu_);
-  snapshot.indexed_through = watermark_;
-  // Under tail_mu_, which Append takes too: the scan holds up the writer. A query naming tenants
-  // scans only their events (a 2M run's queries during ingest, one tenant each: scans over 0.5 ms
-  // 368 with the whole tail, 269 with the tenant's; their median 3.1 and 2.2 ms).
-  auto scan = [&](const std::deque<TailPtr>& events) {
-    for (const TailPtr& event : events) {
-      if (filter.Matches(event->event)) snapshot.tail.push_back(event);
+  {
+    // Which chunks the tail holds, at the watermark the partitions' views hold: tail_mu_ is held
+    // for a copy of a pointer a chunk, not for a scan of the events (Append waits for it).
+    std::lock_guard tail_lock(tail_mu_);
+    snapshot.indexed_through = watermark_;
+    snapshot.tail_runs.assign(tail_.begin(), tail_.end());
+  }
+  lock.unlock();
+  // A chunk never changes: its events are scanned holding no lock. A query naming tenants scans
+  // only theirs in the chunks that keep them by tenant.
+  for (const TailRun& run : snapshot.tail_runs) {
+    const TailChunk& chunk = *run.chunk;
+    auto consider = [&](size_t i) {
+      const TailEvent& event = *chunk.events[i];
+      if (filter.Matches(event.event)) snapshot.tail.push_back(&event);
+    };
+    if (filter.tenants.empty() || chunk.by_tenant.empty()) {
+      for (size_t i = run.first; i < chunk.events.size(); ++i) consider(i);
+      continue;
     }
-  };
-  if (filter.tenants.empty()) {
-    scan(tail_);
-  } else {
     for (auto tenant = filter.tenants.begin(); tenant != filter.tenants.end(); ++tenant) {
       // A tenant named twice (tenant=acme,acme) is scanned once.
       if (std::find(filter.tenants.begin(), tenant, *tenant) != tenant) continue;
-      if (auto it = tail_by_tenant_.find(*tenant); it != tail_by_tenant_.end()) scan(it->second);
+      auto it = chunk.by_tenant.find(*tenant);
+      if (it == chunk.by_tenant.end()) continue;
+      for (uint32_t i : it->second) {
+        if (i >= run.first) consider(i);
+      }
     }
   }
   return snapshot;
@@ -3068,9 +3118,8 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   page.total += snapshot.tail.size();
   // Merge in the tail's matches past the cursor.
   std::vector<const TailEvent*> tail;
-  for (const TailPtr& event : snapshot.tail) {
-    if (IsAfterCursor(event->event.occurred_at, event->position, after))
-      tail.push_back(event.get());
+  for (const TailEvent* event : snapshot.tail) {
+    if (IsAfterCursor(event->event.occurred_at, event->position, after)) tail.push_back(event);
   }
   std::sort(tail.begin(), tail.end(), [](const TailEvent* a, const TailEvent* b) {
     return SortsBefore(a->event.occurred_at, a->position, b->event.occurred_at, b->position);
@@ -3181,7 +3230,7 @@ Result<Histogram> SqliteEventStore::CountOverTime(const core::Filter& filter, in
     EVIDENT_ASSIGN_OR_RETURN(auto candidates, RecheckedMatches(snapshot, filter));
     for (const auto& [time, position] : *candidates) times.push_back(time);
   }
-  for (const TailPtr& event : snapshot.tail) times.push_back(event->event.occurred_at);
+  for (const TailEvent* event : snapshot.tail) times.push_back(event->event.occurred_at);
   std::optional<util::UnixMillis> min_time, max_time;
   for (util::UnixMillis time : times) {
     min_time = std::min(min_time.value_or(time), time);

@@ -3121,9 +3121,16 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   for (const TailEvent* event : snapshot.tail) {
     if (IsAfterCursor(event->event.occurred_at, event->position, after)) tail.push_back(event);
   }
-  std::sort(tail.begin(), tail.end(), [](const TailEvent* a, const TailEvent* b) {
-    return SortsBefore(a->event.occurred_at, a->position, b->event.occurred_at, b->position);
-  });
+  // The page takes `limit` events at most, and one more tells whether a next page exists: only
+  // those are sorted (the super admin's view during ingest matches the whole tail, up to
+  // max_tail_events).
+  const size_t wanted = limit < tail.size() ? limit + 1 : tail.size();
+  std::partial_sort(tail.begin(), tail.begin() + static_cast<long>(wanted), tail.end(),
+                    [](const TailEvent* a, const TailEvent* b) {
+                      return SortsBefore(a->event.occurred_at, a->position, b->event.occurred_at,
+                                         b->position);
+                    });
+  tail.resize(wanted);
   size_t from_index = 0, from_tail = 0;
   bool more = false;
   while (true) {

@@ -98,6 +98,16 @@ class SqliteStoreTest : public ::testing::Test {
     return answers;
   }
 
+  // Checks the store's answers, closes it, and checks them again after reopening it.
+  void ExpectAnswersBeforeAndAfterReopening(EventStore& store, const std::string& expected) {
+    EXPECT_EQ(Answers(store), expected);
+    store.Close();
+    auto reopened = Open();
+    ASSERT_NE(reopened, nullptr);
+    EXPECT_EQ(Answers(*reopened), expected);
+    reopened->Close();
+  }
+
   // Everything a few queries answer, as one comparable string.
   static std::string Answers(EventStore& store) {
     std::string answers;
@@ -611,12 +621,7 @@ TEST_F(SqliteStoreTest, AnIndexBatchThatFailsIsTriedAgainAndEveryAnswerStaysExac
   EXPECT_EQ(stats.indexed_position, 1200);
   EXPECT_GE(stats.index_failures, 2u);  // in each part
   EXPECT_FALSE(stats.index_retrying);
-  EXPECT_EQ(Answers(*store), expected);
-  store->Close();
-  auto reopened = Open();
-  ASSERT_NE(reopened, nullptr);
-  EXPECT_EQ(Answers(*reopened), expected);
-  reopened->Close();
+  ExpectAnswersBeforeAndAfterReopening(*store, expected);
 }
 
 // A batch whose rows files commit but whose full-text files do not leaves events in the index
@@ -648,12 +653,7 @@ TEST_F(SqliteStoreTest, ABatchCommittedHalfWayIsRefusedToQueriesUntilARetryCommi
   vfs.Disarm();
   ASSERT_TRUE(IndexedWithinAMinute(*store));
   EXPECT_EQ(store->Stats().indexed_position, 1200);
-  EXPECT_EQ(Answers(*store), expected);
-  store->Close();
-  auto reopened = Open();
-  ASSERT_NE(reopened, nullptr);
-  EXPECT_EQ(Answers(*reopened), expected);
-  reopened->Close();
+  ExpectAnswersBeforeAndAfterReopening(*store, expected);
 }
 
 // A backfill into a week whose word counts are stored empties them in its transaction; rolled

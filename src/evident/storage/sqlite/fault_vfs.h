@@ -12,10 +12,11 @@
 namespace evident::storage::sqlite {
 
 // A SQLite VFS over the default one that fails chosen writes as a full disk does (SQLITE_FULL),
-// so that tests can see what the store does when a write fails at a given step. A disk cannot be
-// filled here on purpose (no small file system to mount), and SQLite's own fault injection is not
-// in Debian's build, hence this shim. While it lives it is SQLite's default VFS, so every
-// connection opened meanwhile goes through it; close them before it goes.
+// so that tests can see what the store does when a write fails at a given step. Filling a real
+// disk would need a small file system mounted for the test (root), and SQLite's own I/O fault
+// injection (test_vfs.c) is part of its test harness, not of the library; hence this shim. While it
+// lives it is SQLite's default VFS, so every connection opened meanwhile goes through it; close
+// them before it goes.
 class FaultVfs {
  public:
   enum class Fail {

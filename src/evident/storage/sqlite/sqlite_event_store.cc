@@ -531,12 +531,13 @@ struct Partition {
   std::array<TermIds, kTermKinds> terms;
   // ActorKey(email, id) -> actors.actor: one look-up an event for the pair.
   TermIds actors;
-  // The indexer left it (a batch did not touch it): `terms` is empty, the writer keeps a small page
-  // cache and the readers none. The next batch that writes to it takes them back.
+  // The indexer left it (a batch did not touch it): `terms` is dropped, the writer keeps a small
+  // page cache and the readers none. The next batch that writes to it takes them back.
   bool left = false;
-  // A batch that wrote to it was rolled back: `terms` and `actors` may hold ids of terms that are
-  // not in the file. The next batch that writes to it loads them again.
-  bool terms_stale = false;
+  // `terms` and `actors` hold the file's (LoadTerms). Dropped (DropTerms) when the indexer leaves
+  // the week, and when a batch that wrote to it is rolled back (they would hold ids of terms that
+  // are not in the file); the next batch that writes to it loads them again.
+  bool terms_loaded = false;
   // Settled, once left (SettleLeftWeeks): nothing is left to do for it until a batch writes to it.
   bool rows_settled = false;   // its rows file checkpointed
   bool words_settled = false;  // its word counts stored and its words file checkpointed
@@ -762,6 +763,7 @@ class SqliteEventStore final : public EventStore {
   Result<LogBlockPtr> CachedBlock(int64_t position);
   Result<Partition*> OpenPartition(int64_t week, bool create);
   Status LoadTerms(Partition& partition);
+  static void DropTerms(Partition& partition);
   void ForgetRolledBack(Partition& partition);
   Status StoreWordCounts(Partition& partition);
   Result<int64_t> TermId(Partition& partition, TermKind kind, std::string_view value);
@@ -785,8 +787,8 @@ class SqliteEventStore final : public EventStore {
   std::vector<Partition*> WordsToSettle(const std::vector<WeekBatch>& touched);
   void SettleWords(const std::vector<Partition*>& left);
   void RunIndexer();
-  // The tail's events in and out, with tail_mu_ held: `events` follow the tail's last, in order;
-  // those at positions up to `through` leave it.
+  // The tail's events in and out, with tail_mu_ held: `chunk`'s events follow the tail's last, in
+  // order; those at positions up to `through` leave it.
   void AddToTail(std::shared_ptr<const TailChunk> chunk);
   void DropFromTail(int64_t through);
   Result<Snapshot> TakeSnapshot(const core::Filter& filter,
@@ -1133,20 +1135,26 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
                                       "JOIN terms e ON e.term_id = actors.email "
                                       "JOIN terms i ON i.term_id = actors.actor_id"));
   std::string key;
-  return actors->ForEachRow([&]() -> Result<bool> {
+  EVIDENT_RETURN_IF_ERROR(actors->ForEachRow([&]() -> Result<bool> {
     partition.actors.emplace(ActorKey(actors->ColumnText(1), actors->ColumnText(2), key),
                              actors->ColumnInt(0));
     return true;
-  });
+  }));
+  partition.terms_loaded = true;
+  return {};
+}
+
+void SqliteEventStore::DropTerms(Partition& partition) {
+  for (TermIds& ids : partition.terms) TermIds().swap(ids);
+  TermIds().swap(partition.actors);
+  partition.terms_loaded = false;
 }
 
 // What a rolled-back batch leaves wrong in memory about a week it wrote to: the terms it added,
 // whose ids are not in the file, and, when it wrote a week whose word counts were stored, that it
 // had emptied them (the rollback put them back, now wrong for the words the retry adds).
 void SqliteEventStore::ForgetRolledBack(Partition& partition) {
-  for (TermIds& ids : partition.terms) TermIds().swap(ids);
-  TermIds().swap(partition.actors);
-  partition.terms_stale = true;
+  DropTerms(partition);
   partition.counted_through.reset();
   Result<Statement*> read =
       partition.words_writer->Prepare("SELECT value FROM meta WHERE key = 'word_counts'");
@@ -1288,13 +1296,9 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
         EVIDENT_RETURN_IF_ERROR(partition.writer->Exec(CacheSizePragma(options_.index_cache_mib)));
         EVIDENT_RETURN_IF_ERROR(
             partition.words_writer->Exec(CacheSizePragma(options_.words_cache_mib)));
-        EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
         partition.left = false;
-        partition.terms_stale = false;
-      } else if (partition.terms_stale) {
-        EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
-        partition.terms_stale = false;
       }
+      if (!partition.terms_loaded) EVIDENT_RETURN_IF_ERROR(LoadTerms(partition));
       // Words are indexed per tenant (word_7, 7 the week's term id of the tenant): the words
       // thread needs the ids before the rows are written.
       week.tenants.reserve(week.events.size());
@@ -1683,8 +1687,7 @@ void SqliteEventStore::SettleLeftWeeks(const std::vector<WeekBatch>& touched) {
     Db& db = *partition->writer;
     Db& words = *partition->words_writer;
     if (!partition->left) {
-      for (TermIds& ids : partition->terms) TermIds().swap(ids);
-      TermIds().swap(partition->actors);
+      DropTerms(*partition);
       partition->readers->SetKeepNoCache(true);
       // Small enough for StoreWordCounts' pass, which reads the week's whole full-text index.
       (void)db.Exec(CacheSizePragma(kLeftWeekCacheMib));
@@ -3535,11 +3538,10 @@ Status RebuildIndex(const std::string& data_dir) {
   if (ec) return Error::IOError("removing the index: " + ec.message());
   SqliteOptions options;
   options.data_dir = data_dir;
-  // Open indexes the whole log, and returns its error if a batch fails: the indexer thread would
-  // retry it for ever.
+  // Open indexes the whole log, keeping nothing in the tail, and returns its error if a batch
+  // fails (the indexer thread would retry it for ever): nothing is left to wait for.
   options.max_tail_events = 0;
   EVIDENT_ASSIGN_OR_RETURN(std::unique_ptr<EventStore> store, OpenSqliteEventStore(options));
-  store->WaitUntilIndexed();
   const StoreStats stats = store->Stats();
   store->Close();
   if (stats.indexed_position != stats.log_position) {

@@ -656,6 +656,46 @@ TEST_F(SqliteStoreTest, ABatchCommittedHalfWayIsRefusedToQueriesUntilARetryCommi
   ExpectAnswersBeforeAndAfterReopening(*store, expected);
 }
 
+// A batch that brings a week new terms (an action, a user, an address) adds them in its
+// transaction; rolled back, the terms are gone from the file, and the retry must write them again
+// rather than use the ids it had given them.
+TEST_F(SqliteStoreTest, ARolledBackBatchsNewTermsAreWrittenAgainByItsRetry) {
+  index_retry_max_ms_ = 5;
+  FaultVfs vfs;
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AppendNote(*store, 1, kBase, "acme", "alpha");  // the week's files and first terms
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  core::Event event = MakeEvent(2);
+  event.tenant = "acme";
+  event.occurred_at = kBase + 1;
+  event.action = "export";
+  event.actor.email = "new.user@example.test";
+  event.actor.id = "u-new";
+  event.request.ip = "192.0.2.7";
+  std::vector<std::vector<core::Event>> batches = {{event}};
+  ASSERT_TRUE(store->Append(batches)[0].has_value());
+  ASSERT_TRUE(vfs.WaitForFailures(1, std::chrono::seconds(60)));
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  ASSERT_EQ(store->Stats().indexed_position, 2);
+  auto total = [&](core::Filter filter) -> uint64_t {
+    filter.tenants = {"acme"};
+    auto page = store->Query(filter, std::nullopt, 10);
+    EXPECT_TRUE(page.has_value());
+    return page ? page->total : 0;
+  };
+  core::Filter by_action, by_user, by_ip;
+  by_action.actions = {"export"};
+  by_user.users = {"NEW.user@example.test"};
+  by_ip.ips = {"192.0.2.7"};
+  EXPECT_EQ(total(by_action), 1u);
+  EXPECT_EQ(total(by_user), 1u);
+  EXPECT_EQ(total(by_ip), 1u);
+  store->Close();
+}
+
 // A backfill into a week whose word counts are stored empties them in its transaction; rolled
 // back, it leaves them stored, and the retry must empty them again, or they would count the
 // week's words without the backfilled ones.

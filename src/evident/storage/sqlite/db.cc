@@ -1,5 +1,7 @@
 #include "evident/storage/sqlite/db.h"
 
+#include <spdlog/spdlog.h>
+
 #include <mutex>
 
 namespace evident::storage::sqlite {
@@ -12,6 +14,13 @@ Error SqliteError(sqlite3* db, int code, std::string_view doing) {
   std::string message = std::string(doing) + ": " + sqlite3_errstr(code);
   if (db != nullptr) message += std::string(" (") + sqlite3_errmsg(db) + ")";
   if ((code & 0xff) == SQLITE_CONSTRAINT) return Error::Conflict(std::move(message));
+  if ((code & 0xff) == SQLITE_FULL) {
+    // A full disk passes once space is freed, and the store rolls back what failed: so
+    // Unavailable, which a client answers by sending its request again later (HTTP 503 with
+    // Retry-After) rather than dropping it. The client sees no SQL; the server log has it.
+    spdlog::warn("{}", message);
+    return Error::Unavailable("the disk is full");
+  }
   if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB) {
     return Error::Corruption(std::move(message));
   }

@@ -17,6 +17,7 @@
 #include "evident/storage/sqlite/fault_vfs.h"
 #include "evident/storage/sqlite/log_block.h"
 #include "evident/storage/sqlite/search_text.h"
+#include "evident/util/encoding.h"
 #include "evident/util/uuid.h"
 
 namespace evident::storage::sqlite {
@@ -140,6 +141,28 @@ class SqliteStoreTest : public ::testing::Test {
       answers += "\n";
     }
     return answers;
+  }
+
+  // Everything a store holds that one can compare: the answers of Answers(), and each tenant's tree
+  // (size and root).
+  static std::string AnswersAndTrees(EventStore& store) {
+    std::string held = Answers(store);
+    auto heads = store.TreeHeads();
+    EXPECT_TRUE(heads.has_value());
+    if (!heads) return held;
+    for (const TreeHead& head : *heads) {
+      auto tree = store.OpenTree(head.tenant);
+      EXPECT_TRUE(tree.has_value());
+      if (!tree) continue;
+      auto root = merkle::RootHash(tree->size, tree->nodes);
+      EXPECT_TRUE(root.has_value());
+      if (!root) continue;
+      held += head.tenant + " " + std::to_string(head.size) + " " +
+              util::HexEncode(
+                  std::string_view(reinterpret_cast<const char*>(root->data()), root->size())) +
+              "\n";
+    }
+    return held;
   }
 
   std::string dir_;
@@ -792,6 +815,70 @@ TEST_F(SqliteStoreTest, RebuildingTheIndexReportsAWriteThatFails) {
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(Answers(*store), expected);
   store->Close();
+}
+
+// A group commit the log cannot write (its WAL cannot grow, or the frame that commits cannot be
+// written: a full disk) answers every batch of the group with the error and changes nothing: not
+// the positions, the seqs or the trees, and not the ids, so the same ids sent again with other
+// content are not a conflict. Once the disk frees, the next append continues exactly where the
+// log was: the store then holds what a store that never failed holds, before and after reopening.
+TEST_F(SqliteStoreTest, AGroupTheLogCannotCommitChangesNothingAndTheNextContinuesExactly) {
+  std::string expected;
+  {
+    auto store = Open();
+    AppendRange(*store, 0, 600);
+    AppendRange(*store, 600, 600);
+    store->WaitUntilIndexed();
+    expected = AnswersAndTrees(*store);
+    store->Close();
+  }
+  for (const FaultVfs::Fail fail : {FaultVfs::Fail::kEveryWrite, FaultVfs::Fail::kCommitFrames}) {
+    SCOPED_TRACE(fail == FaultVfs::Fail::kEveryWrite ? "every write" : "the commit frame");
+    std::filesystem::remove_all(dir_);
+    FaultVfs vfs;
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    AppendRange(*store, 0, 600);
+    const std::string before = AnswersAndTrees(*store);
+    vfs.Arm("log.db-wal", fail);
+    // Two batches in one group: the ids of the events that come next, with other content, and a
+    // tenant the log has never seen.
+    std::vector<std::vector<core::Event>> batches(2);
+    for (int number = 600; number < 900; ++number) {
+      core::Event event = MakeEvent(number);
+      event.details = R"({"note":"never stored"})";
+      batches[0].push_back(std::move(event));
+    }
+    core::Event stranger = MakeEvent(5000);
+    stranger.tenant = "initech";
+    batches[1].push_back(stranger);
+    auto results = store->Append(batches);
+    ASSERT_EQ(results.size(), 2u);
+    for (const auto& result : results) {
+      ASSERT_FALSE(result.has_value());
+      // Sent again later, not dropped (HTTP 503 with Retry-After): the disk may be freed.
+      EXPECT_EQ(result.error().code(), util::ErrorCode::kUnavailable);
+      EXPECT_NE(result.error().message().find("full"), std::string::npos)
+          << result.error().ToString();
+    }
+    EXPECT_GE(vfs.failures(), 1u);
+    vfs.Disarm();
+    EXPECT_EQ(store->Stats().log_position, 600);
+    EXPECT_EQ(AnswersAndTrees(*store), before);
+    auto got = store->Get("initech", stranger.id);
+    ASSERT_FALSE(got.has_value());
+    EXPECT_EQ(got.error().code(), util::ErrorCode::kNotFound);
+    AppendRange(*store, 600, 600);  // not a conflict: those ids were never stored
+    ASSERT_TRUE(IndexedWithinAMinute(*store));
+    EXPECT_EQ(store->Stats().log_position, 1200);
+    EXPECT_EQ(AnswersAndTrees(*store), expected);
+    store->Close();
+    auto reopened = Open();
+    ASSERT_NE(reopened, nullptr);
+    reopened->WaitUntilIndexed();
+    EXPECT_EQ(AnswersAndTrees(*reopened), expected);
+    reopened->Close();
+  }
 }
 
 TEST_F(SqliteStoreTest, AWeekLeftByTheIndexerCountsWordsFromStoredCounts) {

@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <filesystem>
 #include <future>
 #include <set>
 
 #include "evident/api/problem.h"
 #include "evident/auth/test_identity.h"
 #include "evident/storage/memory/memory_event_store.h"
+#include "evident/storage/sqlite/fault_vfs.h"
+#include "evident/storage/sqlite/sqlite_event_store.h"
 
 namespace evident::api {
 namespace {
@@ -28,8 +31,9 @@ rapidjson::Document ParseJson(const std::string& text) {
 
 class ApiTest : public ::testing::Test {
  protected:
-  ApiTest()
-      : store_(storage::memory::NewMemoryEventStore()),
+  ApiTest() : ApiTest(storage::memory::NewMemoryEventStore()) {}
+  explicit ApiTest(std::unique_ptr<storage::EventStore> store)
+      : store_(std::move(store)),
         writer_(std::make_unique<ledger::Writer>(*store_, ledger::WriterOptions{})),
         clock_(kNow),
         identity_(clock_, std::string(kToken)),
@@ -228,6 +232,63 @@ TEST_F(ApiTest, WriterShutDownIs503WithRetryAfter) {
   HttpResponse response = Post(EventJson());
   ExpectProblem(response, 503);
   EXPECT_EQ(response.Header("Retry-After"), "1");
+}
+
+// The fault VFS must be SQLite's default before the store opens its files: hence a base of the
+// fixture, constructed before ApiTest.
+struct WithFaultVfs {
+  storage::sqlite::FaultVfs vfs;
+};
+
+class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
+ protected:
+  ApiOnSqliteTest() : ApiTest(OpenStore()) {}
+  ~ApiOnSqliteTest() override {
+    api_.reset();
+    writer_->Shutdown();
+    store_->Close();
+    store_.reset();  // its connections go before the VFS they use
+    std::filesystem::remove_all(Dir());
+  }
+
+  static std::string Dir() {
+    return (std::filesystem::path(::testing::TempDir()) /
+            (std::string("evident_api_") +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+        .string();
+  }
+  static std::unique_ptr<storage::EventStore> OpenStore() {
+    std::filesystem::remove_all(Dir());
+    storage::sqlite::SqliteOptions options;
+    options.data_dir = Dir();
+    auto store = storage::sqlite::OpenSqliteEventStore(options);
+    EXPECT_TRUE(store.has_value()) << store.error().ToString();
+    return store ? std::move(store).value() : nullptr;
+  }
+};
+
+// A request the log cannot store because the disk is full is 503 with Retry-After (a client
+// sends it again later rather than dropping it), says why without the server's SQL, and stores
+// nothing: sent again once the disk frees, it is stored as new, at the seqs it would have had.
+TEST_F(ApiOnSqliteTest, AFullDiskIs503WithRetryAfterAndStoresNothing) {
+  ASSERT_EQ(Post(EventJson(R"("id":"evt-1")")).status, 201);
+  vfs.Arm("log.db-wal", storage::sqlite::FaultVfs::Fail::kEveryWrite);
+  const std::string body =
+      "[" + EventJson(R"("id":"evt-2")") + "," + EventJson(R"("id":"evt-3")", "globex") + "]";
+  HttpResponse full = Post(body);
+  rapidjson::Document problem = ExpectProblem(full, 503);
+  EXPECT_EQ(full.Header("Retry-After"), "1");
+  EXPECT_EQ(std::string(problem["detail"].GetString()), "the disk is full");
+  vfs.Disarm();
+  EXPECT_EQ(StoredCount(), 1u);
+  ExpectProblem(Send("GET", "/api/v1/tenants/acme/events/evt-2"), 404);
+  HttpResponse stored = Post(body);
+  ASSERT_EQ(stored.status, 201) << stored.body;
+  // Fresh (not duplicates), at the seqs the failed request would have had: it took none.
+  EXPECT_EQ(stored.body, R"({"accepted":2,"events":[{"id":"evt-2","tenant":"acme","seq":1},)"
+                         R"({"id":"evt-3","tenant":"globex","seq":0}]})");
+  EXPECT_EQ(StoredCount(), 3u);
+  EXPECT_EQ(Send("GET", "/api/v1/tenants/globex/events/evt-3").status, 200);
 }
 
 TEST_F(ApiTest, SecretsAreRedactedBeforeStorage) {

@@ -42,7 +42,7 @@ class ApiTest : public ::testing::Test {
 
   ~ApiTest() override {
     api_.reset();
-    writer_->Shutdown();
+    if (writer_ != nullptr) writer_->Shutdown();
   }
 
   // Sends one request and waits for its answer, which may come from the writer thread.
@@ -244,10 +244,12 @@ class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
  protected:
   ApiOnSqliteTest() : ApiTest(OpenStore()) {}
   ~ApiOnSqliteTest() override {
+    // The store's connections go before the VFS they use, and what uses the store before it.
     api_.reset();
     writer_->Shutdown();
+    writer_.reset();
     store_->Close();
-    store_.reset();  // its connections go before the VFS they use
+    store_.reset();
     std::filesystem::remove_all(Dir());
   }
 

@@ -24,6 +24,7 @@
 //   GET  /healthz, GET /metrics                 no authentication
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -122,7 +123,10 @@ class Api {
   };
 
   // Writes `records` to the log, then answers `response` once they are durable: a state change is
-  // acknowledged only with its audit trail. Never refused for back-pressure.
+  // acknowledged only with its audit trail. Never refused for back-pressure. Events the log cannot
+  // take (a full disk; the change they record is already made) are kept with the pending ones
+  // (IdentityStore::AddPendingEvent) and go to the log, oldest first, with the next audit events
+  // it takes.
   void Audit(const Call& call, const Principal* principal, std::vector<AuditRecord> records,
              HttpResponse response, Responder respond);
 
@@ -202,6 +206,13 @@ class Api {
   auth::RateLimiter credential_limiter_;
   const core::Redactor redactor_;
   std::unique_ptr<Metrics> metrics_;
+  // Whether audit events wait among the pending ones, and whether an append is carrying them
+  // now: one at a time, so that none is appended twice. Shared with the writer's callbacks.
+  struct AuditBacklog {
+    std::atomic<bool> waiting{false};
+    std::atomic<bool> carrying{false};
+  };
+  const std::shared_ptr<AuditBacklog> audit_backlog_ = std::make_shared<AuditBacklog>();
 };
 
 }  // namespace evident::api

@@ -293,6 +293,37 @@ TEST_F(ApiOnSqliteTest, AFullDiskIs503WithRetryAfterAndStoresNothing) {
   EXPECT_EQ(Send("GET", "/api/v1/tenants/globex/events/evt-3").status, 200);
 }
 
+// A state change whose audit event the log cannot take (a full disk) is made, so its record is
+// kept and stored, before the next audit event, once the log takes events again: no change is
+// ever without its record, and none is recorded twice.
+TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) {
+  auto created = [&](std::string_view tenant) {
+    return "/api/v1/events?tenant=" + std::string(tenant) + "&action=create";
+  };
+  vfs.Arm("log.db-wal", storage::sqlite::FaultVfs::Fail::kEveryWrite);
+  ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"initech","name":"Initech"})").status, 201);
+  ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"hooli","name":"Hooli"})").status, 201);
+  vfs.Disarm();
+  auto kept = identity_.service().PendingAudit();
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->size(), 2u);
+  EXPECT_EQ(ParseJson(Send("GET", created("initech")).body)["total"].GetUint64(), 0u);
+  // The next audited change brings them.
+  ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"umbrella","name":"Umbrella"})").status, 201);
+  kept = identity_.service().PendingAudit();
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(kept->empty());
+  for (std::string_view tenant : {"initech", "hooli", "umbrella"}) {
+    rapidjson::Document page = ParseJson(Send("GET", created(tenant)).body);
+    ASSERT_EQ(page["total"].GetUint64(), 1u) << tenant;
+    EXPECT_EQ(std::string(page["events"][0]["resource"]["type"].GetString()), "tenant");
+  }
+  // Once, not again with the one after.
+  ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"wayne","name":"Wayne"})").status, 201);
+  EXPECT_EQ(ParseJson(Send("GET", created("initech")).body)["total"].GetUint64(), 1u);
+  EXPECT_EQ(ParseJson(Send("GET", created("wayne")).body)["total"].GetUint64(), 1u);
+}
+
 TEST_F(ApiTest, SecretsAreRedactedBeforeStorage) {
   ASSERT_EQ(Post(EventJson(R"("id":"e","details":{"nested":[{"Password":"hunter2"}]})")).status,
             201);

@@ -2,6 +2,8 @@
 // written before the change is acknowledged (docs/identity.md, "The audit trail").
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "evident/api/api.h"
 #include "evident/util/strings.h"
 #include "evident/util/uuid.h"
@@ -91,13 +93,68 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
     event.details = core::CanonicalStringObject(std::move(record.details));
     events.push_back(std::move(event));
   }
+  // As the pending events are kept, should the log not take these.
+  std::vector<std::string> fresh;
+  fresh.reserve(events.size());
+  for (const core::Event& event : events) fresh.push_back(core::EncodeEvent(event));
+  // The events kept earlier go first, carried by one append at a time.
+  std::optional<int64_t> carried_through;
+  std::shared_ptr<AuditBacklog> backlog = audit_backlog_;
+  if (backlog->waiting.load() && !backlog->carrying.exchange(true)) {
+    backlog->waiting.store(false);
+    std::vector<core::Event> kept;
+    auto pending = identity_.PendingAudit();
+    if (pending) {
+      for (const auto& [id, json] : *pending) {
+        auto decoded = core::DecodeStoredEvent(json);
+        if (!decoded) {
+          pending = decoded.error();
+          break;
+        }
+        kept.push_back(std::move(decoded).value());
+      }
+    }
+    if (!pending) {
+      spdlog::error("audit events kept earlier cannot be read: {}", pending.error().ToString());
+      backlog->waiting.store(true);
+      backlog->carrying.store(false);
+    } else if (pending->empty()) {
+      backlog->carrying.store(false);
+    } else {
+      carried_through = pending->back().first;
+      std::move(events.begin(), events.end(), std::back_inserter(kept));
+      events = std::move(kept);
+    }
+  }
   writer_.Submit(
       std::move(events),
-      [response = std::move(response), respond = std::move(respond)](
-          util::Result<std::vector<storage::Appended>> appended) mutable {
-        if (!appended) {
-          spdlog::error("an audit event could not be stored: {}", appended.error().ToString());
+      [response = std::move(response), respond = std::move(respond), fresh = std::move(fresh),
+       carried_through, backlog = std::move(backlog),
+       &identity = identity_](util::Result<std::vector<storage::Appended>> appended) mutable {
+        if (appended && carried_through) {
+          if (auto forgotten = identity.ForgetPendingAudit(*carried_through); !forgotten) {
+            // Appended again with the next ones: an audit event twice rather than none.
+            spdlog::error("audit events appended cannot be forgotten: {}",
+                          forgotten.error().ToString());
+            backlog->waiting.store(true);
+          }
         }
+        if (!appended) {
+          // The change is made; its record must not be lost. Kept, it goes with the next ones.
+          size_t kept = 0;
+          for (const std::string& json : fresh) {
+            if (auto queued = identity.AddPendingAudit(json); !queued) {
+              spdlog::error("an audit event could be neither stored ({}) nor kept ({}): {}",
+                            appended.error().ToString(), queued.error().ToString(), json);
+              continue;
+            }
+            ++kept;
+          }
+          if (kept > 0 || carried_through) backlog->waiting.store(true);
+          spdlog::warn("{} audit events kept to be stored later: {}", kept,
+                       appended.error().ToString());
+        }
+        if (carried_through) backlog->carrying.store(false);
         respond(std::move(response));
       },
       ledger::Admission::kAlways);

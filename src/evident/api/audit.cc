@@ -93,7 +93,7 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
     event.details = core::CanonicalStringObject(std::move(record.details));
     events.push_back(std::move(event));
   }
-  // As the pending events are kept, should the log not take these.
+  // Their stored form, to keep them with the pending events should the log not take them.
   std::vector<std::string> fresh;
   fresh.reserve(events.size());
   for (const core::Event& event : events) fresh.push_back(core::EncodeEvent(event));

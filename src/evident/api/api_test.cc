@@ -307,12 +307,14 @@ TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) 
   auto kept = identity_.service().PendingAudit();
   ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(kept->size(), 2u);
+  EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 1\n"));
   EXPECT_EQ(ParseJson(Send("GET", created("initech")).body)["total"].GetUint64(), 0u);
   // The next audited change brings them.
   ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"umbrella","name":"Umbrella"})").status, 201);
   kept = identity_.service().PendingAudit();
   ASSERT_TRUE(kept.has_value());
   EXPECT_TRUE(kept->empty());
+  EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 0\n"));
   for (std::string_view tenant : {"initech", "hooli", "umbrella"}) {
     rapidjson::Document page = ParseJson(Send("GET", created(tenant)).body);
     ASSERT_EQ(page["total"].GetUint64(), 1u) << tenant;
@@ -498,6 +500,8 @@ TEST_F(ApiTest, MetricsUseRouteTemplatesAndCountIngestion) {
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_lag_events 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_failures_total 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_retrying 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("# TYPE evident_audit_events_waiting gauge\n"
+                                      "evident_audit_events_waiting 0\n"));
 }
 
 }  // namespace

@@ -112,6 +112,10 @@ class Api {
   // Appends Evident's own audit events that were recorded while the server was not running
   // (IdentityStore::PendingEvents) and forgets them. Called once at start.
   util::Status FlushPendingAudit();
+  // Stores the audit events kept while the log could not take them (see Audit), unless none wait
+  // or an append carries them now. The server calls it every few seconds, so that a quiet server
+  // does not hold them until its next audited change.
+  util::Status StoreKeptAudit();
 
  private:
   // One request as its handler sees it.
@@ -126,9 +130,13 @@ class Api {
   // acknowledged only with its audit trail. Never refused for back-pressure. Events the log cannot
   // take (a full disk; the change they record is already made) are kept with the pending ones
   // (IdentityStore::AddPendingEvent) and go to the log, oldest first, with the next audit events
-  // it takes.
+  // it takes or by StoreKeptAudit.
   void Audit(const Call& call, const Principal* principal, std::vector<AuditRecord> records,
              HttpResponse response, Responder respond);
+  // Claims the kept audit events for one append (none while another carries them): appends them
+  // to `into`, oldest first, and returns the last one's id, to forget once appended. Whoever
+  // gets an id releases the claim (audit_backlog_->carrying) when its append is done.
+  std::optional<int64_t> ClaimKeptAudit(std::vector<core::Event>& into);
 
   // Identity and access (identity_handler.cc).
   // The audit records of a password login (docs/identity.md): in `tenant`, or the user's, with

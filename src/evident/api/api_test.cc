@@ -326,6 +326,27 @@ TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) 
   EXPECT_EQ(ParseJson(Send("GET", created("wayne")).body)["total"].GetUint64(), 1u);
 }
 
+// On a server that audits nothing else, the kept events are stored by StoreKeptAudit (which the
+// server calls every few seconds): once the log takes events again, and once only.
+TEST_F(ApiOnSqliteTest, KeptAuditEventsAreStoredWithoutAnotherAuditedChange) {
+  const std::string created = "/api/v1/events?tenant=initech&action=create";
+  vfs.Arm("log.db-wal", storage::sqlite::FaultVfs::Fail::kEveryWrite);
+  ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"initech","name":"Initech"})").status, 201);
+  // The log still cannot take it: kept, and still waiting.
+  EXPECT_FALSE(api_->StoreKeptAudit());
+  EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 1\n"));
+  vfs.Disarm();
+  EXPECT_EQ(ParseJson(Send("GET", created).body)["total"].GetUint64(), 0u);
+  ASSERT_TRUE(api_->StoreKeptAudit());
+  EXPECT_EQ(ParseJson(Send("GET", created).body)["total"].GetUint64(), 1u);
+  auto kept = identity_.service().PendingAudit();
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(kept->empty());
+  EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 0\n"));
+  ASSERT_TRUE(api_->StoreKeptAudit());  // nothing waits: nothing stored again
+  EXPECT_EQ(ParseJson(Send("GET", created).body)["total"].GetUint64(), 1u);
+}
+
 TEST_F(ApiTest, SecretsAreRedactedBeforeStorage) {
   ASSERT_EQ(Post(EventJson(R"("id":"e","details":{"nested":[{"Password":"hunter2"}]})")).status,
             201);

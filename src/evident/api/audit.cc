@@ -98,34 +98,13 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
   fresh.reserve(events.size());
   for (const core::Event& event : events) fresh.push_back(core::EncodeEvent(event));
   // The events kept earlier go first, carried by one append at a time.
-  std::optional<int64_t> carried_through;
-  std::shared_ptr<AuditBacklog> backlog = audit_backlog_;
-  if (backlog->waiting.load() && !backlog->carrying.exchange(true)) {
-    backlog->waiting.store(false);
-    std::vector<core::Event> kept;
-    auto pending = identity_.PendingAudit();
-    if (pending) {
-      for (const auto& [id, json] : *pending) {
-        auto decoded = core::DecodeStoredEvent(json);
-        if (!decoded) {
-          pending = decoded.error();
-          break;
-        }
-        kept.push_back(std::move(decoded).value());
-      }
-    }
-    if (!pending) {
-      spdlog::error("audit events kept earlier cannot be read: {}", pending.error().ToString());
-      backlog->waiting.store(true);
-      backlog->carrying.store(false);
-    } else if (pending->empty()) {
-      backlog->carrying.store(false);
-    } else {
-      carried_through = pending->back().first;
-      std::move(events.begin(), events.end(), std::back_inserter(kept));
-      events = std::move(kept);
-    }
+  std::vector<core::Event> carried;
+  const std::optional<int64_t> carried_through = ClaimKeptAudit(carried);
+  if (carried_through) {
+    std::move(events.begin(), events.end(), std::back_inserter(carried));
+    events = std::move(carried);
   }
+  std::shared_ptr<AuditBacklog> backlog = audit_backlog_;
   writer_.Submit(
       std::move(events),
       [response = std::move(response), respond = std::move(respond), fresh = std::move(fresh),
@@ -158,6 +137,45 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
         respond(std::move(response));
       },
       ledger::Admission::kAlways);
+}
+
+std::optional<int64_t> Api::ClaimKeptAudit(std::vector<core::Event>& into) {
+  AuditBacklog& backlog = *audit_backlog_;
+  if (!backlog.waiting.load() || backlog.carrying.exchange(true)) return std::nullopt;
+  backlog.waiting.store(false);
+  auto pending = identity_.PendingAudit();
+  if (pending) {
+    for (const auto& [id, json] : *pending) {
+      auto decoded = core::DecodeStoredEvent(json);
+      if (!decoded) {
+        pending = decoded.error();
+        break;
+      }
+      into.push_back(std::move(decoded).value());
+    }
+  }
+  if (!pending || pending->empty()) {
+    if (!pending) {
+      spdlog::error("audit events kept earlier cannot be read: {}", pending.error().ToString());
+      backlog.waiting.store(true);
+    }
+    into.clear();
+    backlog.carrying.store(false);
+    return std::nullopt;
+  }
+  return pending->back().first;
+}
+
+util::Status Api::StoreKeptAudit() {
+  std::vector<core::Event> kept;
+  const std::optional<int64_t> through = ClaimKeptAudit(kept);
+  if (!through) return {};
+  auto appended = writer_.SubmitAndWait(std::move(kept));
+  util::Status stored =
+      appended ? identity_.ForgetPendingAudit(*through) : util::Status(appended.error());
+  if (!stored) audit_backlog_->waiting.store(true);
+  audit_backlog_->carrying.store(false);
+  return stored;
 }
 
 util::Status Api::FlushPendingAudit() {

@@ -547,7 +547,7 @@ HttpResponse Api::RenderMetrics() const {
   response.body = metrics_->Render(&writer_, &store_);
   response.body +=
       "# HELP evident_audit_events_waiting 1 while audit events the log could not take wait, "
-      "kept, to be stored with the next audit event it takes.\n"
+      "kept, to be stored once it can.\n"
       "# TYPE evident_audit_events_waiting gauge\n"
       "evident_audit_events_waiting ";
   response.body += audit_backlog_->waiting.load() ? "1\n" : "0\n";

@@ -544,13 +544,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
 HttpResponse Api::RenderMetrics() const {
   HttpResponse response;
   response.content_type = std::string(kMetricsContentType);
-  response.body = metrics_->Render(&writer_, &store_);
-  response.body +=
-      "# HELP evident_audit_events_waiting 1 while audit events the log could not take wait, "
-      "kept, to be stored once it can.\n"
-      "# TYPE evident_audit_events_waiting gauge\n"
-      "evident_audit_events_waiting ";
-  response.body += audit_backlog_->waiting.load() ? "1\n" : "0\n";
+  response.body = metrics_->Render(&writer_, &store_, audit_backlog_->waiting.load());
   return response;
 }
 

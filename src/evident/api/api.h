@@ -110,7 +110,7 @@ class Api {
   const Metrics& metrics() const { return *metrics_; }
 
   // Appends Evident's own audit events that were recorded while the server was not running
-  // (IdentityStore::PendingEvents) and forgets them. Called once at start.
+  // (IdentityStore::PendingEvents) and forgets them, as StoreKeptAudit does. Called once at start.
   util::Status FlushPendingAudit();
   // Stores the audit events kept while the log could not take them (see Audit), unless none wait
   // or an append carries them now. The server calls it every few seconds, so that a quiet server
@@ -136,7 +136,9 @@ class Api {
   // Claims the kept audit events for one append (none while another carries them): appends them
   // to `into`, oldest first, and returns the last one's id, to forget once appended. Whoever
   // gets an id releases the claim (audit_backlog_->carrying) when its append is done.
-  std::optional<int64_t> ClaimKeptAudit(std::vector<core::Event>& into);
+  // Errors: those of the identity store, and Corruption for a kept event it cannot decode (the
+  // events stay kept).
+  util::Result<std::optional<int64_t>> ClaimKeptAudit(std::vector<core::Event>& into);
 
   // Identity and access (identity_handler.cc).
   // The audit records of a password login (docs/identity.md): in `tenant`, or the user's, with

@@ -99,7 +99,11 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
   for (const core::Event& event : events) fresh.push_back(core::EncodeEvent(event));
   // The events kept earlier go first, carried by one append at a time.
   std::vector<core::Event> carried;
-  const std::optional<int64_t> carried_through = ClaimKeptAudit(carried);
+  util::Result<std::optional<int64_t>> claimed = ClaimKeptAudit(carried);
+  if (!claimed) {
+    spdlog::error("audit events kept earlier cannot be read: {}", claimed.error().ToString());
+  }
+  const std::optional<int64_t> carried_through = claimed ? *claimed : std::nullopt;
   if (carried_through) {
     std::move(events.begin(), events.end(), std::back_inserter(carried));
     events = std::move(carried);
@@ -139,36 +143,30 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
       ledger::Admission::kAlways);
 }
 
-std::optional<int64_t> Api::ClaimKeptAudit(std::vector<core::Event>& into) {
+util::Result<std::optional<int64_t>> Api::ClaimKeptAudit(std::vector<core::Event>& into) {
   AuditBacklog& backlog = *audit_backlog_;
-  if (!backlog.waiting.load() || backlog.carrying.exchange(true)) return std::nullopt;
+  if (!backlog.waiting.load() || backlog.carrying.exchange(true)) return std::optional<int64_t>();
   backlog.waiting.store(false);
-  auto pending = identity_.PendingAudit();
-  if (pending) {
-    for (const auto& [id, json] : *pending) {
-      auto decoded = core::DecodeStoredEvent(json);
-      if (!decoded) {
-        pending = decoded.error();
-        break;
-      }
-      into.push_back(std::move(decoded).value());
+  auto claimed = [&]() -> util::Result<std::optional<int64_t>> {
+    EVIDENT_ASSIGN_OR_RETURN(auto pending, identity_.PendingAudit());
+    for (const auto& [id, json] : pending) {
+      EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
+      into.push_back(std::move(event));
     }
-  }
-  if (!pending || pending->empty()) {
-    if (!pending) {
-      spdlog::error("audit events kept earlier cannot be read: {}", pending.error().ToString());
-      backlog.waiting.store(true);
-    }
+    if (pending.empty()) return std::optional<int64_t>();
+    return std::optional<int64_t>(pending.back().first);
+  }();
+  if (!claimed || !*claimed) {
+    if (!claimed) backlog.waiting.store(true);
     into.clear();
     backlog.carrying.store(false);
-    return std::nullopt;
   }
-  return pending->back().first;
+  return claimed;
 }
 
 util::Status Api::StoreKeptAudit() {
   std::vector<core::Event> kept;
-  const std::optional<int64_t> through = ClaimKeptAudit(kept);
+  EVIDENT_ASSIGN_OR_RETURN(std::optional<int64_t> through, ClaimKeptAudit(kept));
   if (!through) return {};
   auto appended = writer_.SubmitAndWait(std::move(kept));
   util::Status stored =
@@ -179,16 +177,8 @@ util::Status Api::StoreKeptAudit() {
 }
 
 util::Status Api::FlushPendingAudit() {
-  EVIDENT_ASSIGN_OR_RETURN(auto pending, identity_.PendingAudit());
-  if (pending.empty()) return {};
-  std::vector<core::Event> events;
-  for (const auto& [id, json] : pending) {
-    EVIDENT_ASSIGN_OR_RETURN(core::Event event, core::DecodeStoredEvent(json));
-    events.push_back(std::move(event));
-  }
-  auto appended = writer_.SubmitAndWait(std::move(events));
-  if (!appended) return appended.error();
-  return identity_.ForgetPendingAudit(pending.back().first);
+  audit_backlog_->waiting.store(true);  // whatever was recorded while the server was down
+  return StoreKeptAudit();
 }
 
 }  // namespace evident::api

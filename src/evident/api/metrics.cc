@@ -25,7 +25,8 @@ void Metrics::ObserveRequest(size_t route, int status, double seconds) {
                               std::memory_order_relaxed);
 }
 
-std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* store) const {
+std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* store,
+                            bool audit_events_waiting) const {
   std::string out;
   auto append = [&out](std::string_view text) { out.append(text); };
 
@@ -117,6 +118,12 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
         std::max<int64_t>(0, stats.log_position - stats.indexed_position), stats.index_failures,
         stats.index_retrying ? 1 : 0);
   }
+  out += fmt::format(
+      "# HELP evident_audit_events_waiting 1 while audit events the log could not take wait, "
+      "kept, to be stored once it can.\n"
+      "# TYPE evident_audit_events_waiting gauge\n"
+      "evident_audit_events_waiting {}\n",
+      audit_events_waiting ? 1 : 0);
   return out;
 }
 

@@ -36,9 +36,11 @@ class Metrics {
   // The whole exposition: evident_http_request_duration_seconds{route,code} (status class "2xx"),
   // evident_events_ingested_total, evident_events_duplicate_total, evident_commits_total,
   // evident_writer_queue_depth, evident_commit_batch_size, evident_database_bytes{kind},
-  // evident_log_position, evident_indexer_lag_events. `writer` and `store` may be null (their
-  // metrics are then omitted).
-  std::string Render(const ledger::Writer* writer, storage::EventStore* store) const;
+  // evident_log_position, evident_indexer_lag_events, evident_indexer_failures_total,
+  // evident_indexer_retrying, evident_audit_events_waiting. `writer` and `store` may be null
+  // (their metrics are then omitted).
+  std::string Render(const ledger::Writer* writer, storage::EventStore* store,
+                     bool audit_events_waiting) const;
 
  private:
   static constexpr std::array<double, 14> kBounds = {

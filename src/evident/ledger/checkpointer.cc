@@ -17,31 +17,19 @@ Checkpointer::~Checkpointer() { Stop(); }
 
 void Checkpointer::Start() {
   std::lock_guard lock(mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] {
-    util::NameThisThread("evident-ckpt");
-    std::unique_lock wait_lock(mu_);
-    for (;;) {
-      cv_.wait_for(wait_lock, std::chrono::milliseconds(options_.interval_ms),
-                   [&] { return stopping_; });
-      const bool last = stopping_;  // one more pass after Stop: nothing grown goes unsigned
-      wait_lock.unlock();
-      if (Status signed_all = SignGrownTrees(); !signed_all) {
-        spdlog::error("signing checkpoints: {}", signed_all.error().ToString());
-      }
-      wait_lock.lock();
-      if (last) break;
+  if (thread_ || stopped_) return;
+  // One more pass after Stop: nothing grown goes unsigned.
+  thread_.emplace("evident-ckpt", std::chrono::milliseconds(options_.interval_ms), [this] {
+    if (Status signed_all = SignGrownTrees(); !signed_all) {
+      spdlog::error("signing checkpoints: {}", signed_all.error().ToString());
     }
   });
 }
 
 void Checkpointer::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  thread_.reset();  // its last pass, then joined
 }
 
 Status Checkpointer::SignGrownTrees() {

@@ -5,16 +5,16 @@
 // that was rewritten stops being signed and the failure is reported.
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 
 #include "evident/core/clock.h"
 #include "evident/ledger/note.h"
 #include "evident/storage/event_store.h"
 #include "evident/util/result.h"
+#include "evident/util/thread.h"
 
 namespace evident::ledger {
 
@@ -63,10 +63,9 @@ class Checkpointer {
   std::mutex sign_mu_;                      // one signing pass at a time
   std::map<std::string, uint64_t> signed_;  // tenant -> latest signed size; guarded by sign_mu_
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  std::mutex mu_;                               // Start and Stop
+  bool stopped_ = false;                        // guarded by mu_
+  std::optional<util::PeriodicThread> thread_;  // guarded by mu_
 };
 
 }  // namespace evident::ledger

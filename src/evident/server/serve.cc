@@ -5,12 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <exception>
 #include <filesystem>
 #include <iostream>
-#include <mutex>
-#include <thread>
 
 #include "evident/api/api.h"
 #include "evident/auth/identity_service.h"
@@ -172,19 +169,9 @@ int Serve(const ServeConfig& config, std::ostream& out) {
 
     // Audit events the log could not take (a full disk) are stored with the next audit event;
     // this stores them within seconds of the disk freeing on a server that audits nothing else.
-    std::mutex kept_audit_mu;
-    std::condition_variable kept_audit_cv;
-    bool stopping = false;
-    std::thread kept_audit([&] {
-      util::NameThisThread("evident-audit");
-      std::unique_lock lock(kept_audit_mu);
-      while (!kept_audit_cv.wait_for(lock, std::chrono::seconds(5), [&] { return stopping; })) {
-        lock.unlock();
-        if (auto stored = api.StoreKeptAudit(); !stored) {
-          spdlog::warn("audit events kept earlier are not stored yet: {}",
-                       stored.error().ToString());
-        }
-        lock.lock();
+    util::PeriodicThread kept_audit("evident-audit", std::chrono::seconds(5), [&api] {
+      if (auto stored = api.StoreKeptAudit(); !stored) {
+        spdlog::warn("audit events kept earlier are not stored yet: {}", stored.error().ToString());
       }
     });
 
@@ -226,12 +213,7 @@ int Serve(const ServeConfig& config, std::ostream& out) {
                    data_dir.string(), AllocatorName());
       http.Run();
     }
-    {
-      std::lock_guard lock(kept_audit_mu);
-      stopping = true;
-    }
-    kept_audit_cv.notify_all();
-    kept_audit.join();
+    kept_audit.Stop();
     // Every request already received was answered before Run returned; this drains anything a
     // request queued without waiting for (none today) and joins the writer thread.
     writer.Shutdown();

@@ -34,4 +34,31 @@ Status LowerThisThreadPriority(int steps) {
   return {};
 }
 
+PeriodicThread::PeriodicThread(const char* name, std::chrono::milliseconds interval,
+                               std::function<void()> pass) {
+  thread_ = std::thread([this, name, interval, pass = std::move(pass)] {
+    NameThisThread(name);
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait_for(lock, interval, [&] { return stopping_; });
+      const bool last = stopping_;
+      lock.unlock();
+      pass();
+      lock.lock();
+      if (last) break;
+    }
+  });
+}
+
+PeriodicThread::~PeriodicThread() { Stop(); }
+
+void PeriodicThread::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
 }  // namespace evident::util

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -145,6 +148,29 @@ TEST(Thread, LowersOnlyTheCallingThreadsPriority) {
   // No steps, no change.
   EXPECT_TRUE(LowerThisThreadPriority(0));
   EXPECT_EQ(ThisThreadNice(), own);
+}
+
+// A pass every interval, and one more on Stop: with an interval no test reaches, Stop's pass is
+// the only one, and a second Stop adds none. Then a short interval passes again and again.
+TEST(Thread, PeriodicThreadPassesEveryIntervalAndOnceMoreWhenStopped) {
+  std::atomic<int> passes{0};
+  {
+    PeriodicThread idle("test-periodic", std::chrono::hours(1), [&] { ++passes; });
+    idle.Stop();
+    EXPECT_EQ(passes.load(), 1);
+    idle.Stop();
+  }
+  EXPECT_EQ(passes.load(), 1);
+  std::mutex mu;
+  std::condition_variable three;
+  passes = 0;
+  PeriodicThread busy("test-periodic", std::chrono::milliseconds(1), [&] {
+    std::lock_guard lock(mu);
+    ++passes;
+    three.notify_all();
+  });
+  std::unique_lock lock(mu);
+  EXPECT_TRUE(three.wait_for(lock, std::chrono::minutes(1), [&] { return passes.load() >= 3; }));
 }
 
 }  // namespace

@@ -84,7 +84,8 @@ CLI::App* AddQueryCommand(CLI::App& app, QueryOptions& options) {
   command->add_option("--from", options.from, "Occurred at or after (RFC 3339 or epoch ms)");
   command->add_option("--to", options.to, "Occurred before (RFC 3339 or epoch ms)");
   command->add_option("-q,--text", options.text,
-                      "Free text: every word must appear; \"a phrase\" in quotes");
+                      "Free text: every word must appear; \"a phrase\" in quotes; an email "
+                      "address matches that whole address");
   command->add_option("--limit", options.limit, "Events to show (with --all: per request)")
       ->check(CLI::Range(1, kMaxQueryLimit));
   command->add_flag("--all", options.all, "Follow the cursor to the last matching event");

@@ -26,7 +26,11 @@ void CollectWords(std::string_view text, std::vector<std::string>& out) {
   }
 }
 
-bool ContainsTerm(const std::vector<std::string>& words, const SearchTerm& term) {
+// Whether a text of `words` and `addresses` holds `term`.
+bool ContainsTerm(const std::vector<std::string>& words, const std::vector<std::string>& addresses,
+                  const SearchTerm& term) {
+  if (!term.address.empty())
+    return std::find(addresses.begin(), addresses.end(), term.address) != addresses.end();
   if (term.words.empty()) return true;
   if (words.size() < term.words.size()) return false;
   for (size_t at = 0; at + term.words.size() <= words.size(); ++at) {
@@ -50,6 +54,13 @@ std::vector<std::string> SearchWords(std::string_view text) {
   return words;
 }
 
+std::vector<std::string> SearchAddresses(std::string_view text) {
+  std::vector<std::string> addresses;
+  ForEachAddress(text,
+                 [&](std::string_view address) { addresses.push_back(util::AsciiLower(address)); });
+  return addresses;
+}
+
 Result<std::vector<SearchTerm>> ParseSearch(std::string_view q) {
   std::vector<SearchTerm> terms;
   size_t i = 0;
@@ -66,10 +77,14 @@ Result<std::vector<SearchTerm>> ParseSearch(std::string_view q) {
     } else {
       size_t end = i;
       while (end < q.size() && q[end] != '"' && q[end] != ' ') ++end;
-      std::vector<std::string> words;
-      CollectWords(q.substr(i, end - i), words);
-      // "a-b" is one term of two adjacent words, as FTS5 reads it.
-      if (!words.empty()) terms.push_back(SearchTerm{std::move(words)});
+      const std::string_view chunk = q.substr(i, end - i);
+      SearchTerm term;
+      CollectWords(chunk, term.words);
+      // "a-b" is one term of two adjacent words, as FTS5 reads it; an address alone is itself.
+      std::vector<std::string> addresses = SearchAddresses(chunk);
+      if (addresses.size() == 1 && SearchWords(addresses[0]) == term.words)
+        term.address = std::move(addresses[0]);
+      if (!term.words.empty()) terms.push_back(std::move(term));
       i = end == i ? i + 1 : end;
     }
     if (terms.size() > kMaxSearchTerms) {
@@ -96,12 +111,22 @@ bool Filter::Matches(const Event& event) const {
     if (!user_match) return false;
   }
   if (!search.empty()) {
-    // Each field is its own run of words: a phrase never spans two fields.
+    // Each field is its own run of words: a phrase never spans two fields. An address is in one
+    // field too, so the event's addresses are one list.
     std::vector<std::vector<std::string>> fields;
-    ForEachSearchedText(event, [&](std::string_view text) { fields.push_back(SearchWords(text)); });
+    std::vector<std::string> addresses;
+    const bool any_address = std::any_of(
+        search.begin(), search.end(), [](const SearchTerm& term) { return !term.address.empty(); });
+    ForEachSearchedText(event, [&](std::string_view text) {
+      fields.push_back(SearchWords(text));
+      if (any_address) {
+        for (std::string& address : SearchAddresses(text)) addresses.push_back(std::move(address));
+      }
+    });
     for (const SearchTerm& term : search) {
-      const bool found = std::any_of(fields.begin(), fields.end(),
-                                     [&](const auto& words) { return ContainsTerm(words, term); });
+      const bool found = std::any_of(fields.begin(), fields.end(), [&](const auto& words) {
+        return ContainsTerm(words, addresses, term);
+      });
       if (!found) return false;
     }
   }
@@ -110,8 +135,9 @@ bool Filter::Matches(const Event& event) const {
 
 bool Filter::SearchMatchesWithin(std::string_view text) const {
   const std::vector<std::string> words = SearchWords(text);
+  const std::vector<std::string> addresses = SearchAddresses(text);
   return std::all_of(search.begin(), search.end(),
-                     [&](const SearchTerm& term) { return ContainsTerm(words, term); });
+                     [&](const SearchTerm& term) { return ContainsTerm(words, addresses, term); });
 }
 
 std::string EncodeCursor(const Cursor& cursor) {

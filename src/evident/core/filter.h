@@ -15,14 +15,19 @@
 
 namespace evident::core {
 
-// One term of a free-text search: a whole word, or a quoted phrase of several words.
+// One term of a free-text search: a whole word, a quoted phrase of several words, or an email
+// address, matched whole (ForEachAddress): `ana@acme.test` is not found in `bob.ana@acme.test`,
+// which is someone else.
 struct SearchTerm {
   std::vector<std::string> words;  // lower case; more than one for a phrase
+  std::string address;             // lower case (ASCII); set for an address term
   bool operator==(const SearchTerm&) const = default;
 };
 
 // Splits `q` into terms. Words are runs of letters and digits (Unicode letters count as letters);
-// "..." groups a phrase. Errors: InvalidArgument for an unterminated quote or too many terms.
+// "..." groups a phrase. An unquoted term that is one email address and nothing more (commas or
+// brackets around it aside) is an address term; quoted, it stays a phrase of its words. Errors:
+// InvalidArgument for an unterminated quote or too many terms.
 util::Result<std::vector<SearchTerm>> ParseSearch(std::string_view q);
 
 // Every list is any-of; an empty list does not filter. Lists are combined with AND.
@@ -79,6 +84,38 @@ inline constexpr std::array<uint8_t, 256> kWordBytes = [] {
   }
   return classes;
 }();
+
+// The longest address ForEachAddress yields: SMTP's limit on a path (RFC 5321, 4.5.3.1.3).
+inline constexpr size_t kMaxAddressSize = 254;
+
+// Calls visit(address) with each email address in `text`, as written (not lower-cased), in order:
+// around each `@`, the longest run of local-part bytes before it (word bytes and `. _ + - %`) and
+// of domain bytes after it (word bytes, `.` and `-`), trimmed to start and end with a word byte;
+// both parts non-empty, at most kMaxAddressSize bytes in all. Search text and queries are both
+// read through it, so `ana@acme.test.` at the end of a sentence holds `ana@acme.test`.
+// Hand-written: the indexer runs it over every string of every event, and a regular expression
+// per string cost more than the rest of its scan; it only looks further where there is an `@`.
+template <typename Visit>
+void ForEachAddress(std::string_view text, Visit&& visit) {
+  auto is_word = [](char c) { return kWordBytes[static_cast<unsigned char>(c)] != kNotWord; };
+  auto is_local = [&](char c) {
+    return is_word(c) || c == '.' || c == '_' || c == '+' || c == '-' || c == '%';
+  };
+  auto is_domain = [&](char c) { return is_word(c) || c == '.' || c == '-'; };
+  for (size_t at = text.find('@'); at != std::string_view::npos; at = text.find('@', at + 1)) {
+    size_t begin = at;
+    while (begin > 0 && is_local(text[begin - 1])) --begin;
+    while (begin < at && !is_word(text[begin])) ++begin;
+    size_t end = at + 1;
+    while (end < text.size() && is_domain(text[end])) ++end;
+    while (end > at + 1 && !is_word(text[end - 1])) --end;
+    if (begin == at || end == at + 1 || !is_word(text[at + 1])) continue;
+    if (end - begin <= kMaxAddressSize) visit(text.substr(begin, end - begin));
+  }
+}
+
+// Lower-cased (ASCII) addresses of `text`, as ForEachAddress finds them.
+std::vector<std::string> SearchAddresses(std::string_view text);
 
 // Calls visit(text) with each text of `event` that `q` searches, one field at a time: action,
 // actor id, email and name, resource type, id and name, request path, workspace, then every

@@ -8,7 +8,8 @@ namespace {
 TEST(Search, ParsesWordsAndPhrases) {
   auto terms = ParseSearch(R"(Login "office tunnel" wg_42)");
   ASSERT_TRUE(terms.has_value());
-  const std::vector<SearchTerm> expected = {{{"login"}}, {{"office", "tunnel"}}, {{"wg", "42"}}};
+  const std::vector<SearchTerm> expected = {
+      {{"login"}, ""}, {{"office", "tunnel"}, ""}, {{"wg", "42"}, ""}};
   EXPECT_EQ(*terms, expected);
   EXPECT_FALSE(ParseSearch(R"("open)").has_value());
   EXPECT_TRUE(ParseSearch("  ")->empty());
@@ -72,13 +73,68 @@ TEST(Filter, SearchMatchesWholeWordsAndPhrases) {
 
 TEST(Filter, SearchMatchesWithinOneText) {
   Filter filter;
-  filter.search = *ParseSearch(R"(ana@ACME.test "acme test")");
+  filter.search = *ParseSearch(R"("ana acme" "acme test")");
   EXPECT_TRUE(filter.SearchMatchesWithin("Ana@Acme.test"));
   EXPECT_TRUE(filter.SearchMatchesWithin("x ana acme test y"));
   EXPECT_FALSE(filter.SearchMatchesWithin("ana@acme.example"));  // every term, each whole
   EXPECT_FALSE(filter.SearchMatchesWithin("acme test ana"));     // a phrase keeps its order
+  filter.search = *ParseSearch("ana@ACME.test");
+  EXPECT_TRUE(filter.SearchMatchesWithin("Ana@Acme.test"));
+  EXPECT_FALSE(filter.SearchMatchesWithin("x ana acme test y"));  // the address itself
   filter.search.clear();
   EXPECT_TRUE(filter.SearchMatchesWithin(""));
+}
+
+std::vector<std::string> Addresses(std::string_view text) {
+  std::vector<std::string> found;
+  ForEachAddress(text, [&](std::string_view address) { found.emplace_back(address); });
+  return found;
+}
+
+TEST(Search, FindsAddressesWhole) {
+  using List = std::vector<std::string>;
+  EXPECT_EQ(Addresses("Ana.0@Tenant-0.test"), List{"Ana.0@Tenant-0.test"});
+  EXPECT_EQ(Addresses("write to <ana+ops@acme.test>, or bob_k@x."),
+            (List{"ana+ops@acme.test", "bob_k@x"}));
+  EXPECT_EQ(Addresses("mail ana@acme.test."), List{"ana@acme.test"});
+  EXPECT_EQ(Addresses("...@x -@y a@-b a@.b a@ @"), List{});
+  EXPECT_EQ(Addresses("--ana@acme.test--"), List{"ana@acme.test"});
+  EXPECT_EQ(Addresses("a@b@c"), (List{"a@b", "b@c"}));
+  EXPECT_EQ(Addresses("josé@café.test"), List{"josé@café.test"});  // UTF-8 bytes are word bytes
+  const std::string longest = std::string(kMaxAddressSize - 7, 'a') + "@b.test";
+  EXPECT_EQ(Addresses(longest), List{longest});
+  EXPECT_EQ(Addresses("a" + longest), List{});  // past SMTP's limit: no address
+  EXPECT_EQ(SearchAddresses("To: ANA@Acme.Test"), List{"ana@acme.test"});
+}
+
+TEST(Search, ParsesAnAddressAloneAsOneTerm) {
+  auto terms = ParseSearch(R"(<Ana.0@Acme.test>, "ana.0@acme.test" user:ana@acme.test a@b@c)");
+  ASSERT_TRUE(terms.has_value());
+  const std::vector<SearchTerm> expected = {
+      {{"ana", "0", "acme", "test"}, "ana.0@acme.test"},
+      {{"ana", "0", "acme", "test"}, ""},  // quoted: the phrase of its words
+      {{"user", "ana", "acme", "test"}, ""},
+      {{"a", "b", "c"}, ""},
+  };
+  EXPECT_EQ(*terms, expected);
+}
+
+TEST(Filter, AnAddressMatchesOnlyItselfInAnyField) {
+  Event event = Sample();
+  event.details = R"({"invitee":"Bob.Ana@acme.test","cc":["x chen@globex.test."]})";
+  auto matches = [&](std::string_view q) { return MatchesSearch(event, q); };
+  EXPECT_TRUE(matches("ANA@acme.test"));  // the actor's, in any case
+  EXPECT_TRUE(matches("bob.ana@acme.test"));
+  EXPECT_TRUE(matches("chen@globex.test"));  // a string in details, the sentence's dot aside
+  EXPECT_TRUE(matches("chen@globex.test tunnel"));
+  EXPECT_FALSE(matches("chen@globex.test nothing"));
+  EXPECT_FALSE(matches("ana@acme"));            // not the whole address
+  EXPECT_FALSE(matches("bob@acme.test"));       // words of the event, not its address
+  EXPECT_FALSE(matches("x.chen@globex.test"));  // a space is no part of an address
+  EXPECT_TRUE(matches("\"ana acme\""));         // the phrase still finds the words
+  event.actor.email = "bob.ana@acme.test";
+  EXPECT_FALSE(matches("ana@acme.test"));     // someone else's address holds it
+  EXPECT_TRUE(matches("\"ana@acme.test\""));  // as a phrase, it does
 }
 
 TEST(Filter, SearchSplitsWordsAtEveryControlCharacter) {

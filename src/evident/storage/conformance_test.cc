@@ -167,8 +167,17 @@ class Generator {
     }
     event.request.ip = kIps[Pick(kIps.size())];
     // Keys in sorted order: canonical JSON. Key names are also words, which q must not find.
+    // Now and then an address in details: a user's own, someone else's that holds it, or one at
+    // the end of a sentence (taken from the event's number, so the other fields stay as they were).
+    static const std::vector<std::string> kInvitees = {"user3@acme.test", "bob.user3@acme.test",
+                                                       "write to USER4@globex.test.",
+                                                       "user3@acme.test.example"};
+    const std::string invitee =
+        number % 7 == 3 ? ",\"invitee\":\"" + kInvitees[(number / 7) % kInvitees.size()] + "\""
+                        : "";
     event.details = "{\"comment\":\"" + kWords[Pick(kWords.size())] + " " +
-                    kWords[Pick(kWords.size())] + "\",\"river\":" + std::to_string(Pick(9)) + "}";
+                    kWords[Pick(kWords.size())] + "\"" + invitee +
+                    ",\"river\":" + std::to_string(Pick(9)) + "}";
     return event;
   }
 
@@ -577,10 +586,20 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
     f.statuses = {core::EventStatus::kSuccess, core::EventStatus::kFailure};
     f.tenants = {"acme", "globex"};
   });
-  // A user's email as a phrase: its own events match on their actor's email alone, others must
-  // hold it elsewhere; a second phrase is checked on every event.
+  // A user's email: its own token, found whole in the actor or in details (`bob.user3@acme.test`
+  // is someone else); beside a phrase, checked on every candidate; quoted, the phrase of its
+  // words, whose candidates match on their actor's email alone or are checked.
   add_q("user3@acme.test");
+  add_q("USER3@acme.test", {"acme"});
+  add_q("user3@acme.test", {"acme", "globex"});
+  add_q("bob.user3@acme.test");
+  add_q("user4@globex.test", {"globex", "umbrella"});
+  add_q("user3@acme.test.example");
+  add_q("user3@acme.test moon", {"acme"});
+  add_q("nobody@acme.test");
   add_q("USER3@acme.test \"moon blue\"");
+  add_q("\"user3@acme.test\"");
+  add_q("\"user3@acme.test\"", {"acme"});
   add_q("\"acme test\"", {"acme", "globex"});
   add("phrase + user", [&](Filter& f) {
     f = Parse("\"blue moon\"");

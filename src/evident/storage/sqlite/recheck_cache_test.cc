@@ -12,7 +12,7 @@ namespace {
 core::Filter Phrase(const std::string& tenant, std::vector<std::string> words) {
   core::Filter filter;
   filter.tenants = {tenant};
-  filter.search = {core::SearchTerm{std::move(words)}};
+  filter.search = {core::SearchTerm{std::move(words), ""}};
   return filter;
 }
 

@@ -83,10 +83,43 @@ void AppendWords(std::string_view text, std::string_view tenant_suffix, SeenWord
   }
 }
 
+constexpr std::string_view kAddressWord = "_at_";
 constexpr std::string_view kStatusWord = "_status_";
 constexpr std::string_view kTypeWord = "_type_";
 
+// AddressWord(address), appended to `out` (the indexer's text, without a string of its own).
+void AppendAddressWord(std::string_view address, std::string& out) {
+  out += kAddressWord;
+  for (const char c : address) {
+    unsigned char byte = static_cast<unsigned char>(c);
+    if (byte >= 'A' && byte <= 'Z') byte = static_cast<unsigned char>(byte - 'A' + 'a');
+    out += static_cast<char>('a' + (byte >> 4));
+    out += static_cast<char>('a' + (byte & 0xF));
+  }
+}
+
+// Appends the token of each address in `text` (AddressWord), lower-cased, once per event.
+void AppendAddresses(std::string_view text, std::string_view tenant_suffix, SeenWords& seen,
+                     std::string& out) {
+  core::ForEachAddress(text, [&](std::string_view address) {
+    const size_t at = out.size();
+    AppendAddressWord(address, out);
+    if (seen.Repeats(at, out.size() - at)) {
+      out.resize(at);
+      return;
+    }
+    out += tenant_suffix;
+    out += ' ';
+  });
+}
+
 }  // namespace
+
+std::string AddressWord(std::string_view address) {
+  std::string word;
+  AppendAddressWord(address, word);
+  return word;
+}
 
 std::string ValueWord(core::EventStatus status) {
   std::string word(kStatusWord);
@@ -108,8 +141,10 @@ void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string
   (void)ec;  // an int64 always fits
   const std::string_view suffix(suffix_bytes, static_cast<size_t>(end - suffix_bytes));
   SeenWords seen(out);
-  core::ForEachSearchedText(event,
-                            [&](std::string_view text) { AppendWords(text, suffix, seen, out); });
+  core::ForEachSearchedText(event, [&](std::string_view text) {
+    AppendWords(text, suffix, seen, out);
+    if (text.find('@') != std::string_view::npos) AppendAddresses(text, suffix, seen, out);
+  });
   auto append_value = [&](std::string_view kind, std::string_view value) {
     out += kind;
     out += value;

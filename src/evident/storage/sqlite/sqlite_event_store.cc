@@ -409,11 +409,19 @@ bool IsAfterCursor(util::UnixMillis time, int64_t position,
   return !cursor || SortsBefore(cursor->occurred_at, cursor->position, time, position);
 }
 
+// The words of `term` as the full-text index holds them: an address's word (AddressWord), else
+// the term's words.
+std::vector<std::string> IndexedWords(const core::SearchTerm& term) {
+  if (!term.address.empty()) return {AddressWord(term.address)};
+  return term.words;
+}
+
 // Whether the full-text index can only narrow `filter`'s search, so that candidates must be
-// checked on the decoded event: a phrase (FTS finds its words, not their order).
+// checked on the decoded event: a phrase (FTS finds its words, not their order). An address's
+// token is exactly its events.
 bool NeedsRecheck(const core::Filter& filter) {
   for (const core::SearchTerm& term : filter.search) {
-    if (term.words.size() != 1) return true;
+    if (term.address.empty() && term.words.size() != 1) return true;
   }
   return false;
 }
@@ -570,7 +578,7 @@ struct Snapshot {
   }
 };
 
-constexpr int64_t kIndexFormat = 13;
+constexpr int64_t kIndexFormat = 14;
 
 // Runs jobs one at a time, in order, on a thread of its own. Thread-safe.
 class Worker {
@@ -2386,7 +2394,8 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     std::vector<int64_t> word_tenants = tenant_ids.empty() ? user_tenants : tenant_ids;
     const bool any_per_tenant =
         std::any_of(filter.search.begin(), filter.search.end(), [](const core::SearchTerm& term) {
-          return std::any_of(term.words.begin(), term.words.end(),
+          const std::vector<std::string> words = IndexedWords(term);
+          return std::any_of(words.begin(), words.end(),
                              [](const std::string& word) { return IndexedPerTenant(word); });
         });
     if (tenant_ids.empty() && filter.users.empty() && any_per_tenant) {
@@ -2440,7 +2449,7 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
     // match across tenants with them, 6 ms without, for the same 358 candidates). The rarest word
     // of a phrase stays, and words with a digit (every tenant's tokens) all stay.
     auto phrase_words = [&](const core::SearchTerm& term) -> Result<std::vector<std::string>> {
-      if (term.words.size() < 2) return term.words;
+      if (!term.address.empty() || term.words.size() < 2) return IndexedWords(term);
       std::vector<std::string> kept;
       std::optional<std::pair<uint64_t, std::string>> rarest;
       for (const std::string& word : term.words) {
@@ -2595,10 +2604,10 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
         query.walks.push_back(" AND tenant = " + std::to_string(tenant) + time_where);
       }
     }
-    if (filter.search.size() == 1 && filter.search[0].words.size() == 1 &&
+    if (filter.search.size() == 1 && IndexedWords(filter.search[0]).size() == 1 &&
         filter.statuses.empty() && filter.types.empty() && filter.actions.empty() &&
         filter.workspaces.empty() && filter.resource_types.empty()) {
-      const std::string& word = filter.search[0].words[0];
+      const std::string word = IndexedWords(filter.search[0])[0];
       // A word with a digit is every tenant's token: counted so only when no tenant is named.
       if (IndexedPerTenant(word) || tenant_ids.empty())
         query.counted_word = TokensOfWord(word, tenant_ids);

@@ -296,7 +296,7 @@ void Api::Handle(HttpRequest request, Responder respond) {
     const bool oauth_route = match.route >= kOAuthMetadata && match.route <= kIntrospect;
     if (!path.starts_with("/api/") && !oauth_route) {
       if (match.route == kHealth && request.method == "GET") {
-        observed(JsonResponse(200, R"({"status":"ok"})"));
+        observed(Health());
       } else if (match.route == kMetrics && request.method == "GET") {
         observed(RenderMetrics());
       } else if (match.route == kOther) {
@@ -539,6 +539,23 @@ void Api::Handle(HttpRequest request, Responder respond) {
       observed(ProblemResponse(500, "internal error; see the server log"));
     }
   }
+}
+
+// Degraded is still 200: the server takes and answers requests exactly (events wait in the
+// index's tail, audit events in the identity store), and a load balancer that took it out of
+// rotation would turn a slow indexer into refused events. Monitors read the body; /metrics says
+// more (evident_indexer_retrying, evident_audit_events_waiting).
+HttpResponse Api::Health() const {
+  const bool indexer_retrying = store_.Stats().index_retrying;
+  const bool audit_waiting = audit_backlog_->waiting.load();
+  std::string body = R"({"status":")";
+  body += indexer_retrying || audit_waiting ? "degraded" : "ok";
+  body += R"(","indexer":")";
+  body += indexer_retrying ? "retrying" : "ok";
+  body += R"(","audit":")";
+  body += audit_waiting ? "waiting" : "ok";
+  body += R"("})";
+  return JsonResponse(200, std::move(body));
 }
 
 HttpResponse Api::RenderMetrics() const {

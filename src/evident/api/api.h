@@ -172,6 +172,7 @@ class Api {
   HttpResponse EventHistogram(std::string_view query, const Principal& principal);
   HttpResponse GetEvent(std::string_view tenant, std::string_view id, const Principal& principal);
   HttpResponse RenderMetrics() const;
+  HttpResponse Health() const;
   // The OAuth client registry (identity_handler.cc).
   void CreateOAuthClient(const Call& call, const Principal& principal, Responder respond);
   HttpResponse ListOAuthClients(const Call& call, const Principal& principal);

@@ -112,7 +112,7 @@ TEST_F(ApiTest, HealthNeedsNoCredential) {
   HttpResponse response = Send("GET", "/healthz", "", "", "");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.content_type, "application/json");
-  EXPECT_EQ(response.body, R"({"status":"ok"})");
+  EXPECT_EQ(response.body, R"({"status":"ok","indexer":"ok","audit":"ok"})");
 }
 
 TEST_F(ApiTest, ApiRequiresBearerToken) {
@@ -263,6 +263,7 @@ class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
     std::filesystem::remove_all(Dir());
     storage::sqlite::SqliteOptions options;
     options.data_dir = Dir();
+    options.index_retry_max_ms = 5;
     auto store = storage::sqlite::OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -308,6 +309,8 @@ TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) 
   ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(kept->size(), 2u);
   EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 1\n"));
+  EXPECT_EQ(Send("GET", "/healthz", "", "", "").body,
+            R"({"status":"degraded","indexer":"ok","audit":"waiting"})");
   EXPECT_EQ(ParseJson(Send("GET", created("initech")).body)["total"].GetUint64(), 0u);
   // The next audited change brings them.
   ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"umbrella","name":"Umbrella"})").status, 201);
@@ -315,6 +318,8 @@ TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) 
   ASSERT_TRUE(kept.has_value());
   EXPECT_TRUE(kept->empty());
   EXPECT_THAT(Send("GET", "/metrics").body, HasSubstr("\nevident_audit_events_waiting 0\n"));
+  EXPECT_EQ(Send("GET", "/healthz", "", "", "").body,
+            R"({"status":"ok","indexer":"ok","audit":"ok"})");
   for (std::string_view tenant : {"initech", "hooli", "umbrella"}) {
     rapidjson::Document page = ParseJson(Send("GET", created(tenant)).body);
     ASSERT_EQ(page["total"].GetUint64(), 1u) << tenant;
@@ -324,6 +329,24 @@ TEST_F(ApiOnSqliteTest, AnAuditEventTheLogCannotTakeIsKeptAndStoredWithTheNext) 
   ASSERT_EQ(Send("POST", "/api/v1/tenants", R"({"id":"wayne","name":"Wayne"})").status, 201);
   EXPECT_EQ(ParseJson(Send("GET", created("initech")).body)["total"].GetUint64(), 1u);
   EXPECT_EQ(ParseJson(Send("GET", created("wayne")).body)["total"].GetUint64(), 1u);
+}
+
+// While the indexer tries again a batch it could not write (its full-text files' WAL cannot grow:
+// a full disk), /healthz says so, still 200 since every answer stays exact, and is ok again once
+// the batch is written.
+TEST_F(ApiOnSqliteTest, HealthIsDegradedWhileTheIndexerRetries) {
+  const std::string ok = R"({"status":"ok","indexer":"ok","audit":"ok"})";
+  EXPECT_EQ(Send("GET", "/healthz", "", "", "").body, ok);
+  vfs.Arm(".words.db-wal", storage::sqlite::FaultVfs::Fail::kEveryWrite);
+  ASSERT_EQ(Post(EventJson(R"("id":"evt-1")")).status, 201);
+  ASSERT_TRUE(vfs.WaitForFailures(2, std::chrono::seconds(60)));  // the first try has failed
+  HttpResponse degraded = Send("GET", "/healthz", "", "", "");
+  EXPECT_EQ(degraded.status, 200);
+  EXPECT_EQ(degraded.body, R"({"status":"degraded","indexer":"retrying","audit":"ok"})");
+  EXPECT_EQ(ParseJson(Send("GET", "/api/v1/events?tenant=acme").body)["total"].GetUint64(), 1u);
+  vfs.Disarm();
+  store_->WaitUntilIndexed();
+  EXPECT_EQ(Send("GET", "/healthz", "", "", "").body, ok);
 }
 
 // On a server that audits nothing else, the kept events are stored by StoreKeptAudit (which the

@@ -1380,6 +1380,7 @@ Status SqliteEventStore::IndexEvents(const std::vector<TailPtr>& events) {
     index_split_ = false;
     std::lock_guard tail_lock(tail_mu_);
     watermark_ = new_watermark;
+    index_retrying_ = false;  // with the watermark: whoever sees one caught up sees no retry
     DropFromTail(new_watermark);
   }
   tail_cv_.notify_all();
@@ -1785,7 +1786,7 @@ void SqliteEventStore::RunIndexer() {
     Status indexed = IndexEvents(batch);
     std::unique_lock lock(tail_mu_);
     if (indexed) {
-      if (index_retrying_) {
+      if (failed_tries > 0) {
         spdlog::info("indexer: indexed through position {} after {} failed tries", watermark_,
                      failed_tries);
       }

@@ -229,6 +229,9 @@ TEST_F(ApiTest, EveryFilterMatchesAnIndependentExpectation) {
                 [](const Sent& e) { return e.note == "keys rotated twice"; });
   ExpectMatches("q=lab", [](const Sent& e) { return e.resource_name == "lab"; });
   ExpectMatches("q=rot", [](const Sent&) { return false; });  // whole words only
+  // An address as pasted from a mail header: that whole address, not user11's.
+  ExpectMatches("q=%3CUSER1%40example.test%3E%2C",
+                [](const Sent& e) { return e.actor_id == "u_1"; });
   ExpectMatches("tenant=globex&action=create,update&status=success&q=office", [](const Sent& e) {
     return e.tenant == "globex" && (e.action == "create" || e.action == "update") &&
            e.status == "success" && HasWord(e, "office");

@@ -91,10 +91,41 @@ constexpr std::string_view kTypeWord = "_type_";
 void AppendAddressWord(std::string_view address, std::string& out) {
   out += kAddressWord;
   for (const char c : address) {
-    unsigned char byte = static_cast<unsigned char>(c);
-    if (byte >= 'A' && byte <= 'Z') byte = static_cast<unsigned char>(byte - 'A' + 'a');
-    out += static_cast<char>('a' + (byte >> 4));
-    out += static_cast<char>('a' + (byte & 0xF));
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 'A' && byte <= 'Z') {
+      out += static_cast<char>(byte - 'A' + 'a');
+    } else if (byte != 'z' && core::kWordBytes[byte] != core::kNotWord) {
+      out += c;
+    } else {
+      out += 'z';
+      switch (byte) {
+        case 'z':
+          out += 'z';
+          break;
+        case '@':
+          out += 'a';
+          break;
+        case '.':
+          out += 'b';
+          break;
+        case '-':
+          out += 'c';
+          break;
+        case '_':
+          out += 'd';
+          break;
+        case '+':
+          out += 'e';
+          break;
+        case '%':
+          out += 'f';
+          break;
+        default:  // no address holds another byte; kept one to one all the same
+          out += 'g';
+          out += static_cast<char>('a' + (byte >> 4));
+          out += static_cast<char>('a' + (byte & 0xF));
+      }
+    }
   }
 }
 
@@ -157,9 +188,9 @@ void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string
 }
 
 bool IndexedPerTenant(std::string_view word) {
-  return std::none_of(word.begin(), word.end(), [](char c) {
-    return core::kWordBytes[static_cast<unsigned char>(c)] == core::kWordDigit;
-  });
+  return word.starts_with(kAddressWord) || std::none_of(word.begin(), word.end(), [](char c) {
+           return core::kWordBytes[static_cast<unsigned char>(c)] == core::kWordDigit;
+         });
 }
 
 std::string TenantToken(std::string_view word, int64_t tenant_term) {

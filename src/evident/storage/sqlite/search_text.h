@@ -16,7 +16,7 @@ namespace evident::storage::sqlite {
 // digits and non-ASCII bytes (core::SearchWords), and the index's tokenizer is FTS5's `ascii`
 // with `_` added to its token characters.
 //
-// A word with a digit (an id, a number, a hash, an address) is indexed as itself, shared by all
+// A word with a digit (an id, a number, a hash, an IP address) is indexed as itself, shared by all
 // tenants: such words take many values, each in few events, so one token per tenant would
 // multiply the dictionary (it cost a fifth of the indexing rate at 10M events) and shorten lists
 // that are short already. Tenant + such a word is narrowed through the events table instead.
@@ -33,12 +33,13 @@ std::string ValueWord(core::EventStatus status);
 std::string ValueWord(core::EventType type);
 
 // An email address (core::ForEachAddress, lower-cased) in an event's searched text is also a
-// token of its own, per tenant as a word is: `_at_` and the address's bytes, each as two letters
-// from `a` to `p` (so a token holds no digit and no byte FTS5 would split on, and one address is
-// never another's). An address term of `q` is then one doclist, exactly its events: as the phrase
-// of its words, `ana.0@tenant-0.test` read every event of every `ana.N` user of the tenant, since
-// each holds those words through its own email (1.1 s in its tenant at 10M events). This is the
-// word of that token.
+// token of its own, per tenant as a word without a digit is: `_at_` and the address with every
+// byte FTS5 would split on written as `z` and a letter (`@` za, `.` zb, `-` zc, `_` zd, `+` ze,
+// `%` zf, `z` itself zz), so `ana.0@acme.test` is `_at_anazb0zaacmezbtest`. One address is never
+// another's token, nor the start of another's followed by the separator. An address term of `q` is
+// then one doclist, exactly its events: as the phrase of its words, `ana.0@tenant-0.test` read
+// every event of every `ana.N` user of the tenant, since each holds those words through its own
+// email (1.1 s in its tenant at 10M events). This is the word of that token.
 std::string AddressWord(std::string_view address);
 
 // Appends the searchable words of `event` to `out` as tokens of `tenant_term`, lower-cased
@@ -49,7 +50,7 @@ std::string AddressWord(std::string_view address);
 // treats every non-ASCII byte as part of a word, as SearchWords does).
 void AppendSearchText(const core::Event& event, int64_t tenant_term, std::string& out);
 
-// Whether `word` is indexed per tenant (it has no ASCII digit).
+// Whether `word` is indexed per tenant (it has no ASCII digit, or is an AddressWord).
 bool IndexedPerTenant(std::string_view word);
 
 // For a word indexed per tenant (lower-case, as core::SearchWords yields it): its token for one

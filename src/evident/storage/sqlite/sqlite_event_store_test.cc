@@ -1549,11 +1549,13 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   event.details = R"({"label":"Blue moon","list":["x1",{"deep":"Été"}],"n":3})";
   std::string text;
   AppendSearchText(event, 12, text);
-  // Words with a digit are shared by every tenant; an address is also a token of its own, the
-  // lower-cased address's bytes as letters (no digit: per tenant).
-  const std::string ana = "_at_gbgogbeagbgdgngfcohegfhdhe";  // ana@acme.test
+  // Words with a digit are shared by every tenant; an address is also a token of its own, per
+  // tenant, its bytes that are no word's escaped.
+  const std::string ana = "_at_anazaacmezbtest";  // ana@acme.test
   EXPECT_EQ(AddressWord("ANA@acme.TEST"), ana);
+  EXPECT_EQ(AddressWord("z.9-x_y+%@q"), "_at_zzzb9zcxzdyzezfzaq");
   EXPECT_TRUE(IndexedPerTenant(ana));
+  EXPECT_TRUE(IndexedPerTenant(AddressWord("ana.0@acme.test")));
   EXPECT_EQ(text, "rotate_12 keys_12 ana_12 acme_12 test_12 " + ana +
                       "_12 blue_12 moon_12 x1 \xC3\x89t\xC3\xA9_12 ");
   // Each address once, wherever it is; no two addresses share a token.
@@ -1563,6 +1565,7 @@ TEST(SearchText, HoldsTheWordsMatchesLooksAt) {
   EXPECT_EQ(text, "rotate_12 keys_12 ana_12 acme_12 test_12 " + ana + "_12 bob_12 " +
                       AddressWord("bob.ana@acme.test") + "_12 ");
   EXPECT_NE(AddressWord("ab@c"), AddressWord("a@bc"));
+  EXPECT_NE(AddressWord("a.z@b"), AddressWord("a.@zb"));  // zb is no `.`: z is written zz
   // A control character separates words, whichever way canonical JSON escapes it.
   event = core::Event{};
   event.details = R"({"log":"first\rsecond\nthird"})";

@@ -93,8 +93,9 @@ inline constexpr size_t kMaxAddressSize = 254;
 // of domain bytes after it (word bytes, `.` and `-`), trimmed to start and end with a word byte;
 // both parts non-empty, at most kMaxAddressSize bytes in all. Search text and queries are both
 // read through it, so `ana@acme.test.` at the end of a sentence holds `ana@acme.test`.
-// Hand-written: the indexer runs it over every string of every event, and a regular expression
-// per string cost more than the rest of its scan; it only looks further where there is an `@`.
+// Hand-written: an address here must be cut exactly where the words around it are (kWordBytes),
+// which no address parser does, and the indexer runs it over every string of every event (it
+// looks no further than find('@') in a string without one).
 template <typename Visit>
 void ForEachAddress(std::string_view text, Visit&& visit) {
   auto is_word = [](char c) { return kWordBytes[static_cast<unsigned char>(c)] != kNotWord; };

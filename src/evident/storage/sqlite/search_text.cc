@@ -89,42 +89,23 @@ constexpr std::string_view kTypeWord = "_type_";
 
 // AddressWord(address), appended to `out` (the indexer's text, without a string of its own).
 void AppendAddressWord(std::string_view address, std::string& out) {
+  // The bytes an address may hold that are no word's, and `z`, each written `z` and a letter.
+  static constexpr std::string_view kEscaped = "z@.-_+%", kEscapes = "zabcdef";
   out += kAddressWord;
   for (const char c : address) {
     const auto byte = static_cast<unsigned char>(c);
+    const size_t escaped = kEscaped.find(c);
     if (byte >= 'A' && byte <= 'Z') {
       out += static_cast<char>(byte - 'A' + 'a');
-    } else if (byte != 'z' && core::kWordBytes[byte] != core::kNotWord) {
-      out += c;
-    } else {
+    } else if (escaped != std::string_view::npos) {
       out += 'z';
-      switch (byte) {
-        case 'z':
-          out += 'z';
-          break;
-        case '@':
-          out += 'a';
-          break;
-        case '.':
-          out += 'b';
-          break;
-        case '-':
-          out += 'c';
-          break;
-        case '_':
-          out += 'd';
-          break;
-        case '+':
-          out += 'e';
-          break;
-        case '%':
-          out += 'f';
-          break;
-        default:  // no address holds another byte; kept one to one all the same
-          out += 'g';
-          out += static_cast<char>('a' + (byte >> 4));
-          out += static_cast<char>('a' + (byte & 0xF));
-      }
+      out += kEscapes[escaped];
+    } else if (core::kWordBytes[byte] != core::kNotWord) {
+      out += c;
+    } else {  // no address holds another byte (core::ForEachAddress); one to one all the same
+      out += "zg";
+      out += static_cast<char>('a' + (byte >> 4));
+      out += static_cast<char>('a' + (byte & 0xF));
     }
   }
 }

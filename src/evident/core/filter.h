@@ -91,11 +91,11 @@ inline constexpr size_t kMaxAddressSize = 254;
 // Calls visit(address) with each email address in `text`, as written (not lower-cased), in order:
 // around each `@`, the longest run of local-part bytes before it (word bytes and `. _ + - %`) and
 // of domain bytes after it (word bytes, `.` and `-`), trimmed to start and end with a word byte;
-// both parts non-empty, at most kMaxAddressSize bytes in all. Search text and queries are both
-// read through it, so `ana@acme.test.` at the end of a sentence holds `ana@acme.test`.
-// Hand-written: an address here must be cut exactly where the words around it are (kWordBytes),
-// which no address parser does, and the indexer runs it over every string of every event (it
-// looks no further than find('@') in a string without one).
+// both parts non-empty, the domain starting with a word byte, at most kMaxAddressSize bytes.
+// Search text and queries are both read through it, so `ana@acme.test.` at the end of a sentence
+// holds `ana@acme.test`. Hand-written: an address here must be cut exactly where the words around
+// it are (kWordBytes), which no address parser does, and the indexer runs it over every string of
+// every event (it looks no further than find('@') in a string without one).
 template <typename Visit>
 void ForEachAddress(std::string_view text, Visit&& visit) {
   auto is_word = [](char c) { return kWordBytes[static_cast<unsigned char>(c)] != kNotWord; };

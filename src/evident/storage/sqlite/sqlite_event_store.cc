@@ -933,8 +933,13 @@ Status SqliteEventStore::Open() {
     auto select = state_db_->Prepare(
         "SELECT (SELECT value FROM state WHERE key = 'watermark'), "
         "(SELECT value FROM state WHERE key = 'format')");
-    rebuild = !ready || !select || !(*select)->Step().has_value() ||
-              (*select)->ColumnInt(1) != kIndexFormat;
+    const bool read = ready && select && (*select)->Step().has_value();
+    rebuild = !read || (*select)->ColumnInt(1) != kIndexFormat;
+    if (read && rebuild && (*select)->ColumnInt(0) > 0) {
+      spdlog::info(
+          "index: format {} found, this build writes format {}: rebuilding it from the log",
+          (*select)->ColumnInt(1), kIndexFormat);
+    }
     if (select) {
       watermark_ = (*select)->ColumnInt(0);
       (*select)->Reset();
@@ -1011,6 +1016,15 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
       furthest_partition = std::max(furthest_partition, partition->watermark);
     }
   }
+  // Open waits for this: say so when it is long (a rebuilt index reads the whole log, about 2.5
+  // minutes at 10M events on two cores), so that an operator does not take it for a hang.
+  const int64_t to_index = log_position_ - watermark_;
+  const auto started = std::chrono::steady_clock::now();
+  const bool long_catch_up = static_cast<size_t>(to_index) > keep_in_tail;
+  if (long_catch_up) {
+    spdlog::info("index: indexing {} events of the log (positions {} to {}) before opening",
+                 to_index, watermark_ + 1, log_position_);
+  }
   for (;;) {
     const int64_t pending = log_position_ - watermark_;
     const bool to_tail =
@@ -1042,6 +1056,13 @@ Status SqliteEventStore::CatchUpFromLog(size_t keep_in_tail) {
       std::shared_ptr<const TailChunk> chunk = MakeTailChunk(events);
       std::lock_guard lock(tail_mu_);
       AddToTail(std::move(chunk));
+      if (long_catch_up) {
+        spdlog::info(
+            "index: indexed through position {} in {:.1f} s; {} events left to the indexer",
+            watermark_,
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+            pending);
+      }
       return {};
     }
     EVIDENT_RETURN_IF_ERROR(IndexEvents(events));

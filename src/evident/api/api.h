@@ -222,6 +222,11 @@ class Api {
   struct AuditBacklog {
     std::atomic<bool> waiting{false};
     std::atomic<bool> carrying{false};
+    // Ends a claim (ClaimKeptAudit) once the append that carried the kept events through `through`
+    // is done (`appended`): forgets them if it stored them; if it did not, or they cannot be
+    // forgotten (appended again with the next ones: twice rather than none), they wait again.
+    util::Status EndCarry(auth::IdentityService& identity, const util::Status& appended,
+                          int64_t through);
   };
   const std::shared_ptr<AuditBacklog> audit_backlog_ = std::make_shared<AuditBacklog>();
 };

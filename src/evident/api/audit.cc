@@ -114,14 +114,6 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
       [response = std::move(response), respond = std::move(respond), fresh = std::move(fresh),
        carried_through, backlog = std::move(backlog),
        &identity = identity_](util::Result<std::vector<storage::Appended>> appended) mutable {
-        if (appended && carried_through) {
-          if (auto forgotten = identity.ForgetPendingAudit(*carried_through); !forgotten) {
-            // Appended again with the next ones: an audit event twice rather than none.
-            spdlog::error("audit events appended cannot be forgotten: {}",
-                          forgotten.error().ToString());
-            backlog->waiting.store(true);
-          }
-        }
         if (!appended) {
           // The change is made; its record must not be lost. Kept, it goes with the next ones.
           size_t kept = 0;
@@ -133,11 +125,18 @@ void Api::Audit(const Call& call, const Principal* principal, std::vector<AuditR
             }
             ++kept;
           }
-          if (kept > 0 || carried_through) backlog->waiting.store(true);
+          if (kept > 0) backlog->waiting.store(true);
           spdlog::warn("{} audit events kept to be stored later: {}", kept,
                        appended.error().ToString());
         }
-        if (carried_through) backlog->carrying.store(false);
+        if (carried_through) {
+          const util::Status stored = appended ? util::Status() : util::Status(appended.error());
+          if (auto ended = backlog->EndCarry(identity, stored, *carried_through);
+              !ended && appended) {
+            spdlog::error("audit events appended cannot be forgotten: {}",
+                          ended.error().ToString());
+          }
+        }
         respond(std::move(response));
       },
       ledger::Admission::kAlways);
@@ -169,10 +168,15 @@ util::Status Api::StoreKeptAudit() {
   EVIDENT_ASSIGN_OR_RETURN(std::optional<int64_t> through, ClaimKeptAudit(kept));
   if (!through) return {};
   auto appended = writer_.SubmitAndWait(std::move(kept));
-  util::Status stored =
-      appended ? identity_.ForgetPendingAudit(*through) : util::Status(appended.error());
-  if (!stored) audit_backlog_->waiting.store(true);
-  audit_backlog_->carrying.store(false);
+  return audit_backlog_->EndCarry(
+      identity_, appended ? util::Status() : util::Status(appended.error()), *through);
+}
+
+util::Status Api::AuditBacklog::EndCarry(auth::IdentityService& identity,
+                                         const util::Status& appended, int64_t through) {
+  util::Status stored = appended ? identity.ForgetPendingAudit(through) : appended;
+  if (!stored) waiting.store(true);
+  carrying.store(false);
   return stored;
 }
 

@@ -2626,10 +2626,11 @@ Result<PartitionQuery> SqliteEventStore::Translate(Snapshot::Part& part,
         query.walks.push_back(" AND tenant = " + std::to_string(tenant) + time_where);
       }
     }
-    if (filter.search.size() == 1 && IndexedWords(filter.search[0]).size() == 1 &&
-        filter.statuses.empty() && filter.types.empty() && filter.actions.empty() &&
-        filter.workspaces.empty() && filter.resource_types.empty()) {
-      const std::string word = IndexedWords(filter.search[0])[0];
+    const std::vector<std::string> only_term =
+        filter.search.size() == 1 ? IndexedWords(filter.search[0]) : std::vector<std::string>();
+    if (only_term.size() == 1 && filter.statuses.empty() && filter.types.empty() &&
+        filter.actions.empty() && filter.workspaces.empty() && filter.resource_types.empty()) {
+      const std::string& word = only_term[0];
       // A word with a digit is every tenant's token: counted so only when no tenant is named.
       if (IndexedPerTenant(word) || tenant_ids.empty())
         query.counted_word = TokensOfWord(word, tenant_ids);

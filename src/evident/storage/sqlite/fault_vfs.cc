@@ -153,9 +153,12 @@ FaultVfs::~FaultVfs() {
 }
 
 void FaultVfs::Arm(std::string suffix, Fail what) {
-  std::lock_guard lock(mu_);
-  suffix_ = std::move(suffix);
-  what_ = what;
+  {
+    std::lock_guard lock(mu_);
+    suffix_ = std::move(suffix);
+    what_ = what;
+  }
+  failed_.notify_all();  // stalled writes go on
 }
 
 bool FaultVfs::WaitForFailures(uint64_t count, std::chrono::seconds timeout) {
@@ -169,8 +172,14 @@ uint64_t FaultVfs::failures() {
 }
 
 bool FaultVfs::ShouldFail(const char* file, const void* data, int amount) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (what_ == Fail::kNothing || file == nullptr || !std::string_view(file).ends_with(suffix_)) {
+    return false;
+  }
+  if (what_ == Fail::kStall) {
+    ++failures_;
+    failed_.notify_all();
+    failed_.wait(lock, [&] { return what_ != Fail::kStall; });
     return false;
   }
   if (what_ == Fail::kCommitFrames) {

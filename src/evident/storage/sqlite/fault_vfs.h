@@ -1,4 +1,4 @@
-// Tests only: a full disk, on demand, for SQLite.
+// Tests only: a full disk, or one that does not answer, on demand, for SQLite.
 #pragma once
 
 #include <sqlite3.h>
@@ -23,6 +23,7 @@ class FaultVfs {
     kNothing,
     kEveryWrite,    // every write to a matching file
     kCommitFrames,  // in a matching WAL, the header of each frame that commits a transaction
+    kStall,         // every write to a matching file waits, then succeeds, once disarmed
   };
 
   FaultVfs();
@@ -33,11 +34,13 @@ class FaultVfs {
   // Fails `what` in the files whose name ends with `suffix` (e.g. ".words.db-wal"), from now on.
   void Arm(std::string suffix, Fail what);
   void Disarm() { Arm("", Fail::kNothing); }
-  // Waits until `count` writes have been failed since the start; false after `timeout`.
+  // Waits until `count` writes have been failed (or stalled) since the start; false after
+  // `timeout`.
   bool WaitForFailures(uint64_t count, std::chrono::seconds timeout);
-  uint64_t failures();  // writes failed since the start
+  uint64_t failures();  // writes failed (or stalled) since the start
 
-  // For the shim's callbacks: whether to fail this write to `file`.
+  // For the shim's callbacks: whether to fail this write to `file` (after waiting, while armed
+  // to stall it).
   bool ShouldFail(const char* file, const void* data, int amount);
   sqlite3_vfs* real() const { return real_; }
 
@@ -45,10 +48,10 @@ class FaultVfs {
   sqlite3_vfs* real_;
   sqlite3_vfs vfs_{};
   std::mutex mu_;
-  std::condition_variable failed_;
-  std::string suffix_;          // guarded by mu_
-  Fail what_ = Fail::kNothing;  // guarded by mu_
-  uint64_t failures_ = 0;       // guarded by mu_
+  std::condition_variable failed_;  // a write failed or stalled; or Arm changed what to do
+  std::string suffix_;              // guarded by mu_
+  Fail what_ = Fail::kNothing;      // guarded by mu_
+  uint64_t failures_ = 0;           // guarded by mu_
 };
 
 }  // namespace evident::storage::sqlite

@@ -83,6 +83,13 @@ struct StoreStats {
   int64_t indexed_position = 0;  // the indexer's watermark
   uint64_t index_failures = 0;   // index batches that failed (each is retried) since the open
   bool index_retrying = false;   // the last one failed: the indexer is waiting to try it again
+  // The tail: events acknowledged but not indexed yet, kept in memory, and the bytes they take.
+  uint64_t tail_events = 0;
+  uint64_t tail_bytes = 0;
+  // Back-pressure: appends that waited for the indexer to make room in the tail since the open,
+  // and whether one waits now.
+  uint64_t append_waits = 0;
+  bool append_waiting = false;
 };
 
 // What a backend made of one request's events ahead of the writer (EventStore::Prepare): the work

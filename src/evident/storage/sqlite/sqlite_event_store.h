@@ -42,9 +42,13 @@ struct SqliteOptions {
   const core::Clock* clock = nullptr;  // not owned, must outlive the store; nullptr: system clock
   IndexerMode indexer = IndexerMode::kBackground;
   size_t index_batch_events = 50'000;  // events per index transaction at most
-  // Back-pressure: Append waits for the indexer while the tail holds this many events (but not
-  // while the indexer waits to retry a batch that failed).
+  // Back-pressure: Append waits for the indexer while the tail (the events not indexed yet, kept
+  // decoded in memory) holds this many events or this many bytes (but not while the indexer
+  // waits to retry a batch that failed). The bytes bound the memory whatever the events' size;
+  // the events bound how much of the tail a query scans. The bench's events take ~1.5 KB each,
+  // so 96 MiB hold ~68,000 of them (docs/benchmarks.md, "The unindexed tail bounded in bytes").
   size_t max_tail_events = 100'000;
+  size_t max_tail_bytes = size_t{96} << 20;
   // Page cache of the log's writer connection: it appends, touching only its trees' right edges
   // (a few MB), so a larger cache only holds pages it will not read again (32 MiB peaked ~25 MB
   // higher at 10M events; docs/benchmarks.md).
@@ -90,8 +94,8 @@ struct SqliteOptions {
 // Opens the store in options.data_dir, creating it when empty. Recovers on its own from a crash:
 // the log holds every acknowledged event, and the index catches up from its watermark (when the
 // index is missing, damaged or ahead of the log it is rebuilt). Opening blocks while more than
-// max_tail_events events wait to be indexed. Errors: IOError, Corruption (the log is damaged).
-// Only one process may open a data directory at a time.
+// the tail may hold (max_tail_events, max_tail_bytes) waits to be indexed. Errors: IOError,
+// Corruption (the log is damaged). Only one process may open a data directory at a time.
 util::Result<std::unique_ptr<EventStore>> OpenSqliteEventStore(const SqliteOptions& options);
 
 // Drops every index file under `data_dir` and rebuilds the index from the log (offline: no store

@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "evident/storage/sqlite/audit_log.h"
 #include "evident/storage/sqlite/body_codec.h"
@@ -64,6 +65,7 @@ class SqliteStoreTest : public ::testing::Test {
     options.index_checkpoint_frames = index_checkpoint_frames_;
     options.index_retry_max_ms = index_retry_max_ms_;
     options.max_tail_events = max_tail_events_;
+    options.max_tail_bytes = max_tail_bytes_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -171,6 +173,7 @@ class SqliteStoreTest : public ::testing::Test {
   int index_checkpoint_frames_ = 20'000;
   int index_retry_max_ms_ = 10'000;
   size_t max_tail_events_ = 100'000;
+  size_t max_tail_bytes_ = SqliteOptions().max_tail_bytes;
 };
 
 // Waits for the store to index everything appended, for a minute at most: a test of an indexer
@@ -645,6 +648,82 @@ TEST_F(SqliteStoreTest, AnIndexBatchThatFailsIsTriedAgainAndEveryAnswerStaysExac
   EXPECT_GE(stats.index_failures, 2u);  // in each part
   EXPECT_FALSE(stats.index_retrying);
   ExpectAnswersBeforeAndAfterReopening(*store, expected);
+}
+
+// Back-pressure: while the events not indexed yet take max_tail_bytes, an Append waits for the
+// indexer (here stalled on a disk that does not answer) and writes nothing; once the indexer has
+// made room it goes on. And a store opened on a log whose unindexed events would take more than
+// that indexes the oldest of them first.
+TEST_F(SqliteStoreTest, AppendWaitsWhileTheUnindexedEventsTakeTheirBoundInMemory) {
+  FaultVfs vfs;
+  auto measured = Open();
+  ASSERT_NE(measured, nullptr);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kStall);
+  AppendRange(*measured, 0, 10);
+  ASSERT_TRUE(vfs.WaitForFailures(1, std::chrono::seconds(60)));  // the indexer took them
+  const StoreStats ten = measured->Stats();
+  EXPECT_EQ(ten.tail_events, 10u);
+  // Each holds at least its struct and its details (MakeEvent's are over 15 bytes).
+  EXPECT_GT(ten.tail_bytes, 10 * (sizeof(core::Event) + MakeEvent(0).details.size()));
+  EXPECT_LT(ten.tail_bytes, 10 * 4096u);
+  EXPECT_EQ(ten.append_waits, 0u);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*measured));
+  EXPECT_EQ(measured->Stats().tail_events, 0u);
+  EXPECT_EQ(measured->Stats().tail_bytes, 0u);
+  measured->Close();
+  measured.reset();
+  std::filesystem::remove_all(dir_);
+
+  max_tail_bytes_ = ten.tail_bytes;  // ten events fill it
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kStall);
+  AppendRange(*store, 0, 10);  // the tail was empty: no wait
+  ASSERT_TRUE(vfs.WaitForFailures(vfs.failures() + 1, std::chrono::seconds(60)));
+  auto appended = std::async(std::launch::async, [&] { AppendRange(*store, 10, 5); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (!store->Stats().append_waiting && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  const StoreStats waiting = store->Stats();
+  EXPECT_TRUE(waiting.append_waiting);
+  EXPECT_EQ(waiting.append_waits, 1u);
+  EXPECT_EQ(waiting.log_position, 10);  // nothing of the second Append is written
+  EXPECT_EQ(waiting.tail_events, 10u);
+  vfs.Disarm();
+  ASSERT_EQ(appended.wait_for(std::chrono::minutes(1)), std::future_status::ready);
+  appended.get();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  const StoreStats after = store->Stats();
+  EXPECT_FALSE(after.append_waiting);
+  EXPECT_EQ(after.log_position, 15);
+  EXPECT_EQ(after.indexed_position, 15);
+  EXPECT_EQ(after.tail_bytes, 0u);
+  store->Close();
+  store.reset();
+
+  // Opened with a tail that holds fewer bytes than its 1,200 unindexed events take (the indexer
+  // indexes only while a caller waits, so every event appended stays unindexed until the
+  // reopen): the oldest are indexed before Open returns, and what stays unindexed fits.
+  std::filesystem::remove_all(dir_);
+  const std::string expected = IndexedAnswersThenClose();
+  std::filesystem::remove_all(dir_);
+  max_tail_bytes_ = SqliteOptions().max_tail_bytes;
+  auto unindexed = Open(IndexerMode::kOnlyWhenWaitedFor);
+  ASSERT_NE(unindexed, nullptr);
+  AppendRange(*unindexed, 0, 1200);
+  EXPECT_EQ(unindexed->Stats().indexed_position, 0);
+  unindexed->Close();
+  unindexed.reset();
+  max_tail_bytes_ = ten.tail_bytes;
+  auto reopened = Open();
+  ASSERT_NE(reopened, nullptr);
+  const StoreStats opened = reopened->Stats();
+  EXPECT_GE(opened.indexed_position, 1190);
+  EXPECT_LT(opened.tail_bytes, ten.tail_bytes);
+  EXPECT_EQ(opened.tail_events, static_cast<uint64_t>(1200 - opened.indexed_position));
+  EXPECT_EQ(Answers(*reopened), expected);
 }
 
 // A batch whose rows files commit but whose full-text files do not leaves events in the index

@@ -544,6 +544,9 @@ TEST_F(ApiTest, MetricsUseRouteTemplatesAndCountIngestion) {
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_lag_events 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_failures_total 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_retrying 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_tail_bytes 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_ingest_waits_total 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_ingest_waiting 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("# TYPE evident_audit_events_waiting gauge\n"
                                       "evident_audit_events_waiting 0\n"));
 }

@@ -113,10 +113,22 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
         "evident_indexer_failures_total {}\n"
         "# HELP evident_indexer_retrying 1 while the indexer waits to try a failed batch again.\n"
         "# TYPE evident_indexer_retrying gauge\n"
-        "evident_indexer_retrying {}\n",
+        "evident_indexer_retrying {}\n"
+        "# HELP evident_indexer_tail_bytes Memory taken by the events not indexed yet (bounded "
+        "by max_tail_mib).\n"
+        "# TYPE evident_indexer_tail_bytes gauge\n"
+        "evident_indexer_tail_bytes {}\n"
+        "# HELP evident_ingest_waits_total Appends that waited for the indexer to make room "
+        "for their events.\n"
+        "# TYPE evident_ingest_waits_total counter\n"
+        "evident_ingest_waits_total {}\n"
+        "# HELP evident_ingest_waiting 1 while an append waits for the indexer.\n"
+        "# TYPE evident_ingest_waiting gauge\n"
+        "evident_ingest_waiting {}\n",
         stats.log_bytes, stats.index_bytes, stats.log_position,
         std::max<int64_t>(0, stats.log_position - stats.indexed_position), stats.index_failures,
-        stats.index_retrying ? 1 : 0);
+        stats.index_retrying ? 1 : 0, stats.tail_bytes, stats.append_waits,
+        stats.append_waiting ? 1 : 0);
   }
   out += fmt::format(
       "# HELP evident_audit_events_waiting 1 while audit events the log could not take wait, "

@@ -34,7 +34,7 @@ util::Result<Int> ParseInt(std::string_view text) {
   return value;
 }
 
-// The numeric settings (identity and access, ingest_nice), each with its bounds.
+// The numeric settings (identity and access, ingest_nice, max_tail_mib), each with its bounds.
 struct NumberSetting {
   std::string_view key;
   double ServeConfig::*real = nullptr;
@@ -54,6 +54,7 @@ const std::vector<NumberSetting>& NumberSettings() {
       {"lockout_max_failures_per_ip", nullptr, &ServeConfig::lockout_max_failures_per_ip, 1, 1e6},
       {"oauth_access_token_seconds", nullptr, &ServeConfig::oauth_access_token_seconds, 60, 86400},
       {"ingest_nice", nullptr, &ServeConfig::ingest_nice, 0, 19},
+      {"max_tail_mib", nullptr, &ServeConfig::max_tail_mib, 16, 65536},
   };
   return settings;
 }
@@ -150,14 +151,15 @@ util::Status ApplyToml(const std::string& path, ServeConfig& config) {
         const auto setting = std::find_if(settings.begin(), settings.end(),
                                           [&](const auto& one) { return one.key == key; });
         if (setting == settings.end()) {
-          return ConfigError(source, key,
-                             "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
-                             "admin_token, log_name, signing_key_file, io_threads, ingest_nice, "
-                             "admin_email, admin_password, rate_limit_rps, rate_limit_burst, "
-                             "session_ttl_seconds, session_idle_seconds, lockout_max_failures, "
-                             "lockout_window_seconds, lockout_seconds, "
-                             "lockout_max_failures_per_ip, public_url, "
-                             "oauth_access_token_seconds)");
+          return ConfigError(
+              source, key,
+              "unknown key (known: data_dir, listen, max_body_bytes, redact_keys, "
+              "admin_token, log_name, signing_key_file, io_threads, ingest_nice, "
+              "max_tail_mib, admin_email, admin_password, rate_limit_rps, rate_limit_burst, "
+              "session_ttl_seconds, session_idle_seconds, lockout_max_failures, "
+              "lockout_window_seconds, lockout_seconds, "
+              "lockout_max_failures_per_ip, public_url, "
+              "oauth_access_token_seconds)");
         }
         const double number = value.is_floating() ? toml::get<double>(value)
                                                   : static_cast<double>(toml::get<int64_t>(value));

@@ -31,6 +31,9 @@ struct ServeConfig {
   // How many nice levels below the rest of the server ingest requests are decoded
   // (server::HttpServerOptions::ingest_nice); 0 to 19.
   int64_t ingest_nice = 5;
+  // The memory the events acknowledged but not indexed yet may take before ingest waits for the
+  // indexer (storage::sqlite::SqliteOptions::max_tail_bytes), in MiB; 16 to 65536.
+  int64_t max_tail_mib = 96;
   // The super admin made on first start; the password is a secret, like admin_token.
   std::string admin_email = "admin@localhost";
   std::string admin_password;
@@ -68,14 +71,14 @@ EnvLookup ProcessEnvironment();
 
 // Merges, lowest first: defaults; the TOML file named by --config or EVIDENT_CONFIG (keys
 // data_dir, listen, max_body_bytes, redact_keys, admin_token, log_name, signing_key_file,
-// io_threads, ingest_nice, admin_email, admin_password, rate_limit_rps, rate_limit_burst,
-// session_ttl_seconds, session_idle_seconds, lockout_max_failures, lockout_window_seconds,
-// lockout_seconds, lockout_max_failures_per_ip, public_url, oauth_access_token_seconds); the
-// variables EVIDENT_ + the key in upper case (EVIDENT_DATA_DIR, EVIDENT_REDACT_KEYS as a comma
-// list, ...); then the flags. Errors: InvalidArgument naming the source and key (an unreadable or
-// malformed file, an unknown key, a wrong type, a listen address without a port, a port above
-// 65535, a zero body limit, io_threads outside 0..256, an empty redact key list entry). Never
-// throws.
+// io_threads, ingest_nice, max_tail_mib, admin_email, admin_password, rate_limit_rps,
+// rate_limit_burst, session_ttl_seconds, session_idle_seconds, lockout_max_failures,
+// lockout_window_seconds, lockout_seconds, lockout_max_failures_per_ip, public_url,
+// oauth_access_token_seconds); the variables EVIDENT_ + the key in upper case (EVIDENT_DATA_DIR,
+// EVIDENT_REDACT_KEYS as a comma list, ...); then the flags. Errors: InvalidArgument naming the
+// source and key (an unreadable or malformed file, an unknown key, a wrong type, a listen address
+// without a port, a port above 65535, a zero body limit, io_threads outside 0..256, an empty redact
+// key list entry). Never throws.
 util::Result<ServeConfig> LoadServeConfig(const ServeFlags& flags,
                                           const EnvLookup& env = ProcessEnvironment());
 

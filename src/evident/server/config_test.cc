@@ -53,6 +53,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(config->admin_token, "");
   EXPECT_EQ(config->io_threads, 0);
   EXPECT_EQ(config->ingest_nice, 5);
+  EXPECT_EQ(config->max_tail_mib, 96);
 }
 
 // Each layer overrides the one below it, key by key.
@@ -66,6 +67,7 @@ redact_keys = ["password", "pin"]
 admin_token = "from-toml"
 io_threads = 3
 ingest_nice = 0
+max_tail_mib = 64
 )");
   auto toml_only = LoadServeConfig(flags, Env());
   ASSERT_TRUE(toml_only) << toml_only.error().ToString();
@@ -76,12 +78,11 @@ ingest_nice = 0
   EXPECT_EQ(toml_only->admin_token, "from-toml");
   EXPECT_EQ(toml_only->io_threads, 3);
   EXPECT_EQ(toml_only->ingest_nice, 0);
+  EXPECT_EQ(toml_only->max_tail_mib, 64);
 
-  env_ = {{"EVIDENT_LISTEN", "127.0.0.1:9100"},
-          {"EVIDENT_MAX_BODY_BYTES", "2048"},
-          {"EVIDENT_ADMIN_TOKEN", "from-env"},
-          {"EVIDENT_REDACT_KEYS", "ssn, pan"},
-          {"EVIDENT_INGEST_NICE", "19"}};
+  env_ = {{"EVIDENT_LISTEN", "127.0.0.1:9100"}, {"EVIDENT_MAX_BODY_BYTES", "2048"},
+          {"EVIDENT_ADMIN_TOKEN", "from-env"},  {"EVIDENT_REDACT_KEYS", "ssn, pan"},
+          {"EVIDENT_INGEST_NICE", "19"},        {"EVIDENT_MAX_TAIL_MIB", "512"}};
   auto with_env = LoadServeConfig(flags, Env());
   ASSERT_TRUE(with_env) << with_env.error().ToString();
   EXPECT_EQ(with_env->data_dir, "/srv/toml");
@@ -91,6 +92,7 @@ ingest_nice = 0
   EXPECT_THAT(with_env->redact_keys, ElementsAre("ssn", "pan"));
   EXPECT_EQ(with_env->io_threads, 3);
   EXPECT_EQ(with_env->ingest_nice, 19);
+  EXPECT_EQ(with_env->max_tail_mib, 512);
 
   flags.listen = "[::1]:0";
   flags.data_dir = "/srv/flag";
@@ -120,6 +122,7 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
       {"data_dir = \n", "evident.toml"},         {"log_name = \"has space\"\n", "log_name"},
       {"log_name = \"a+b\"\n", "log_name"},      {"ingest_nice = 20\n", "ingest_nice"},
       {"ingest_nice = -1\n", "ingest_nice"},     {"ingest_nice = 2.5\n", "ingest_nice"},
+      {"max_tail_mib = 15\n", "max_tail_mib"},   {"max_tail_mib = 65537\n", "max_tail_mib"},
   };
   for (const auto& [text, mention] : bad_toml) {
     ServeFlags flags;
@@ -140,7 +143,8 @@ TEST_F(ConfigTest, BadConfigurationIsAClearError) {
                                                         {"EVIDENT_MAX_BODY_BYTES", "lots"},
                                                         {"EVIDENT_IO_THREADS", "-1"},
                                                         {"EVIDENT_INGEST_NICE", "20"},
-                                                        {"EVIDENT_INGEST_NICE", "low"}}) {
+                                                        {"EVIDENT_INGEST_NICE", "low"},
+                                                        {"EVIDENT_MAX_TAIL_MIB", "0"}}) {
     env_ = {{name, value}};
     auto config = LoadServeConfig({}, Env());
     ASSERT_FALSE(config) << name << "=" << value;

@@ -88,6 +88,7 @@ int Serve(const ServeConfig& config, std::ostream& out) {
   storage::sqlite::SqliteOptions store_options;
   store_options.data_dir = data_dir.string();
   store_options.clock = &core::SystemClock::Instance();
+  store_options.max_tail_bytes = static_cast<size_t>(config.max_tail_mib) << 20;
   auto store = storage::sqlite::OpenSqliteEventStore(store_options);
   if (!store) {
     spdlog::error("cannot open the store in {}: {}", data_dir.string(), store.error().ToString());

@@ -6,10 +6,12 @@
 
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <set>
 
 #include "evident/api/problem.h"
 #include "evident/auth/test_identity.h"
+#include "evident/core/event.h"
 #include "evident/storage/memory/memory_event_store.h"
 #include "evident/storage/sqlite/fault_vfs.h"
 #include "evident/storage/sqlite/sqlite_event_store.h"
@@ -347,6 +349,32 @@ TEST_F(ApiOnSqliteTest, HealthIsDegradedWhileTheIndexerRetries) {
   vfs.Disarm();
   store_->WaitUntilIndexed();
   EXPECT_EQ(Send("GET", "/healthz", "", "", "").body, ok);
+}
+
+// /metrics shows the memory the events not indexed yet take, here while the indexer is stalled on
+// a disk that does not answer, and that no append waited for it; once indexed, none.
+TEST_F(ApiOnSqliteTest, MetricsShowTheMemoryOfTheEventsNotIndexedYet) {
+  auto metric = [&](std::string_view name) -> std::optional<uint64_t> {
+    const std::string body = Send("GET", "/metrics").body;
+    const std::string line = "\n" + std::string(name) + " ";
+    const size_t at = body.find(line);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(body.substr(at + line.size()));
+  };
+  vfs.Arm(".words.db-wal", storage::sqlite::FaultVfs::Fail::kStall);
+  ASSERT_EQ(Post(EventJson(R"("id":"evt-1")")).status, 201);
+  ASSERT_TRUE(vfs.WaitForFailures(1, std::chrono::seconds(60)));  // the indexer has taken it
+  EXPECT_EQ(metric("evident_indexer_lag_events"), 1u);
+  const std::optional<uint64_t> tail_bytes = metric("evident_indexer_tail_bytes");
+  ASSERT_TRUE(tail_bytes.has_value());
+  EXPECT_GT(*tail_bytes, sizeof(core::Event));
+  EXPECT_LT(*tail_bytes, 8192u);
+  EXPECT_EQ(metric("evident_ingest_waits_total"), 0u);
+  EXPECT_EQ(metric("evident_ingest_waiting"), 0u);
+  vfs.Disarm();
+  store_->WaitUntilIndexed();
+  EXPECT_EQ(metric("evident_indexer_tail_bytes"), 0u);
+  EXPECT_EQ(metric("evident_indexer_lag_events"), 0u);
 }
 
 // On a server that audits nothing else, the kept events are stored by StoreKeptAudit (which the

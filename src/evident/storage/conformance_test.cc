@@ -78,14 +78,16 @@ std::vector<Backend> Backends() {
   return {
       {"Memory", [](const std::string&) { return memory::NewMemoryEventStore(); }},
       SqliteBackend("Sqlite"),
-      // A search's few matches are read through the full-text index whenever they may be, and
-      // a phrase's candidates are checked on two threads however few.
+      // A search's few matches are read through the full-text index whenever they may be, a
+      // phrase's candidates are checked on two threads however few, and a filter naming IPs is
+      // sought through the index by actor however many actors were seen at them.
       {"SqlitePrepared",
        [](const std::string& dir) -> std::unique_ptr<EventStore> {
          return std::make_unique<PreparingStore>(
              SqliteBackend("", [](sqlite::SqliteOptions& options) {
                options.search_lookup_entries = 0;
                options.recheck_two_threads_from = 1;
+               options.ip_actors_max = SIZE_MAX;
              }).open(dir));
        }},
       // The indexer works only while someone waits in WaitUntilIndexed, so queries must merge

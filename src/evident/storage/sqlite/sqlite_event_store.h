@@ -73,6 +73,10 @@ struct SqliteOptions {
   // search's few matches are read so when that is cheaper than walking the tenant's events for
   // them. Tests set 0 to read them so whenever they may.
   uint64_t search_lookup_entries = 32;
+  // A filter naming IPs (and no user) is sought through the index by actor when the week's
+  // events at those IPs are of at most this many actors (ip_actors; docs/storage.md), and through
+  // the tenant's index otherwise. Tests raise it.
+  size_t ip_actors_max = 8;
   // A phrase search checks its candidates on their events; this many or more of a week, on two
   // threads (fewer are a few ms of work). Tests lower it.
   size_t recheck_two_threads_from = 256;

@@ -795,6 +795,18 @@ TEST_F(SqliteStoreTest, ARolledBackBatchsNewTermsAreWrittenAgainByItsRetry) {
   EXPECT_EQ(total(by_action), 1u);
   EXPECT_EQ(total(by_user), 1u);
   EXPECT_EQ(total(by_ip), 1u);
+  // The address's (ip, actor) pair was written again too: with another person's event there,
+  // an IP filter sought through the actors seen at it (ip_actors) still finds both.
+  event = MakeEvent(3);
+  event.tenant = "acme";
+  event.occurred_at = kBase + 2;
+  event.actor.email = "other.user@example.test";
+  event.actor.id = "u-other";
+  event.request.ip = "192.0.2.7";
+  batches = {{event}};
+  ASSERT_TRUE(store->Append(batches)[0].has_value());
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(total(by_ip), 2u);
   store->Close();
 }
 

@@ -1693,6 +1693,8 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
         db.Prepare("INSERT INTO events(position, occurred_at, tenant, workspace, type, action, "
                    "resource_type, status, method, actor, ip) "
                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    EVIDENT_ASSIGN_OR_RETURN(Statement * insert_pair,
+                             db.Prepare("INSERT INTO ip_actors(ip, actor) VALUES(?, ?)"));
     rows.clear();
     rows.reserve(week.events.size());  // grown by doubling, each copy faults in fresh pages
     for (size_t i = 0; i < week.events.size(); ++i) {
@@ -1715,11 +1717,8 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
                              event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
       if (!event.request.ip.empty() && partition.ip_actors.emplace(row.ip, row.actor).second) {
-        EVIDENT_ASSIGN_OR_RETURN(
-            Statement * pair,
-            partition.writer->Prepare("INSERT INTO ip_actors(ip, actor) VALUES(?, ?)"));
-        pair->Reset();
-        EVIDENT_RETURN_IF_ERROR(pair->Bind(1, row.ip).Bind(2, row.actor).Run());
+        insert_pair->Reset();
+        EVIDENT_RETURN_IF_ERROR(insert_pair->Bind(1, row.ip).Bind(2, row.actor).Run());
       }
     }
     // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take

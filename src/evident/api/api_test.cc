@@ -270,6 +270,15 @@ class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
   }
+
+  // The value of one line of /metrics (`name` with its labels), if it has that line.
+  std::optional<uint64_t> Metric(std::string_view name) {
+    const std::string body = Send("GET", "/metrics").body;
+    const std::string line = "\n" + std::string(name) + " ";
+    const size_t at = body.find(line);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(body.substr(at + line.size()));
+  }
 };
 
 // A request the log cannot store because the disk is full is 503 with Retry-After (a client
@@ -354,13 +363,7 @@ TEST_F(ApiOnSqliteTest, HealthIsDegradedWhileTheIndexerRetries) {
 // /metrics shows the memory the events not indexed yet take, here while the indexer is stalled on
 // a disk that does not answer, and that no append waited for it; once indexed, none.
 TEST_F(ApiOnSqliteTest, MetricsShowTheMemoryOfTheEventsNotIndexedYet) {
-  auto metric = [&](std::string_view name) -> std::optional<uint64_t> {
-    const std::string body = Send("GET", "/metrics").body;
-    const std::string line = "\n" + std::string(name) + " ";
-    const size_t at = body.find(line);
-    if (at == std::string::npos) return std::nullopt;
-    return std::stoull(body.substr(at + line.size()));
-  };
+  auto metric = [&](std::string_view name) { return Metric(name); };
   vfs.Arm(".words.db-wal", storage::sqlite::FaultVfs::Fail::kStall);
   ASSERT_EQ(Post(EventJson(R"("id":"evt-1")")).status, 201);
   ASSERT_TRUE(vfs.WaitForFailures(1, std::chrono::seconds(60)));  // the indexer has taken it
@@ -375,6 +378,27 @@ TEST_F(ApiOnSqliteTest, MetricsShowTheMemoryOfTheEventsNotIndexedYet) {
   store_->WaitUntilIndexed();
   EXPECT_EQ(metric("evident_indexer_tail_bytes"), 0u);
   EXPECT_EQ(metric("evident_indexer_lag_events"), 0u);
+}
+
+// /metrics measures the store's files: the log with its WAL, and every index file.
+TEST_F(ApiOnSqliteTest, MetricsGiveTheBytesOfTheLogAndTheIndexOnDisk) {
+  ASSERT_EQ(Post(EventJson(R"("id":"evt-1")")).status, 201);
+  store_->WaitUntilIndexed();
+  namespace fs = std::filesystem;
+  auto size_of = [](const fs::path& path) {
+    return fs::exists(path) ? static_cast<uint64_t>(fs::file_size(path)) : uint64_t{0};
+  };
+  const fs::path dir = Dir();
+  uint64_t index_bytes = 0, index_files = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "index")) {
+    index_bytes += size_of(entry.path());
+    ++index_files;
+  }
+  ASSERT_GE(index_files, 2u);  // a week's rows and words
+  const uint64_t log_bytes = size_of(dir / "log.db") + size_of(dir / "log.db-wal");
+  ASSERT_GT(log_bytes, 0u);
+  EXPECT_EQ(Metric(R"(evident_database_bytes{kind="log"})"), log_bytes);
+  EXPECT_EQ(Metric(R"(evident_database_bytes{kind="index"})"), index_bytes);
 }
 
 // On a server that audits nothing else, the kept events are stored by StoreKeptAudit (which the

@@ -96,6 +96,7 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
 
   if (store != nullptr) {
     const storage::StoreStats stats = store->Stats();
+    const storage::DiskUsage disk = store->Disk();
     out += fmt::format(
         "# HELP evident_database_bytes Bytes on disk: the event log and the derived indexes.\n"
         "# TYPE evident_database_bytes gauge\n"
@@ -125,7 +126,7 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
         "# HELP evident_ingest_waiting 1 while an append waits for the indexer.\n"
         "# TYPE evident_ingest_waiting gauge\n"
         "evident_ingest_waiting {}\n",
-        stats.log_bytes, stats.index_bytes, stats.log_position,
+        disk.log_bytes, disk.index_bytes, stats.log_position,
         std::max<int64_t>(0, stats.log_position - stats.indexed_position), stats.index_failures,
         stats.index_retrying ? 1 : 0, stats.tail_bytes, stats.append_waits,
         stats.append_waiting ? 1 : 0);

@@ -50,11 +50,12 @@ int Reindex(const ReindexOptions& options) {
     std::cerr << "error: reopening after reindex: " << store.error().ToString() << '\n';
     return 1;
   }
-  evident::storage::StoreStats stats = (*store)->Stats();
+  const evident::storage::StoreStats stats = (*store)->Stats();
+  const evident::storage::DiskUsage disk = (*store)->Disk();
   (*store)->Close();
   std::cout << "rebuilt the index of " << options.data
             << " from the log: " << stats.indexed_position << " events in " << seconds.count()
-            << " s; index " << stats.index_bytes << " bytes, log " << stats.log_bytes << " bytes\n";
+            << " s; index " << disk.index_bytes << " bytes, log " << disk.log_bytes << " bytes\n";
   return 0;
 }
 

@@ -76,9 +76,9 @@ struct StoredCheckpoint {
   util::UnixMillis signed_at = 0;
 };
 
+// What the store holds in memory about itself: reading it touches no file, so a health probe may
+// ask as often as it likes.
 struct StoreStats {
-  uint64_t log_bytes = 0;        // the log database(s) on disk, WAL included
-  uint64_t index_bytes = 0;      // all index files on disk
   int64_t log_position = 0;      // last appended position (0 = empty)
   int64_t indexed_position = 0;  // the indexer's watermark
   uint64_t index_failures = 0;   // index batches that failed (each is retried) since the open
@@ -90,6 +90,12 @@ struct StoreStats {
   // and whether one waits now.
   uint64_t append_waits = 0;
   bool append_waiting = false;
+};
+
+// What the store takes on disk, measured by reading its files' sizes.
+struct DiskUsage {
+  uint64_t log_bytes = 0;    // the log database(s), WAL included
+  uint64_t index_bytes = 0;  // all index files
 };
 
 // What a backend made of one request's events ahead of the writer (EventStore::Prepare): the work
@@ -175,6 +181,7 @@ class EventStore {
       std::string_view tenant, std::optional<uint64_t> below_size, size_t limit) = 0;
 
   virtual StoreStats Stats() = 0;
+  virtual DiskUsage Disk() = 0;
 
   // Stops background work (the indexer); later calls other than Stats may fail with Unavailable.
   virtual void Close() = 0;

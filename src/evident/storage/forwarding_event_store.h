@@ -48,6 +48,7 @@ class ForwardingEventStore : public EventStore {
     return inner_->Checkpoints(tenant, below_size, limit);
   }
   StoreStats Stats() override { return inner_->Stats(); }
+  DiskUsage Disk() override { return inner_->Disk(); }
   void Close() override { inner_->Close(); }
 
  protected:

@@ -114,6 +114,8 @@ class MemoryEventStore final : public EventStore {
     return stats;
   }
 
+  DiskUsage Disk() override { return {}; }
+
   Result<std::vector<TreeHead>> TreeHeads() override {
     std::lock_guard lock(mu_);
     if (closed_) return Error::Unavailable("event store is closed");

@@ -773,6 +773,7 @@ class SqliteEventStore final : public EventStore {
                                                     size_t limit) override;
   void WaitUntilIndexed() override;
   StoreStats Stats() override;
+  DiskUsage Disk() override;
   void Close() override;
 
  private:
@@ -3616,17 +3617,6 @@ void SqliteEventStore::WaitUntilIndexed() {
 
 StoreStats SqliteEventStore::Stats() {
   StoreStats stats;
-  auto size_of = [](const fs::path& path) {
-    std::error_code ec;
-    const auto size = fs::file_size(path, ec);
-    return ec ? 0 : static_cast<uint64_t>(size);
-  };
-  const fs::path log = fs::path(options_.data_dir) / "log.db";
-  stats.log_bytes = size_of(log) + size_of(log.string() + "-wal");
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
-    stats.index_bytes += size_of(entry.path());
-  }
   stats.log_position = log_position_;
   std::lock_guard lock(tail_mu_);
   stats.indexed_position = watermark_;
@@ -3637,6 +3627,22 @@ StoreStats SqliteEventStore::Stats() {
   stats.append_waits = append_waits_;
   stats.append_waiting = append_waiting_;
   return stats;
+}
+
+DiskUsage SqliteEventStore::Disk() {
+  DiskUsage usage;
+  auto size_of = [](const fs::path& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    return ec ? 0 : static_cast<uint64_t>(size);
+  };
+  const fs::path log = fs::path(options_.data_dir) / "log.db";
+  usage.log_bytes = size_of(log) + size_of(log.string() + "-wal");
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(index_dir_, ec)) {
+    usage.index_bytes += size_of(entry.path());
+  }
+  return usage;
 }
 
 void SqliteEventStore::Close() {

@@ -79,6 +79,24 @@ struct Event {
   bool operator==(const Event&) const = default;
 };
 
+// Calls `fn` on each string an Event holds: what its memory is beyond sizeof(Event) (the store
+// bounds its unindexed events by it).
+template <class Fn>
+void ForEachString(const Event& e, Fn&& fn) {
+  for (const std::string* text :
+       {&e.id, &e.tenant, &e.workspace, &e.action, &e.actor.id, &e.actor.email, &e.actor.name,
+        &e.actor.role, &e.actor.assumed_by, &e.resource.type, &e.resource.id, &e.resource.name,
+        &e.request.method, &e.request.path, &e.request.ip, &e.request.user_agent,
+        &e.request.agent.os, &e.request.agent.browser, &e.details}) {
+    fn(*text);
+  }
+}
+// Fails when a field is added to Event, Actor, Resource, Request or Agent (with libstdc++ on a
+// 64-bit machine, the only one built for): add it to ForEachString if it holds a string, then
+// update the size here.
+static_assert(sizeof(void*) != 8 || sizeof(std::string) != 32 || sizeof(Event) == 688,
+              "Event changed: see ForEachString");
+
 enum class EncodeMode {
   kStored,   // everything, as stored and returned: the Merkle leaf (docs/log-format.md)
   kContent,  // only what the client sent: no seq, received_at, derived agent, generated id

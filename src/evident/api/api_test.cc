@@ -244,7 +244,8 @@ struct WithFaultVfs {
 
 class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
  protected:
-  ApiOnSqliteTest() : ApiTest(OpenStore()) {}
+  ApiOnSqliteTest() : ApiOnSqliteTest(storage::sqlite::SqliteOptions().max_tail_events) {}
+  explicit ApiOnSqliteTest(size_t max_tail_events) : ApiTest(OpenStore(max_tail_events)) {}
   ~ApiOnSqliteTest() override {
     // The store's connections go before the VFS they use, and what uses the store before it.
     api_.reset();
@@ -261,11 +262,12 @@ class ApiOnSqliteTest : public WithFaultVfs, public ApiTest {
              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
         .string();
   }
-  static std::unique_ptr<storage::EventStore> OpenStore() {
+  static std::unique_ptr<storage::EventStore> OpenStore(size_t max_tail_events) {
     std::filesystem::remove_all(Dir());
     storage::sqlite::SqliteOptions options;
     options.data_dir = Dir();
     options.index_retry_max_ms = 5;
+    options.max_tail_events = max_tail_events;
     auto store = storage::sqlite::OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -378,6 +380,39 @@ TEST_F(ApiOnSqliteTest, MetricsShowTheMemoryOfTheEventsNotIndexedYet) {
   store_->WaitUntilIndexed();
   EXPECT_EQ(metric("evident_indexer_tail_bytes"), 0u);
   EXPECT_EQ(metric("evident_indexer_lag_events"), 0u);
+}
+
+// A store that keeps at most 4 events unindexed while its indexer keeps up, and 16 while it
+// retries (retrying_tail_factor).
+class ApiOnASmallTailTest : public ApiOnSqliteTest {
+ protected:
+  ApiOnASmallTailTest() : ApiOnSqliteTest(4) {}
+};
+
+// While the index cannot be written, events are acknowledged until the ones not indexed yet fill
+// the memory kept for them; then a request is 503 with Retry-After, stores nothing, and /metrics
+// counts it; once the index is written again, events are taken again.
+TEST_F(ApiOnASmallTailTest, IngestIs503OnceTheIndexHasFailedForTooLong) {
+  std::string sixteen = "[";
+  for (int i = 0; i < 16; ++i) sixteen += (i > 0 ? "," : "") + EventJson();
+  sixteen += "]";
+  vfs.Arm(".words.db-wal", storage::sqlite::FaultVfs::Fail::kEveryWrite);
+  ASSERT_EQ(Post(sixteen).status, 201);
+  ASSERT_TRUE(vfs.WaitForFailures(2, std::chrono::seconds(60)));  // retrying
+  HttpResponse refused = Post(EventJson(R"("id":"evt-17")"));
+  rapidjson::Document problem = ExpectProblem(refused, 503);
+  EXPECT_EQ(refused.Header("Retry-After"), "1");
+  EXPECT_THAT(std::string(problem["detail"].GetString()), HasSubstr("try again later"));
+  EXPECT_EQ(Metric("evident_ingest_refused_total"), 1u);
+  EXPECT_EQ(Send("GET", "/healthz", "", "", "").body,
+            R"({"status":"degraded","indexer":"retrying","audit":"ok"})");
+  EXPECT_EQ(ParseJson(Send("GET", "/api/v1/events?tenant=acme").body)["total"].GetUint64(), 16u);
+  EXPECT_EQ(Send("GET", "/api/v1/tenants/acme/events/evt-17").status, 404);
+  vfs.Disarm();
+  store_->WaitUntilIndexed();
+  ASSERT_EQ(Post(EventJson(R"("id":"evt-17")")).status, 201);
+  EXPECT_EQ(ParseJson(Send("GET", "/api/v1/events?tenant=acme").body)["total"].GetUint64(), 17u);
+  EXPECT_EQ(Metric("evident_ingest_refused_total"), 1u);
 }
 
 // /metrics measures the store's files: the log with its WAL, and every index file.
@@ -599,6 +634,7 @@ TEST_F(ApiTest, MetricsUseRouteTemplatesAndCountIngestion) {
   EXPECT_THAT(metrics.body, HasSubstr("evident_indexer_tail_bytes 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_ingest_waits_total 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("evident_ingest_waiting 0\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("evident_ingest_refused_total 0\n"));
   EXPECT_THAT(metrics.body, HasSubstr("# TYPE evident_audit_events_waiting gauge\n"
                                       "evident_audit_events_waiting 0\n"));
 }

@@ -125,11 +125,15 @@ std::string Metrics::Render(const ledger::Writer* writer, storage::EventStore* s
         "evident_ingest_waits_total {}\n"
         "# HELP evident_ingest_waiting 1 while an append waits for the indexer.\n"
         "# TYPE evident_ingest_waiting gauge\n"
-        "evident_ingest_waiting {}\n",
+        "evident_ingest_waiting {}\n"
+        "# HELP evident_ingest_refused_total Appends refused (503) because the index could not be "
+        "written for so long that the events not indexed yet filled their memory.\n"
+        "# TYPE evident_ingest_refused_total counter\n"
+        "evident_ingest_refused_total {}\n",
         disk.log_bytes, disk.index_bytes, stats.log_position,
         std::max<int64_t>(0, stats.log_position - stats.indexed_position), stats.index_failures,
         stats.index_retrying ? 1 : 0, stats.tail_bytes, stats.append_waits,
-        stats.append_waiting ? 1 : 0);
+        stats.append_waiting ? 1 : 0, stats.append_refusals);
   }
   out += fmt::format(
       "# HELP evident_audit_events_waiting 1 while audit events the log could not take wait, "

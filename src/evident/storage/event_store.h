@@ -90,6 +90,9 @@ struct StoreStats {
   // and whether one waits now.
   uint64_t append_waits = 0;
   bool append_waiting = false;
+  // Appends refused since the open because the indexer has failed for so long that the events not
+  // indexed yet take all the memory kept for them.
+  uint64_t append_refusals = 0;
 };
 
 // What the store takes on disk, measured by reading its files' sizes.
@@ -131,6 +134,8 @@ class EventStore {
   // original seq, and not stored again; a different content is Conflict for its whole batch. When
   // the commit itself fails, every batch gets that error. Returns only once the data is durable.
   // A batch's `prepared` must come from this store's Prepare of exactly its events, or be null.
+  // Unavailable for every batch, nothing stored, when the store cannot take more now (a backend
+  // whose index cannot be written and whose memory for the unindexed events is full).
   virtual std::vector<util::Result<std::vector<Appended>>> Append(std::span<Batch> batches) = 0;
   // The same for batches nothing was prepared for (tools and tests).
   std::vector<util::Result<std::vector<Appended>>> Append(

@@ -883,6 +883,7 @@ class SqliteEventStore final : public EventStore {
   size_t tail_bytes_ = 0;     // their TailEvent::bytes
   uint64_t append_waits_ = 0;
   bool append_waiting_ = false;
+  uint64_t append_refusals_ = 0;
   int64_t watermark_ = 0;
   int waiters_ = 0;
   bool stopping_ = false;
@@ -1940,6 +1941,20 @@ std::vector<Result<std::vector<Appended>>> SqliteEventStore::Append(std::span<Ba
       append_waiting_ = true;
       tail_cv_.wait(lock, room);
       append_waiting_ = false;
+    }
+    // But not for ever: an index disk that stays full would otherwise let the tail take all the
+    // memory there is. Past retrying_tail_factor times either bound, refused (503 and Retry-After
+    // to a client), storing nothing, until the indexer has written its batch. Not while stopping:
+    // a server that could not drain its queue could not stop.
+    const size_t factor = options_.retrying_tail_factor;
+    if (index_retrying_ && !stopping_ &&
+        (tail_events_ >= factor * options_.max_tail_events ||
+         tail_bytes_ >= factor * options_.max_tail_bytes)) {
+      ++append_refusals_;
+      return fail_all(Error::Unavailable(
+          "the index cannot be written (" + std::to_string(index_failures_) +
+          " failed tries) and the events not indexed yet fill the memory kept for them: "
+          "nothing stored, try again later"));
     }
   }
   std::lock_guard lock(writer_mu_);
@@ -3620,6 +3635,7 @@ StoreStats SqliteEventStore::Stats() {
   stats.tail_bytes = tail_bytes_;
   stats.append_waits = append_waits_;
   stats.append_waiting = append_waiting_;
+  stats.append_refusals = append_refusals_;
   return stats;
 }
 

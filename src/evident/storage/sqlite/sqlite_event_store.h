@@ -49,6 +49,11 @@ struct SqliteOptions {
   // so 96 MiB hold ~68,000 of them (docs/benchmarks.md, "The unindexed tail bounded in bytes").
   size_t max_tail_events = 100'000;
   size_t max_tail_bytes = size_t{96} << 20;
+  // While the indexer retries a failed batch, Append does not wait for it (the log still takes
+  // events: a full index disk may be freed) until the tail holds this many times either bound;
+  // then Append fails with Unavailable and stores nothing, so that memory stays bounded however
+  // long the index cannot be written.
+  size_t retrying_tail_factor = 4;
   // Page cache of the log's writer connection: it appends, touching only its trees' right edges
   // (a few MB), so a larger cache only holds pages it will not read again (32 MiB peaked ~25 MB
   // higher at 10M events; docs/benchmarks.md).

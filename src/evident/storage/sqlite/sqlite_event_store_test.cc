@@ -726,6 +726,65 @@ TEST_F(SqliteStoreTest, AppendWaitsWhileTheUnindexedEventsTakeTheirBoundInMemory
   EXPECT_EQ(Answers(*reopened), expected);
 }
 
+// While the indexer retries, Append does not wait for it, but only until the tail holds
+// retrying_tail_factor (4) times either bound: then it is refused as Unavailable and stores
+// nothing, and once the indexer has written its batch Append takes events again.
+TEST_F(SqliteStoreTest, AppendIsRefusedWhileTheIndexerRetriesOnceTheTailHoldsFourTimesItsBound) {
+  index_retry_max_ms_ = 5;
+  max_tail_events_ = 100;
+  FaultVfs vfs;
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  AppendRange(*store, 0, 300);  // the tail was empty: no wait
+  ASSERT_TRUE(vfs.WaitForFailures(2, std::chrono::seconds(60)));
+  ASSERT_TRUE(store->Stats().index_retrying);
+  AppendRange(*store, 300, 150);  // 300 < 400: taken, past max_tail_events, without waiting
+  auto refused = [&](int first) {
+    std::vector<std::vector<core::Event>> batches(1);
+    for (int number = first; number < first + 10; ++number) batches[0].push_back(MakeEvent(number));
+    auto results = store->Append(batches);
+    EXPECT_EQ(results.size(), 1u);
+    return !results[0].has_value() && results[0].error().code() == util::ErrorCode::kUnavailable;
+  };
+  EXPECT_TRUE(refused(450));
+  EXPECT_TRUE(refused(450));
+  StoreStats stats = store->Stats();
+  EXPECT_EQ(stats.log_position, 450);  // nothing of either is written
+  EXPECT_EQ(stats.tail_events, 450u);
+  EXPECT_EQ(stats.append_refusals, 2u);
+  EXPECT_EQ(stats.append_waits, 0u);
+  auto all = store->Query(core::Filter(), std::nullopt, 1);
+  ASSERT_TRUE(all.has_value()) << all.error().ToString();
+  EXPECT_EQ(all->total, 450u);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  AppendRange(*store, 450, 10);
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  stats = store->Stats();
+  EXPECT_EQ(stats.log_position, 460);
+  EXPECT_EQ(stats.indexed_position, 460);
+  EXPECT_EQ(stats.append_refusals, 2u);
+  store->Close();
+  store.reset();
+
+  // The bound in bytes likewise, the bound in events far off.
+  std::filesystem::remove_all(dir_);
+  max_tail_events_ = 100'000;
+  max_tail_bytes_ = 1;  // one event passes it
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  vfs.Arm(".words.db-wal", FaultVfs::Fail::kEveryWrite);
+  AppendRange(*store, 0, 10);
+  ASSERT_TRUE(vfs.WaitForFailures(vfs.failures() + 2, std::chrono::seconds(60)));
+  EXPECT_TRUE(refused(10));
+  EXPECT_EQ(store->Stats().log_position, 10);
+  vfs.Disarm();
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  AppendRange(*store, 10, 1);
+  EXPECT_EQ(store->Stats().log_position, 11);
+}
+
 // A batch whose rows files commit but whose full-text files do not leaves events in the index
 // that the tail holds too: queries are refused, never answered twice, until a retry commits the
 // rest (skipping what each file holds).

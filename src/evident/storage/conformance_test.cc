@@ -152,10 +152,15 @@ class Generator {
           (user % 2 == 0 ? "User" : "user") + std::to_string(user) + "@" + event.tenant + ".test";
       event.actor.name = "Person " + kWords[user % kWords.size()];
       // Now and then the same person signs in through SSO (another id, the same email), or
-      // has no email at all: a user's email and id are not always a pair.
+      // has no email at all, or a service account acts whose id is an address: a user's email
+      // and id are not always a pair.
       const size_t variant = Pick(10);
       if (variant == 0) event.actor.id = "sso|" + std::to_string(user);
       if (variant == 1) event.actor.email.clear();
+      if (variant == 2) {
+        event.actor.id = "bot" + std::to_string(user) + "@" + event.tenant + ".test";
+        event.actor.email.clear();
+      }
     }
     event.resource.type = kResourceTypes[Pick(kResourceTypes.size())];
     if (!event.resource.type.empty()) {
@@ -412,6 +417,7 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add("users mixed", [](Filter& f) { f.users = {"user5@globex.test", "u_6"}; });
   add("user by an email with two ids", [](Filter& f) { f.users = {"user8@acme.test"}; });
   add("user by the other id", [](Filter& f) { f.users = {"sso|8"}; });
+  add("user by an id that is an address", [](Filter& f) { f.users = {"bot5@globex.test"}; });
   add("ip", [](Filter& f) { f.ips = {"2001:db8::1"}; });
   add("from inclusive", [&](Filter& f) { f.from = some_time; });
   add("to exclusive", [&](Filter& f) { f.to = some_time; });
@@ -664,6 +670,17 @@ std::vector<std::pair<std::string, Filter>> FilterCases(util::UnixMillis some_ti
   add("q + user, no tenant", [&](Filter& f) {
     f = Parse("moon");
     f.users = {"USER3@acme.test"};
+  });
+  // A user named by an address is narrowed to the address's token: the events whose actor's
+  // email or id it is, in any case for the email, exactly for the id.
+  add("q + a user whose id is an address", [&](Filter& f) {
+    f = Parse("moon");
+    f.users = {"bot5@globex.test"};
+  });
+  add("q + a user's id-address in another case, and an email", [&](Filter& f) {
+    f = Parse("blue");
+    f.users = {"BOT7@globex.test", "user3@ACME.test"};
+    f.tenants = {"globex", "acme"};
   });
   add("q + a user id of every tenant + status", [&](Filter& f) {
     f = Parse("keys");

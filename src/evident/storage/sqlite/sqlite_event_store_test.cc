@@ -854,6 +854,11 @@ TEST_F(SqliteStoreTest, ARolledBackBatchsNewTermsAreWrittenAgainByItsRetry) {
   EXPECT_EQ(total(by_action), 1u);
   EXPECT_EQ(total(by_user), 1u);
   EXPECT_EQ(total(by_ip), 1u);
+  // The user's (actor, tenant) pair was written again: the user is found with no tenant named,
+  // in the tenants actor_tenants gives.
+  auto everywhere = store->Query(by_user, std::nullopt, 10);
+  ASSERT_TRUE(everywhere.has_value()) << everywhere.error().ToString();
+  EXPECT_EQ(everywhere->total, 1u);
   // The address's (ip, actor) pair was written again too: with another person's event there,
   // an IP filter sought through the actors seen at it (ip_actors) still finds both.
   event = MakeEvent(3);

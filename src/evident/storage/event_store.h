@@ -188,7 +188,8 @@ class EventStore {
   virtual StoreStats Stats() = 0;
   virtual DiskUsage Disk() = 0;
 
-  // Stops background work (the indexer); later calls other than Stats may fail with Unavailable.
+  // Stops background work (the indexer); later calls other than Stats and Disk may fail with
+  // Unavailable.
   virtual void Close() = 0;
 };
 

@@ -200,6 +200,27 @@ struct IdPairHash {
   }
 };
 
+// A week's table of id pairs (ip_actors, actor_tenants) as the indexer keeps it in memory: one
+// look-up an event, and an insert into the table for a new pair only.
+using IdPairs = std::unordered_set<std::pair<int64_t, int64_t>, IdPairHash>;
+
+// Fills `pairs` with the two columns `select` reads.
+Status LoadIdPairs(Db& db, const char* select, IdPairs& pairs) {
+  pairs.clear();
+  EVIDENT_ASSIGN_OR_RETURN(Statement * rows, db.Prepare(select));
+  return rows->ForEachRow([&]() -> Result<bool> {
+    pairs.emplace(rows->ColumnInt(0), rows->ColumnInt(1));
+    return true;
+  });
+}
+
+// Adds (first, second) to `pairs` and, if it is new, to the table through `insert`.
+Status AddIdPair(IdPairs& pairs, Statement& insert, int64_t first, int64_t second) {
+  if (!pairs.emplace(first, second).second) return {};
+  insert.Reset();
+  return insert.Bind(1, first).Bind(2, second).Run();
+}
+
 // The key of an actor (lower-cased email, id) in Partition::actors: the email's length first, so
 // that no two pairs share a key whatever bytes they hold.
 std::string& ActorKey(std::string_view email, std::string_view id, std::string& out) {
@@ -569,10 +590,8 @@ struct Partition {
   std::array<TermIds, kTermKinds> terms;
   // ActorKey(email, id) -> actors.actor: one look-up an event for the pair.
   TermIds actors;
-  // The (ip, actor) pairs of ip_actors: one look-up an event, and an insert for a new pair only.
-  std::unordered_set<std::pair<int64_t, int64_t>, IdPairHash> ip_actors;
-  // The (actor, tenant) pairs of actor_tenants, likewise.
-  std::unordered_set<std::pair<int64_t, int64_t>, IdPairHash> actor_tenants;
+  // The (ip, actor) pairs of ip_actors and the (actor, tenant) pairs of actor_tenants.
+  IdPairs ip_actors, actor_tenants;
   // The indexer left it (a batch did not touch it): `terms` is dropped, the writer keeps a small
   // page cache and the readers none. The next batch that writes to it takes them back.
   bool left = false;
@@ -1220,19 +1239,9 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
                              actors->ColumnInt(0));
     return true;
   }));
-  partition.ip_actors.clear();
-  EVIDENT_ASSIGN_OR_RETURN(Statement * pairs, db.Prepare("SELECT ip, actor FROM ip_actors"));
-  EVIDENT_RETURN_IF_ERROR(pairs->ForEachRow([&]() -> Result<bool> {
-    partition.ip_actors.emplace(pairs->ColumnInt(0), pairs->ColumnInt(1));
-    return true;
-  }));
-  partition.actor_tenants.clear();
-  EVIDENT_ASSIGN_OR_RETURN(Statement * tenants,
-                           db.Prepare("SELECT actor, tenant FROM actor_tenants"));
-  EVIDENT_RETURN_IF_ERROR(tenants->ForEachRow([&]() -> Result<bool> {
-    partition.actor_tenants.emplace(tenants->ColumnInt(0), tenants->ColumnInt(1));
-    return true;
-  }));
+  EVIDENT_RETURN_IF_ERROR(LoadIdPairs(db, "SELECT ip, actor FROM ip_actors", partition.ip_actors));
+  EVIDENT_RETURN_IF_ERROR(
+      LoadIdPairs(db, "SELECT actor, tenant FROM actor_tenants", partition.actor_tenants));
   partition.terms_loaded = true;
   return {};
 }
@@ -1240,8 +1249,8 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
 void SqliteEventStore::DropTerms(Partition& partition) {
   for (TermIds& ids : partition.terms) TermIds().swap(ids);
   TermIds().swap(partition.actors);
-  decltype(partition.ip_actors)().swap(partition.ip_actors);
-  decltype(partition.actor_tenants)().swap(partition.actor_tenants);
+  IdPairs().swap(partition.ip_actors);
+  IdPairs().swap(partition.actor_tenants);
   partition.terms_loaded = false;
 }
 
@@ -1727,14 +1736,11 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
           row.actor, ActorOf(partition, util::AsciiLowerInto(event.actor.email, lowered_email),
                              event.actor.id, actor_key));
       EVIDENT_ASSIGN_OR_RETURN(row.ip, TermId(partition, kIp, event.request.ip));
-      if (!event.request.ip.empty() && partition.ip_actors.emplace(row.ip, row.actor).second) {
-        insert_pair->Reset();
-        EVIDENT_RETURN_IF_ERROR(insert_pair->Bind(1, row.ip).Bind(2, row.actor).Run());
+      if (!event.request.ip.empty()) {
+        EVIDENT_RETURN_IF_ERROR(AddIdPair(partition.ip_actors, *insert_pair, row.ip, row.actor));
       }
-      if (partition.actor_tenants.emplace(row.actor, row.tenant).second) {
-        insert_tenant->Reset();
-        EVIDENT_RETURN_IF_ERROR(insert_tenant->Bind(1, row.actor).Bind(2, row.tenant).Run());
-      }
+      EVIDENT_RETURN_IF_ERROR(
+          AddIdPair(partition.actor_tenants, *insert_tenant, row.actor, row.tenant));
     }
     // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take
     // each batch in runs of neighbouring keys (docs/storage.md has what each step saved).

@@ -66,6 +66,7 @@ class SqliteStoreTest : public ::testing::Test {
     options.index_retry_max_ms = index_retry_max_ms_;
     options.max_tail_events = max_tail_events_;
     options.max_tail_bytes = max_tail_bytes_;
+    options.shared_ip_lookup_entries = shared_ip_lookup_entries_;
     auto store = OpenSqliteEventStore(options);
     EXPECT_TRUE(store.has_value()) << store.error().ToString();
     return store ? std::move(store).value() : nullptr;
@@ -174,6 +175,7 @@ class SqliteStoreTest : public ::testing::Test {
   int index_retry_max_ms_ = 10'000;
   size_t max_tail_events_ = 100'000;
   size_t max_tail_bytes_ = SqliteOptions().max_tail_bytes;
+  uint64_t shared_ip_lookup_entries_ = SqliteOptions().shared_ip_lookup_entries;
 };
 
 // Waits for the store to index everything appended, for a minute at most: a test of an indexer
@@ -871,6 +873,99 @@ TEST_F(SqliteStoreTest, ARolledBackBatchsNewTermsAreWrittenAgainByItsRetry) {
   ASSERT_TRUE(store->Append(batches)[0].has_value());
   ASSERT_TRUE(IndexedWithinAMinute(*store));
   EXPECT_EQ(total(by_ip), 2u);
+  store->Close();
+}
+
+// An address seen with more than eight actors in a week is shared: the week's shared_ip_events
+// then holds the position of each of its events, those of the batches before it crossed the line
+// (found through its actors) and all after, also after the store is opened again. An address of
+// one actor holds none. Queries through those positions answer as the memory backend would
+// (conformance_test.cc); here, totals and charts of the address with another condition.
+TEST_F(SqliteStoreTest, AnAddressManyActorsShareKeepsThePositionsOfItsEvents) {
+  shared_ip_lookup_entries_ = 0;  // the positions whenever they may serve
+  const std::string shared_ip = "198.51.100.20", own_ip = "198.51.100.21";
+  int number = 0, at_shared = 0, logins_at_shared = 0;
+  auto append = [&](EventStore& store, int actor, const std::string& ip, int events) {
+    std::vector<std::vector<core::Event>> batches(1);
+    for (int i = 0; i < events; ++i) {
+      core::Event event = MakeEvent(++number);
+      event.tenant = "acme";
+      event.occurred_at = kBase + number * 60'000;  // one week
+      event.actor.email = "person" + std::to_string(actor) + "@acme.test";
+      event.actor.id = "p" + std::to_string(actor);
+      event.request.ip = ip;
+      event.action = number % 3 == 0 ? "login" : "update";
+      if (ip == shared_ip) {
+        ++at_shared;
+        logins_at_shared += number % 3 == 0 ? 1 : 0;
+      }
+      batches[0].push_back(event);
+    }
+    ASSERT_TRUE(store.Append(batches)[0].has_value());
+  };
+  const std::string rows = dir_ + "/index/" + MondayFileOf(kBase);
+  const std::string ip_term = "(SELECT term_id FROM terms WHERE kind = 8 AND value = '";
+  auto entries = [&](const std::string& ip) {
+    return QueryInt(rows,
+                    "SELECT count(*) FROM shared_ip_events WHERE ip = " + ip_term + ip + "')");
+  };
+  auto entries_of_its_events = [&](const std::string& ip) {
+    return QueryInt(rows, "SELECT count(*) FROM events WHERE ip = " + ip_term + ip +
+                              "') AND position IN (SELECT position FROM shared_ip_events)");
+  };
+  auto store = Open(IndexerMode::kOnlyWhenWaitedFor);
+  ASSERT_NE(store, nullptr);
+  for (int actor = 1; actor <= 8; ++actor) append(*store, actor, shared_ip, 3);
+  append(*store, 1, own_ip, 4);
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(entries(shared_ip), 0);  // eight actors: not shared yet
+  append(*store, 2, shared_ip, 2);
+  append(*store, 9, shared_ip, 1);  // the ninth
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(at_shared, 27);
+  EXPECT_EQ(entries(shared_ip), 27);
+  EXPECT_EQ(entries_of_its_events(shared_ip), 27);
+  append(*store, 10, shared_ip, 2);
+  append(*store, 1, own_ip, 2);
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(entries(shared_ip), 29);
+  store->Close();
+  store = Open(IndexerMode::kOnlyWhenWaitedFor);  // the week's shared addresses, loaded again
+  ASSERT_NE(store, nullptr);
+  append(*store, 3, shared_ip, 1);  // an actor already seen there: no new pair
+  ASSERT_TRUE(IndexedWithinAMinute(*store));
+  EXPECT_EQ(entries(shared_ip), 30);
+  EXPECT_EQ(entries_of_its_events(shared_ip), 30);
+  EXPECT_EQ(entries(own_ip), 0);
+  EXPECT_EQ(QueryInt(rows, "SELECT count(*) FROM shared_ip_events"), 30);
+
+  core::Filter filter;
+  filter.tenants = {"acme"};
+  filter.ips = {shared_ip};
+  filter.actions = {"login"};
+  auto page = store->Query(filter, std::nullopt, 5);
+  ASSERT_TRUE(page.has_value()) << page.error().ToString();
+  EXPECT_EQ(page->total, static_cast<uint64_t>(logins_at_shared));
+  ASSERT_EQ(page->events.size(), 5u);
+  for (const StoredEvent& event : page->events) {
+    EXPECT_NE(event.json.find("\"ip\":\"" + shared_ip + "\""), std::string::npos) << event.json;
+    EXPECT_NE(event.json.find("\"action\":\"login\""), std::string::npos) << event.json;
+  }
+  auto chart = store->CountOverTime(filter, 7);
+  ASSERT_TRUE(chart.has_value()) << chart.error().ToString();
+  uint64_t charted = 0;
+  for (const HistogramBucket& bucket : chart->buckets) charted += bucket.count;
+  EXPECT_EQ(charted, static_cast<uint64_t>(logins_at_shared));
+  filter.tenants.clear();  // naming no tenant
+  filter.actions.clear();
+  page = store->Query(filter, std::nullopt, 100);
+  ASSERT_TRUE(page.has_value()) << page.error().ToString();
+  EXPECT_EQ(page->total, 30u);
+  EXPECT_EQ(page->events.size(), 30u);
+  filter.ips = {shared_ip, own_ip};  // one address not shared: through the tenant's index
+  page = store->Query(filter, std::nullopt, 100);
+  ASSERT_TRUE(page.has_value()) << page.error().ToString();
+  EXPECT_EQ(page->total, 36u);
   store->Close();
 }
 

@@ -1742,7 +1742,7 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
                              db.Prepare("INSERT INTO ip_actors(ip, actor) VALUES(?, ?)"));
     EVIDENT_ASSIGN_OR_RETURN(Statement * insert_tenant,
                              db.Prepare("INSERT INTO actor_tenants(actor, tenant) VALUES(?, ?)"));
-    EVIDENT_ASSIGN_OR_RETURN(Statement * ip_actors,
+    EVIDENT_ASSIGN_OR_RETURN(Statement * count_actors,
                              db.Prepare("SELECT count(*) FROM ip_actors WHERE ip = ?"));
     std::vector<int64_t> newly_shared;
     rows.clear();
@@ -1771,13 +1771,13 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
                                  AddIdPair(partition.ip_actors, *insert_pair, row.ip, row.actor));
         // A new actor at the address (a few in a hundred events): one seek counts its actors.
         if (new_pair && !partition.shared_ips.contains(row.ip)) {
-          ip_actors->Reset();
-          EVIDENT_RETURN_IF_ERROR(ip_actors->Bind(1, row.ip).Step());
-          if (ip_actors->ColumnInt(0) > kSharedIpActors) {
+          count_actors->Reset();
+          EVIDENT_RETURN_IF_ERROR(count_actors->Bind(1, row.ip).Step());
+          if (count_actors->ColumnInt(0) > kSharedIpActors) {
             partition.shared_ips.insert(row.ip);
             newly_shared.push_back(row.ip);
           }
-          ip_actors->Reset();
+          count_actors->Reset();
         }
       }
       EVIDENT_RETURN_IF_ERROR(
@@ -1785,16 +1785,18 @@ Status SqliteEventStore::IndexRows(std::vector<WeekBatch>& weeks, int64_t new_wa
     }
     // An address that became shared in this batch: its events of the earlier batches, found
     // through its actors' entries in the index by actor, before this batch's rows go in.
-    EVIDENT_ASSIGN_OR_RETURN(
-        Statement * backfill,
-        db.Prepare("INSERT INTO shared_ip_events(ip, position) "
-                   "SELECT ?1, e.position FROM ip_actors AS p "
-                   "CROSS JOIN actor_tenants AS t ON t.actor = p.actor "
-                   "CROSS JOIN events AS e ON e.tenant = t.tenant AND e.actor = p.actor "
-                   "WHERE p.ip = ?1 AND e.ip = ?1"));
-    for (int64_t ip : newly_shared) {
-      backfill->Reset();
-      EVIDENT_RETURN_IF_ERROR(backfill->Bind(1, ip).Run());
+    if (!newly_shared.empty()) {
+      EVIDENT_ASSIGN_OR_RETURN(
+          Statement * backfill,
+          db.Prepare("INSERT INTO shared_ip_events(ip, position) "
+                     "SELECT ?1, e.position FROM ip_actors AS p "
+                     "CROSS JOIN actor_tenants AS t ON t.actor = p.actor "
+                     "CROSS JOIN events AS e ON e.tenant = t.tenant AND e.actor = p.actor "
+                     "WHERE p.ip = ?1 AND e.ip = ?1"));
+      for (int64_t ip : newly_shared) {
+        backfill->Reset();
+        EVIDENT_RETURN_IF_ERROR(backfill->Bind(1, ip).Run());
+      }
     }
     // The rows go in all together, in (tenant, occurred_at) order: the tenant indexes then take
     // each batch in runs of neighbouring keys (docs/storage.md has what each step saved).

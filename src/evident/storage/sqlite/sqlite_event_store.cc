@@ -224,7 +224,9 @@ Status LoadIdPairs(Db& db, const char* select, IdPairs& pairs) {
 // Adds (first, second) to `pairs` and, if it is new, to the table through `insert`. Whether it was
 // new.
 Result<bool> AddIdPair(IdPairs& pairs, Statement& insert, int64_t first, int64_t second) {
-  if (!pairs.emplace(first, second).second) return false;
+  // insert, not emplace: emplace builds the node before it looks, a malloc and a free for each of
+  // the pairs already known (nearly every event's).
+  if (!pairs.insert({first, second}).second) return false;
   insert.Reset();
   EVIDENT_RETURN_IF_ERROR(insert.Bind(1, first).Bind(2, second).Run());
   return true;

@@ -879,7 +879,9 @@ class SqliteEventStore final : public EventStore {
                            const std::string& walked_tenants, PartitionQuery& query);
   Result<std::string> ReadBody(int64_t position);
   Status ReadEvents(std::span<const int64_t> positions,
-                    const std::function<Status(int64_t, std::string_view)>& visit);
+                    const std::function<Status(int64_t, std::string_view)>& visit,
+                    size_t cache_from = SIZE_MAX);
+  Status ReadPageBodies(std::vector<StoredEvent>& events, const std::vector<size_t>& from_log);
   Result<std::vector<std::pair<util::UnixMillis, uint64_t>>> CountBySpans(
       Snapshot::Part& part, const PartitionQuery& query, util::UnixMillis from, util::UnixMillis to,
       bool per_unit = true);
@@ -3122,9 +3124,11 @@ Result<std::string> SqliteEventStore::ReadBody(int64_t position) {
 // JSON, in one read transaction of the log, each block read and decompressed once, and past the
 // block cache: a recheck's tens of thousands of blocks, one or two events of each wanted, would
 // only push the pages' blocks out of it. Per event of a phrase's candidates, that is a fifth less
-// than ReadBody (a transaction, a cache lookup and all 64 events copied out of each block).
+// than ReadBody (a transaction, a cache lookup and all 64 events copied out of each block). A
+// block holding `cache_from` or more of the positions is decoded whole instead, into the cache.
 Status SqliteEventStore::ReadEvents(std::span<const int64_t> positions,
-                                    const std::function<Status(int64_t, std::string_view)>& visit) {
+                                    const std::function<Status(int64_t, std::string_view)>& visit,
+                                    size_t cache_from) {
   if (positions.empty()) return {};
   EVIDENT_ASSIGN_OR_RETURN(ConnectionPool::Lease db, log_readers_->Acquire());
   EVIDENT_RETURN_IF_ERROR(db->Exec("BEGIN"));
@@ -3147,16 +3151,67 @@ Status SqliteEventStore::ReadEvents(std::span<const int64_t> positions,
         return Error::Corruption("the log has no event at position " +
                                  std::to_string(positions[next]));
       }
-      Status visited = VisitBlockEvents(select->ColumnInt(0), select->ColumnBlob(2),
-                                        positions.subspan(next, end - next), buffer, visit);
-      select->Reset();
-      EVIDENT_RETURN_IF_ERROR(visited);
+      const std::span<const int64_t> in_block = positions.subspan(next, end - next);
       next = end;
+      if (in_block.size() < cache_from) {
+        Status visited =
+            VisitBlockEvents(select->ColumnInt(0), select->ColumnBlob(2), in_block, buffer, visit);
+        select->Reset();
+        EVIDENT_RETURN_IF_ERROR(visited);
+        continue;
+      }
+      Result<LogBlockPtr> block = LogBlock::Decode(select->ColumnInt(0), select->ColumnBlob(2));
+      select->Reset();
+      if (!block) return std::move(block).error();
+      block_cache_->Insert(*block);
+      for (int64_t position : in_block) {
+        if (!(*block)->Holds(position)) {
+          return Error::Corruption("log block " + std::to_string((*block)->first_position()) +
+                                   ": does not hold the event");
+        }
+        EVIDENT_RETURN_IF_ERROR(visit(position, (*block)->Event(position)));
+      }
     }
     return {};
   }();
   (void)db->Exec("COMMIT");
   return read;
+}
+
+// Fills in the JSON of events[i] for each i of `from_log`, a page's events the index found. A
+// block the cache holds gives its events; the rest are read in one read transaction of the log
+// (ReadEvents). A block holding two or more of them is decoded whole into the cache, where the
+// next page of a busy tenant finds it; from a block holding one (a user's page: each event in a
+// block of its own), that event alone is copied out. Reading whole blocks, a transaction each,
+// took 57% of the CPU of pages of tenant + user + 30 days in a profile (decompressing 25 points,
+// copying out all 64 events 12); this way such a page's p50 fell from 2.5 to 2.2 ms at 2M.
+Status SqliteEventStore::ReadPageBodies(std::vector<StoredEvent>& events,
+                                        const std::vector<size_t>& from_log) {
+  std::vector<std::pair<int64_t, size_t>> missed;  // (position, index in events)
+  for (size_t i : from_log) {
+    StoredEvent& event = events[i];
+    if (LogBlockPtr block = block_cache_->Find(event.position)) {
+      event.json = block->Event(event.position);
+    } else {
+      missed.emplace_back(event.position, i);
+    }
+  }
+  if (missed.empty()) return {};
+  std::sort(missed.begin(), missed.end());
+  std::vector<int64_t> positions;
+  positions.reserve(missed.size());
+  for (const auto& [position, i] : missed) positions.push_back(position);
+  size_t next = 0;  // ReadEvents visits in ascending order
+  return ReadEvents(
+      positions,
+      [&](int64_t position, std::string_view json) -> Status {
+        if (next == missed.size() || missed[next].first != position) {
+          return Error::Internal("the log gave a position the page did not ask for");
+        }
+        events[missed[next++].second].json = json;
+        return {};
+      },
+      /*cache_from=*/2);
 }
 
 // The positions among `positions` whose events match `filter`, ascending. The events are read in
@@ -3421,6 +3476,7 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
   tail.resize(wanted);
   size_t from_index = 0, from_tail = 0;
   bool more = false;
+  std::vector<size_t> from_log;  // the page's events the log holds, by index; read at the end
   while (true) {
     const bool have_index = from_index < rows.size();
     const bool have_tail = from_tail < tail.size();
@@ -3439,10 +3495,11 @@ Result<Page> SqliteEventStore::Query(const core::Filter& filter,
           StoredEvent{core::EncodeEvent(event.event), event.event.occurred_at, event.position});
     } else {
       const auto [time, position] = rows[from_index++];
-      EVIDENT_ASSIGN_OR_RETURN(std::string json, ReadBody(position));
-      page.events.push_back(StoredEvent{std::move(json), time, position});
+      page.events.push_back(StoredEvent{std::string(), time, position});
+      from_log.push_back(page.events.size() - 1);
     }
   }
+  EVIDENT_RETURN_IF_ERROR(ReadPageBodies(page.events, from_log));
   if (more && !page.events.empty()) {
     page.next = core::Cursor{page.events.back().occurred_at, page.events.back().position};
   }

@@ -1261,17 +1261,22 @@ Status SqliteEventStore::LoadTerms(Partition& partition) {
                              actors->ColumnInt(0));
     return true;
   }));
-  EVIDENT_RETURN_IF_ERROR(LoadIdPairs(db, "SELECT ip, actor FROM ip_actors", partition.ip_actors));
-  EVIDENT_RETURN_IF_ERROR(
-      LoadIdPairs(db, "SELECT actor, tenant FROM actor_tenants", partition.actor_tenants));
+  // The shared IPs are counted in the same scan: in key order, each IP's actors come in one run.
+  partition.ip_actors.clear();
   partition.shared_ips.clear();
-  EVIDENT_ASSIGN_OR_RETURN(Statement * shared,
-                           db.Prepare("SELECT ip FROM ip_actors GROUP BY ip HAVING count(*) > ?"));
-  shared->Bind(1, kSharedIpActors);
-  EVIDENT_RETURN_IF_ERROR(shared->ForEachRow([&]() -> Result<bool> {
-    partition.shared_ips.insert(shared->ColumnInt(0));
+  EVIDENT_ASSIGN_OR_RETURN(Statement * ip_actors,
+                           db.Prepare("SELECT ip, actor FROM ip_actors ORDER BY ip, actor"));
+  int64_t run_ip = 0, run_actors = 0;
+  EVIDENT_RETURN_IF_ERROR(ip_actors->ForEachRow([&]() -> Result<bool> {
+    const int64_t ip = ip_actors->ColumnInt(0);
+    partition.ip_actors.insert({ip, ip_actors->ColumnInt(1)});
+    run_actors = run_actors > 0 && ip == run_ip ? run_actors + 1 : 1;
+    run_ip = ip;
+    if (run_actors == kSharedIpActors + 1) partition.shared_ips.insert(ip);
     return true;
   }));
+  EVIDENT_RETURN_IF_ERROR(
+      LoadIdPairs(db, "SELECT actor, tenant FROM actor_tenants", partition.actor_tenants));
   partition.terms_loaded = true;
   return {};
 }
